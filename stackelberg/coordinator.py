@@ -1,0 +1,209 @@
+"""The coordinator: runs one match between a leader and its follower learner(s).
+
+Each iteration (DESIGN, "One match, as data"):
+
+1. every follower learner takes ``follower_steps`` steps against the leader's current ``x``;
+2. the leader takes one step, reading the followers' current policies;
+3. the exact metrics of the new state are recorded (REFERENCE §5), every ``metrics_every``
+   iterations and at the last one.
+
+The coordinator knows no algorithm or game by name: it receives objects that implement
+:mod:`stackelberg.protocols`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from stackelberg.equilibrium import (
+    leader_value_against_best_response,
+    matrix_payoffs,
+    strong_stackelberg,
+)
+from stackelberg.problem import StackelbergProblem
+from stackelberg.protocols import FollowerLearner, Leader
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """How long a match runs and what it records.
+
+    Attributes
+    ----------
+    iterations : int
+        Maximum number of leader steps.
+    follower_steps : int
+        Follower learner steps per leader step (``k`` in DESIGN).
+    tolerance : float
+        Stop early once the leader's reported ``grad_norm`` stays below this for
+        ``patience`` consecutive iterations (0 disables the rule).
+    patience : int
+        See ``tolerance``.
+    max_seconds : float
+        Stop after this much wall time (``inf`` disables the rule).
+    metrics_every : int
+        Record the exact metrics every this many iterations (and always at the last one).
+    progress : bool
+        Show a tqdm progress bar.
+    """
+
+    iterations: int = 1000
+    follower_steps: int = 1
+    tolerance: float = 0.0
+    patience: int = 10
+    max_seconds: float = math.inf
+    metrics_every: int = 1
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "follower_steps", "patience", "metrics_every"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"run.{name} must be a positive integer, got {value!r}")
+        if not (self.tolerance >= 0):
+            raise ValueError(f"run.tolerance must be >= 0, got {self.tolerance!r}")
+        if not (self.max_seconds > 0):
+            raise ValueError(f"run.max_seconds must be > 0, got {self.max_seconds!r}")
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Everything a match produced: per-iteration metrics, a summary, the final variables."""
+
+    metrics: list[dict[str, float]]
+    summary: dict[str, float | int | str]
+    x: np.ndarray
+    leader_policy: np.ndarray
+    follower_policies: tuple[np.ndarray, ...] = field(default=())
+
+
+class ExactMetrics:
+    """Exact diagnostics of a leader variable and the policies in play (REFERENCE §5)."""
+
+    def __init__(self, problem: StackelbergProblem):
+        self.problem = problem
+        model = problem.model
+        self.sse_value: float | None = None
+        if model.is_matrix_game:
+            self.sse_value = strong_stackelberg(*matrix_payoffs(model)).leader_value
+        self._warm: np.ndarray | None = None
+
+    def __call__(
+        self, x: np.ndarray, played: np.ndarray, follower: np.ndarray
+    ) -> dict[str, float]:
+        """Metrics of leader variable ``x``, the policy the upper objective is evaluated at
+        (``played``), and the follower learner's policy."""
+        problem = self.problem
+        star = problem.best_response(x, pi0=self._warm)
+        self._warm = star.pi
+        v_star = float(problem.model.initial @ star.V)
+        ev_played = problem.evaluate(x, played)
+        ev_follower = ev_played if follower is played else problem.evaluate(x, follower)
+        outcome = leader_value_against_best_response(problem.model, problem.leader_policy(x))
+        metrics = {
+            "upper_objective": ev_played.upper_objective,
+            "hyper_objective": problem.evaluate(x, star.pi).upper_objective,
+            "lower_level_gap": v_star - ev_played.follower_value,
+            "follower_gap": v_star - ev_follower.follower_value,
+            "leader_value": outcome.leader_value,
+        }
+        if self.sse_value is not None:
+            metrics["sse_gap"] = self.sse_value - outcome.leader_value
+        return metrics
+
+
+def run_match(
+    problem: StackelbergProblem,
+    leader: Leader,
+    followers: Sequence[FollowerLearner],
+    config: MatchConfig,
+    streams,
+    on_iteration: Callable[[dict[str, float]], None] | None = None,
+) -> MatchResult:
+    """Run one match and return its metrics and summary.
+
+    Parameters
+    ----------
+    problem : StackelbergProblem
+    leader : Leader
+    followers : sequence of FollowerLearner
+        One learner per follower role (``problem.n_followers``).
+    config : MatchConfig
+    streams : stackelberg.seeding.RunStreams
+        The run's random streams; the leader and each follower get their own.
+    on_iteration : callable, optional
+        Called with each recorded metrics row (e.g. to stream it to a file).
+    """
+    if len(followers) != problem.n_followers:
+        raise ValueError(
+            f"the problem has {problem.n_followers} follower role(s), got {len(followers)} learners"
+        )
+    leader.reset(problem, streams.leader)
+    for follower, rng in zip(followers, streams.followers):
+        follower.reset(problem, rng)
+    exact = ExactMetrics(problem)
+    rows: list[dict[str, float]] = []
+    below_tolerance = 0
+    stopped_by = "iterations"
+    start = time.perf_counter()
+    bar = tqdm(range(1, config.iterations + 1), disable=not config.progress, unit="it",
+               desc="match", leave=False)
+    iteration = 0
+    for iteration in bar:
+        for _ in range(config.follower_steps):
+            for follower in followers:
+                follower.step(leader.x)
+        diagnostics = leader.step([f.policy for f in followers])
+        grad_norm = diagnostics.get("grad_norm", math.inf)
+        below_tolerance = below_tolerance + 1 if grad_norm < config.tolerance else 0
+        elapsed = time.perf_counter() - start
+        if below_tolerance >= config.patience:
+            stopped_by = "tolerance"
+        elif elapsed > config.max_seconds:
+            stopped_by = "time"
+        last = stopped_by != "iterations" or iteration == config.iterations
+        if iteration % config.metrics_every == 0 or last or iteration == 1:
+            follower_policy = followers[0].policy
+            played = leader.penalized_policy
+            played = follower_policy if played is None else played
+            row = {"iteration": iteration, **exact(leader.x, played, follower_policy)}
+            row.update({k: float(v) for k, v in diagnostics.items()})
+            row["samples"] = leader.samples + sum(f.samples for f in followers)
+            row["wall_seconds"] = time.perf_counter() - start
+            rows.append(row)
+            if on_iteration is not None:
+                on_iteration(row)
+            if config.progress:
+                bar.set_postfix(f=f"{row['upper_objective']:.4f}",
+                                gap=f"{row['lower_level_gap']:.1e}", refresh=False)
+        if stopped_by != "iterations":
+            break
+    bar.close()
+    final = rows[-1]
+    summary: dict[str, float | int | str] = {
+        "leader_value": final["leader_value"],
+        "hyper_objective": final["hyper_objective"],
+        "upper_objective": final["upper_objective"],
+        "lower_level_gap": final["lower_level_gap"],
+        "follower_gap": final["follower_gap"],
+        "iterations": iteration,
+        "samples": int(final["samples"]),
+        "wall_seconds": time.perf_counter() - start,
+        "stopped_by": stopped_by,
+    }
+    if exact.sse_value is not None:
+        summary["sse_leader_value"] = exact.sse_value
+        summary["sse_gap"] = final["sse_gap"]
+    return MatchResult(
+        metrics=rows,
+        summary=summary,
+        x=leader.x.copy(),
+        leader_policy=problem.leader_policy(leader.x),
+        follower_policies=tuple(f.policy.copy() for f in followers),
+    )
