@@ -28,6 +28,7 @@ from stackelberg.equilibrium import (
 )
 from stackelberg.problem import StackelbergProblem
 from stackelberg.protocols import FollowerLearner, Leader
+from stackelberg.validation import check_fields
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,16 @@ class MatchConfig:
     metrics_every: int = 1
     progress: bool = True
 
+    section = "run"
+
     def __post_init__(self) -> None:
-        for name in ("iterations", "follower_steps", "patience", "metrics_every"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"run.{name} must be a positive integer, got {value!r}")
-        if not (self.tolerance >= 0):
-            raise ValueError(f"run.tolerance must be >= 0, got {self.tolerance!r}")
-        if not (self.max_seconds > 0):
-            raise ValueError(f"run.max_seconds must be > 0, got {self.max_seconds!r}")
+        check_fields(
+            self,
+            positive_int=("iterations", "follower_steps", "patience", "metrics_every"),
+            non_negative=("tolerance",),
+        )
+        if not (isinstance(self.max_seconds, (int, float)) and self.max_seconds > 0):
+            raise ValueError(f"run.max_seconds must be a number > 0, got {self.max_seconds!r}")
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def run_match(
             f"the problem has {problem.n_followers} follower role(s), got {len(followers)} learners"
         )
     leader.reset(problem, streams.leader)
-    for follower, rng in zip(followers, streams.followers):
+    for follower, rng in zip(followers, streams.followers, strict=True):
         follower.reset(problem, rng)
     exact = ExactMetrics(problem)
     rows: list[dict[str, float]] = []

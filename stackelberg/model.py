@@ -54,7 +54,7 @@ def check_distribution(name: str, array: np.ndarray, axis: int = -1) -> None:
     negative = array < 0
     if negative.any():
         index = _first_bad_index(negative)
-        raise ModelError(f"{name}{list(index)} = {array[index]!r} is a negative probability")
+        raise ModelError(f"{name}{list(index)} = {float(array[index])!r} is a negative probability")
     sums = array.sum(axis=axis)
     off = np.abs(sums - 1.0) > PROBABILITY_ATOL
     if off.any():
@@ -115,7 +115,9 @@ class GameModel:
                 )
             check_finite(name, r)
         if rho.shape != (S,):
-            raise ModelError(f"initial must have shape ({S},) to match transitions, got {rho.shape}")
+            raise ModelError(
+                f"initial must have shape ({S},) to match transitions, got {rho.shape}"
+            )
         check_distribution("transitions", P, axis=-1)
         check_distribution("initial", rho, axis=-1)
         try:

@@ -71,21 +71,27 @@ class Gradient:
         return float(np.sqrt((self.x**2).sum() + (self.theta**2).sum()))
 
 
-def leader_logit_gradient(mu: np.ndarray, U: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def leader_logit_gradient(
+    mu: np.ndarray, U: np.ndarray, weights: np.ndarray, mirror: bool = False
+) -> np.ndarray:
     """Contract ``sum_{s,a} weights[s,a] d/dx (sum_b mu_x(b|s) U[s,b,a])`` for softmax logits.
 
-    With ``q[s,b] = sum_a weights[s,a] U[s,b,a]`` the result is
-    ``mu[s,c] (q[s,c] - sum_b mu[s,b] q[s,b])``: the softmax Jacobian of each state's row.
+    With ``q[s,b] = sum_a weights[s,a] U[s,b,a]`` (the gradient in the direct parameters
+    ``mu[s,b]``) the result is ``mu[s,c] (q[s,c] - sum_b mu[s,b] q[s,b])``: the softmax
+    Jacobian of each state's row. With ``mirror=True`` the factor ``mu[s,c]`` is left out: the
+    centred direct gradient, which is the mirror-descent (KL geometry) step on the logits.
     """
     q = np.einsum("sa,sba->sb", weights, U)
-    return mu * (q - (mu * q).sum(axis=1, keepdims=True))
+    centred = q - (mu * q).sum(axis=1, keepdims=True)
+    return centred if mirror else mu * centred
 
 
 def follower_logit_gradient(
-    weights: np.ndarray, pi: np.ndarray, advantage: np.ndarray
+    weights: np.ndarray, pi: np.ndarray, advantage: np.ndarray, mirror: bool = False
 ) -> np.ndarray:
-    """``weights[s] pi[s,a] advantage[s,a]``: the softmax-logit policy gradient shape."""
-    return weights[:, None] * pi * advantage
+    """``weights[s] pi[s,a] advantage[s,a]``: the softmax-logit policy gradient shape
+    (without the factor ``pi`` for ``mirror=True``; see :func:`leader_logit_gradient`)."""
+    return weights[:, None] * (advantage if mirror else pi * advantage)
 
 
 class JointEvaluation:
@@ -152,28 +158,32 @@ class JointEvaluation:
     def _occupancy_weights(self) -> np.ndarray:
         return self.visitation[:, None] * self.pi / (1.0 - self.mdp.gamma)
 
-    def grad_follower_value(self) -> Gradient:
-        """Gradient of ``V(x, pi)`` in ``x`` and in the follower logits ``theta``."""
+    def grad_follower_value(self, mirror: bool = False) -> Gradient:
+        """Gradient of ``V(x, pi)`` in ``x`` and in the follower logits ``theta``
+        (``mirror=True``: the mirror-descent directions, see :func:`leader_logit_gradient`)."""
         tau = self.mdp.tau
         ev = self.follower
         advantage = ev.Q - tau * safe_log(self.pi) - ev.V[:, None]
         weights = self.visitation / (1.0 - self.mdp.gamma)
         return Gradient(
-            x=leader_logit_gradient(self.mu, self.follower_backup, self._occupancy_weights()),
-            theta=follower_logit_gradient(weights, self.pi, advantage),
+            x=leader_logit_gradient(self.mu, self.follower_backup, self._occupancy_weights(),
+                                    mirror),
+            theta=follower_logit_gradient(weights, self.pi, advantage, mirror),
         )
 
     def leader_q_over_follower_actions(self) -> np.ndarray:
-        """``Q_L(s, a) = sum_b mu(b|s) U_L(s, b, a)``: the leader's value of each follower action."""
+        """``Q_L(s, a) = sum_b mu(b|s) U_L(s, b, a)``: the leader's value of each follower
+        action."""
         return np.einsum("sb,sba->sa", self.mu, self.leader_backup)
 
-    def grad_upper_objective(self) -> Gradient:
+    def grad_upper_objective(self, mirror: bool = False) -> Gradient:
         """Gradient of ``f(x, pi) = -V_L(mu_x, pi)`` in ``x`` and ``theta``."""
         advantage = self.leader_q_over_follower_actions() - self.leader_values[:, None]
         weights = self.visitation / (1.0 - self.mdp.gamma)
         return Gradient(
-            x=-leader_logit_gradient(self.mu, self.leader_backup, self._occupancy_weights()),
-            theta=-follower_logit_gradient(weights, self.pi, advantage),
+            x=-leader_logit_gradient(self.mu, self.leader_backup, self._occupancy_weights(),
+                                     mirror),
+            theta=-follower_logit_gradient(weights, self.pi, advantage, mirror),
         )
 
     def bellman_penalty(self) -> float:
@@ -182,7 +192,7 @@ class JointEvaluation:
         gap = soft_max_value(ev.Q, self.mdp.tau) - ev.V
         return float(self.mdp.rho @ gap)
 
-    def grad_bellman_penalty(self) -> Gradient:
+    def grad_bellman_penalty(self, mirror: bool = False) -> Gradient:
         """Closed-form gradient of the Bellman penalty.
 
         With ``sigma = softmax(Q_pi / tau)`` (the envelope of the inner max),
@@ -198,8 +208,8 @@ class JointEvaluation:
         weights_x = m.rho[:, None] * sigma + dtilde[:, None] * self.pi
         advantage = ev.Q - m.tau * safe_log(self.pi) - ev.V[:, None]
         return Gradient(
-            x=leader_logit_gradient(self.mu, self.follower_backup, weights_x),
-            theta=follower_logit_gradient(dtilde, self.pi, advantage),
+            x=leader_logit_gradient(self.mu, self.follower_backup, weights_x, mirror),
+            theta=follower_logit_gradient(dtilde, self.pi, advantage, mirror),
         )
 
 

@@ -21,7 +21,6 @@ import numpy as np
 import scipy.linalg
 
 
-
 class ConvergenceError(RuntimeError):
     """An iterative solver did not reach its tolerance within its iteration budget."""
 

@@ -1,0 +1,70 @@
+"""Names of leaders and follower learners, as configs use them, with their config classes.
+
+The top layer (``stackelberg.app``) turns a config section into an object through these tables;
+adding an algorithm means adding its module and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agents.followers.exact import (
+    BestResponseConfig,
+    BestResponseFollower,
+    MirrorDescentConfig,
+    MirrorDescentFollower,
+)
+from agents.followers.soft_q import SoftQConfig, SoftQFollower
+from agents.leaders.gradient import GradientLeaderConfig, HypergradientLeader, PartialGradientLeader
+from agents.leaders.pbrl import PBRLConfig, PBRLLeader
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """A named algorithm: its config dataclass, a factory from a config, a one-line summary."""
+
+    name: str
+    config_class: type
+    factory: Callable[[object], object]
+    summary: str
+    fixed: tuple[tuple[str, object], ...] = ()
+
+    def make_config(self, **params: object) -> object:
+        """Build the config; ``fixed`` entries (e.g. the penalty of ``pbrl-bellman``) win."""
+        fixed = dict(self.fixed)
+        clash = sorted(set(params) & set(fixed))
+        if clash:
+            raise ValueError(f"{self.name} fixes {clash[0]} = {fixed[clash[0]]!r}; remove it")
+        return self.config_class(**params, **fixed)
+
+
+LEADERS: dict[str, AgentSpec] = {
+    spec.name: spec
+    for spec in (
+        AgentSpec("pbrl-value", PBRLConfig, PBRLLeader,
+                  "PBRL with the value penalty V*(x) - V(x, pi) (Shen et al.)",
+                  fixed=(("penalty", "value"),)),
+        AgentSpec("pbrl-bellman", PBRLConfig, PBRLLeader,
+                  "PBRL with the Bellman penalty (no inner best response needed)",
+                  fixed=(("penalty", "bellman"),)),
+        AgentSpec("hypergradient", GradientLeaderConfig, HypergradientLeader,
+                  "gradient descent on the exact implicit hypergradient (baseline)"),
+        AgentSpec("partial-gradient", GradientLeaderConfig, PartialGradientLeader,
+                  "ignores the follower's dependence on x (alternating baseline)"),
+    )
+}
+
+FOLLOWERS: dict[str, AgentSpec] = {
+    spec.name: spec
+    for spec in (
+        AgentSpec("best-response", BestResponseConfig, BestResponseFollower,
+                  "exact soft best response by policy iteration"),
+        AgentSpec("mirror-descent", MirrorDescentConfig, MirrorDescentFollower,
+                  "policy mirror descent with exact Q-values"),
+        AgentSpec("soft-q", SoftQConfig, SoftQFollower,
+                  "soft Q-learning on transitions sampled from the game"),
+    )
+}
+
+__all__ = ["AgentSpec", "LEADERS", "FOLLOWERS"]

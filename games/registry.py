@@ -1,0 +1,300 @@
+"""The registry of games: ids -> builders, and the bridge to PettingZoo's own registry.
+
+A game is a builder, a pure function of keyword parameters returning a
+:class:`~stackelberg.model.GameModel`. :data:`GAMES` lists the built-in ones by id. Users add
+games without editing this package by naming their own builder as ``"package.module:function"``
+or ``"path/to/file.py:function"`` wherever a game id is accepted (a file path is resolved
+relative to the current directory).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType, ModuleType
+from typing import Any, Literal
+
+import pettingzoo
+
+from games.env import StackelbergAECEnv, StackelbergParallelEnv
+from games.matrix import matrix_game
+from games.patrol import patrol_game
+from games.random_markov import random_markov_game
+from stackelberg.model import GameModel
+
+Builder = Callable[..., GameModel]
+EnvKind = Literal["parallel", "aec"]
+ENV_CLASSES: Mapping[str, type] = MappingProxyType(
+    {"parallel": StackelbergParallelEnv, "aec": StackelbergAECEnv}
+)
+
+
+@dataclass(frozen=True)
+class GameInfo:
+    """A registered game.
+
+    Parameters
+    ----------
+    id : str
+        Registry id, ``"namespace/name-vN"``.
+    builder : callable
+        Pure function of keyword parameters returning a :class:`GameModel`.
+    description : str
+        One line for listings.
+    defaults : mapping, optional
+        Keyword arguments passed to ``builder`` unless overridden (on top of the builder's own
+        defaults). Stored read-only.
+    """
+
+    id: str
+    builder: Builder
+    description: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+
+    def parameters(self) -> dict[str, Any]:
+        """All parameters with their default values (the builder's, overridden by ``defaults``)."""
+        signature = inspect.signature(self.builder)
+        values = {
+            name: p.default
+            for name, p in signature.parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+        values.update(copy.deepcopy(dict(self.defaults)))
+        return values
+
+
+GAMES: dict[str, GameInfo] = {
+    info.id: info
+    for info in (
+        GameInfo(
+            id="stackelberg/matrix-v0",
+            builder=matrix_game,
+            description="Bimatrix game; default: leader gets 3.5 by commitment vs 2 at Nash",
+            defaults={
+                "leader_payoffs": ((2.0, 4.0), (1.0, 3.0)),
+                "follower_payoffs": ((1.0, 0.0), (0.0, 1.0)),
+            },
+        ),
+        GameInfo(
+            id="stackelberg/random-markov-v0",
+            builder=random_markov_game,
+            description="Random Markov game: Dirichlet(1) transitions, Uniform[0,1] rewards",
+        ),
+        GameInfo(
+            id="stackelberg/patrol-v0",
+            builder=patrol_game,
+            description="Security game: a defender patrols graph sites, an attacker roams them",
+        ),
+    )
+}
+
+
+def _known_ids() -> str:
+    return ", ".join(sorted(GAMES))
+
+
+def _looks_like_path(location: str) -> bool:
+    return location.endswith(".py") or "/" in location or os.sep in location
+
+
+def _import_file(location: str, spec: str) -> ModuleType:
+    path = Path(location).expanduser().resolve()
+    if not path.is_file():
+        raise ValueError(
+            f"game {spec!r}: no such file {location!r} (resolved to {path}, relative to the "
+            f"current directory {Path.cwd()})"
+        )
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    name = f"_games_user_{path.stem}_{digest}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ValueError(f"game {spec!r}: cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module  # dataclasses and pickling look modules up here
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def load_builder(spec: str) -> Builder:
+    """Load a user builder named ``"package.module:function"`` or ``"path/to/file.py:function"``.
+
+    Parameters
+    ----------
+    spec : str
+        Module (dotted name, or a file path relative to the current directory) and function,
+        separated by the last colon.
+
+    Returns
+    -------
+    callable
+        The builder function.
+
+    Raises
+    ------
+    ValueError
+        If the module cannot be found or has no such callable.
+    """
+    location, _, attribute = spec.rpartition(":")
+    if not location or not attribute:
+        raise ValueError(
+            f"game {spec!r}: a user builder is 'package.module:function' or "
+            "'path/to/file.py:function'"
+        )
+    if _looks_like_path(location):
+        module = _import_file(location, spec)
+    else:
+        try:
+            module = importlib.import_module(location)
+        except ModuleNotFoundError as err:
+            raise ValueError(f"game {spec!r}: cannot import module {location!r}: {err}") from None
+    builder = getattr(module, attribute, None)
+    if builder is None or not callable(builder):
+        raise ValueError(f"game {spec!r}: module {location!r} has no function {attribute!r}")
+    return builder
+
+
+def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any]]:
+    if game_id in GAMES:
+        info = GAMES[game_id]
+        return info.builder, info.defaults
+    if ":" in game_id:
+        return load_builder(game_id), {}
+    raise ValueError(
+        f"unknown game {game_id!r}; known ids: {_known_ids()}; or name your own builder as "
+        "'package.module:function' or 'path/to/file.py:function'"
+    )
+
+
+def _check_parameters(game_id: str, builder: Builder, kwargs: Mapping[str, Any]) -> None:
+    parameters = inspect.signature(builder).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return
+    accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"for game {game_id!r}; accepted: {', '.join(accepted) or '(none)'}"
+        )
+    missing = [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.name in accepted and p.name not in kwargs
+    ]
+    if missing:
+        raise ValueError(f"game {game_id!r} needs parameter(s) {', '.join(missing)}")
+
+
+def make_model(game_id: str, **params: Any) -> GameModel:
+    """Build the exact model of a game.
+
+    Parameters
+    ----------
+    game_id : str
+        A registered id (see :data:`GAMES`), or a user builder ``"package.module:function"`` /
+        ``"path/to/file.py:function"``.
+    **params
+        Keyword parameters of the builder; they override the registered defaults.
+
+    Returns
+    -------
+    GameModel
+        The validated model.
+
+    Raises
+    ------
+    ValueError
+        Unknown id (the message lists the known ids), unknown or missing parameter (the message
+        names it and lists the accepted ones), a builder that does not return a ``GameModel``,
+        or a parameter the builder rejects.
+    """
+    builder, defaults = _resolve(game_id)
+    kwargs = {**copy.deepcopy(dict(defaults)), **params}
+    _check_parameters(game_id, builder, kwargs)
+    model = builder(**kwargs)
+    if not isinstance(model, GameModel):
+        raise ValueError(
+            f"game {game_id!r}: the builder returned {type(model).__name__}, not a GameModel"
+        )
+    return model
+
+
+def make_env(
+    game_id: str,
+    kind: EnvKind = "parallel",
+    max_cycles: int | None = None,
+    render_mode: str | None = None,
+    **params: Any,
+) -> StackelbergParallelEnv | StackelbergAECEnv:
+    """Build a PettingZoo environment of a game.
+
+    Parameters
+    ----------
+    game_id : str
+        As in :func:`make_model`.
+    kind : {"parallel", "aec"}, default "parallel"
+        Simultaneous moves, or the leader first with her action shown to the follower.
+    max_cycles : int, optional
+        Episode length; default :func:`games.env.default_max_cycles` of the game's ``gamma``.
+    render_mode : {None, "ansi"}, optional
+        Rendering mode.
+    **params
+        Parameters of the game, as in :func:`make_model`.
+
+    Returns
+    -------
+    StackelbergParallelEnv or StackelbergAECEnv
+        An environment sampling from ``make_model(game_id, **params)``, available as ``env.model``.
+    """
+    if kind not in ENV_CLASSES:
+        raise ValueError(f"kind must be one of {sorted(ENV_CLASSES)}, got {kind!r}")
+    model = make_model(game_id, **params)
+    return ENV_CLASSES[kind](model, max_cycles=max_cycles, render_mode=render_mode)
+
+
+@dataclass(frozen=True)
+class EnvEntryPoint:
+    """PettingZoo entry point: ``EnvEntryPoint(id, kind)(max_cycles=, render_mode=, **params)``."""
+
+    game_id: str
+    kind: EnvKind
+
+    def __call__(
+        self, *, max_cycles: int | None = None, render_mode: str | None = None, **params: Any
+    ) -> StackelbergParallelEnv | StackelbergAECEnv:
+        return make_env(
+            self.game_id, self.kind, max_cycles=max_cycles, render_mode=render_mode, **params
+        )
+
+
+def register_all() -> None:
+    """Register every game of :data:`GAMES` in PettingZoo's ``aec`` and ``parallel`` registries.
+
+    Afterwards ``pettingzoo.make("parallel", "stackelberg/patrol-v0", slip=0.2)`` works.
+    Idempotent: ids already registered are left alone.
+    """
+    registries = {"aec": pettingzoo.aec_registry, "parallel": pettingzoo.parallel_registry}
+    for info in GAMES.values():
+        for kind, registry in registries.items():
+            if info.id not in registry:
+                pettingzoo.register(
+                    kind,
+                    info.id,
+                    entry_point=EnvEntryPoint(info.id, kind),
+                    kwargs=copy.deepcopy(dict(info.defaults)),
+                )

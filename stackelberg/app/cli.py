@@ -1,0 +1,132 @@
+"""The ``stackelberg`` command line.
+
+    stackelberg games [--json]
+    stackelberg run CONFIG.toml [--out DIR] [--quiet] [section.key=value ...]
+    stackelberg plot RUN_DIR [RUN_DIR ...] [--out FILE]
+
+Exit codes (DESIGN, "Conventions"): 0 on success, 2 on a user error (a bad config, game or run
+directory) with a one-paragraph message and no traceback, 1 on an internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+
+class UserError(Exception):
+    """Something the user can fix; printed without a traceback, exit code 2."""
+
+
+def cmd_games(args: argparse.Namespace) -> int:
+    import games
+
+    rows = [
+        {"id": info.id, "description": info.description, "parameters": info.parameters()}
+        for info in games.GAMES.values()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    width = max(len(r["id"]) for r in rows)
+    print(f"{'id':<{width}}  description")
+    for r in rows:
+        print(f"{r['id']:<{width}}  {r['description']}")
+        params = ", ".join(f"{k}={v!r}" for k, v in r["parameters"].items())
+        print(f"{'':<{width}}    parameters: {params}")
+    return EXIT_OK
+
+
+def _default_out(config_path: str, config) -> Path:
+    return Path("runs") / f"{Path(config_path).stem}-{config.leader}-seed{config.seed}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stackelberg.app.config import ConfigError, load_config
+    from stackelberg.app.rundir import run_experiment
+
+    try:
+        config = load_config(args.config, args.overrides)
+        out = Path(args.out) if args.out else _default_out(args.config, config)
+        result, out = run_experiment(config, out, progress=not args.quiet)
+    except ConfigError as err:
+        raise UserError(str(err)) from None
+    s = result.summary
+    print(f"run directory: {out}")
+    line = (f"leader value {s['leader_value']:.6f}  hyper-objective {s['hyper_objective']:.6f}  "
+            f"lower-level gap {s['lower_level_gap']:.2e}  iterations {s['iterations']}  "
+            f"{s['wall_seconds']:.1f}s")
+    if "sse_leader_value" in s:
+        line += f"  (strong Stackelberg value {s['sse_leader_value']:.6f})"
+    print(line)
+    return EXIT_OK
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from stackelberg.app.rundir import save_figure
+
+    run_dirs = [Path(d) for d in args.run_dirs]
+    out = Path(args.out) if args.out else run_dirs[0] / "convergence.png"
+    try:
+        save_figure(run_dirs, out)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    print(f"figure: {out}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stackelberg",
+        description="Leader-follower games and bilevel RL: run matches, list games, plot runs.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of failures")
+    sub = parser.add_subparsers(dest="command", required=True)
+    games = sub.add_parser("games", help="list the registered games")
+    games.add_argument("--json", action="store_true", help="print a JSON list")
+    games.set_defaults(func=cmd_games)
+    run = sub.add_parser("run", help="run one match from a TOML config")
+    run.add_argument("config", help="the experiment's TOML file")
+    run.add_argument("overrides", nargs="*", metavar="section.key=value",
+                     help="override config entries, e.g. run.iterations=100")
+    run.add_argument("--out", help="run directory (default runs/<config>-<leader>-seed<N>)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+    plot = sub.add_parser("plot", help="draw the convergence figure of one or more runs")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    plot.add_argument("--out", help="figure file (default RUN_DIR/convergence.png)")
+    plot.set_defaults(func=cmd_plot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    # overrides may come after options (`run exp.toml --quiet run.seed=3`)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if args.command != "run" or any("=" not in item for item in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
+    try:
+        return args.func(args)
+    except UserError as err:
+        print(f"stackelberg {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # an internal failure: say so, keep the traceback for --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"stackelberg {args.command}: internal error: {type(err).__name__}: {err}\n"
+              "(rerun with --debug for the traceback, and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Experiment configuration: a TOML file -> a validated :class:`ExperimentConfig` -> objects.
+
+A config has four sections (README, "Configuration")::
+
+    [game]      id = "stackelberg/matrix-v0", then the game's own parameters
+    [leader]    algorithm = "pbrl-value", then the algorithm's hyperparameters
+    [follower]  learner = "best-response", tau = 0.01, then the learner's hyperparameters
+    [run]       iterations, seed, follower_steps, tolerance, patience, max_seconds, metrics_every
+
+Configs are data: read with ``tomllib``, nothing is evaluated. Unknown sections and keys and
+out-of-range values raise :class:`ConfigError` with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomllib
+
+import games
+from agents.registry import FOLLOWERS, LEADERS, AgentSpec
+from stackelberg.coordinator import MatchConfig
+from stackelberg.problem import StackelbergProblem
+from stackelberg.seeding import run_streams
+
+SECTIONS = ("game", "leader", "follower", "run")
+DEFAULT_TAU = 0.01
+
+
+class ConfigError(ValueError):
+    """A configuration is malformed or names something that does not exist."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One match, fully resolved: what ``config.json`` of a run directory holds.
+
+    Attributes
+    ----------
+    game_id : str
+        A registered game id (``stackelberg games`` lists them) or a user builder
+        ``"module:function"`` / ``"path/to/file.py:function"``.
+    game_params : dict
+        Keyword arguments of the game builder.
+    leader : str
+        Leader algorithm name (``pbrl-value``, ``pbrl-bellman``, ``hypergradient``, ...).
+    leader_params : dict
+        Hyperparameters of the leader's config dataclass.
+    follower : str
+        Follower learner name (``best-response``, ``mirror-descent``, ``soft-q``).
+    follower_params : dict
+        Hyperparameters of the follower's config dataclass.
+    tau : float
+        Entropy weight of the follower's objective (REFERENCE §1); > 0 makes its best
+        response unique.
+    seed : int
+        The run's seed; every random stream derives from it.
+    run : MatchConfig
+        Iterations, follower steps per leader step, stopping rules.
+    """
+
+    game_id: str
+    game_params: dict[str, Any] = field(default_factory=dict)
+    leader: str = "pbrl-value"
+    leader_params: dict[str, Any] = field(default_factory=dict)
+    follower: str = "best-response"
+    follower_params: dict[str, Any] = field(default_factory=dict)
+    tau: float = DEFAULT_TAU
+    seed: int = 0
+    run: MatchConfig = field(default_factory=MatchConfig)
+
+    def resolved(self) -> dict[str, Any]:
+        """The config as plain data, with every default filled in (for ``config.json``)."""
+        leader_config = dataclasses.asdict(_agent_config(LEADERS, "leader", self.leader,
+                                                         self.leader_params))
+        follower_config = dataclasses.asdict(_agent_config(FOLLOWERS, "follower", self.follower,
+                                                           self.follower_params))
+        info = games.GAMES.get(self.game_id)
+        game_defaults = info.parameters() if info is not None else {}
+        return {
+            "game": {"id": self.game_id, **game_defaults, **self.game_params},
+            "leader": {"algorithm": self.leader, **leader_config},
+            "follower": {"learner": self.follower, "tau": self.tau, **follower_config},
+            "run": {"seed": self.seed, **dataclasses.asdict(self.run)},
+        }
+
+
+def _agent_config(table: dict[str, AgentSpec], section: str, name: str,
+                  params: dict[str, Any]) -> object:
+    if name not in table:
+        raise ConfigError(
+            f"{section}: unknown {'algorithm' if section == 'leader' else 'learner'} {name!r}; "
+            f"known: {', '.join(sorted(table))}"
+        )
+    spec = table[name]
+    accepted = {f.name for f in dataclasses.fields(spec.config_class)} - {n for n, _ in spec.fixed}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"{section}.{unknown[0]}: unknown key for {name!r}; accepted: "
+            f"{', '.join(sorted(accepted)) or '(none)'}"
+        )
+    try:
+        return spec.make_config(**params)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{section} ({name}): {err}") from None
+
+
+def _parse_value(text: str) -> Any:
+    """A command-line override value: a TOML value if it parses as one, else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides to raw config data (a new dict is returned)."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise ConfigError(f"override {item!r} is not of the form section.key=value")
+        if section not in SECTIONS:
+            raise ConfigError(f"override {item!r}: unknown section {section!r}; "
+                              f"sections are {', '.join(SECTIONS)}")
+        data.setdefault(section, {})[name] = _parse_value(value.strip())
+    return data
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, turning every failure into a :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err}") from None
+
+
+def parse_config(data: dict[str, Any]) -> ExperimentConfig:
+    """Validate raw config data and return an :class:`ExperimentConfig`."""
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown section [{unknown[0]}]; sections are "
+                          f"{', '.join(f'[{s}]' for s in SECTIONS)}")
+    for section in SECTIONS:
+        if section in data and not isinstance(data[section], dict):
+            raise ConfigError(f"[{section}] must be a table of key = value pairs")
+    game = dict(data.get("game", {}))
+    leader = dict(data.get("leader", {}))
+    follower = dict(data.get("follower", {}))
+    run = dict(data.get("run", {}))
+    if "id" not in game:
+        raise ConfigError("game.id is missing: name a game (see `stackelberg games`)")
+    game_id = game.pop("id")
+    if not isinstance(game_id, str):
+        raise ConfigError(f"game.id must be a string, got {game_id!r}")
+    leader_name = leader.pop("algorithm", "pbrl-value")
+    follower_name = follower.pop("learner", "best-response")
+    tau = follower.pop("tau", DEFAULT_TAU)
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not np.isfinite(tau) \
+            or tau < 0:
+        raise ConfigError(f"follower.tau must be a finite number >= 0, got {tau!r}")
+    seed = run.pop("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"run.seed must be a non-negative integer, got {seed!r}")
+    accepted = {f.name for f in dataclasses.fields(MatchConfig)}
+    unknown_run = sorted(set(run) - accepted)
+    if unknown_run:
+        raise ConfigError(f"run.{unknown_run[0]}: unknown key; accepted: "
+                          f"seed, {', '.join(sorted(accepted))}")
+    try:
+        match = MatchConfig(**run)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err)) from None
+    config = ExperimentConfig(game_id=game_id, game_params=game, leader=str(leader_name),
+                              leader_params=leader, follower=str(follower_name),
+                              follower_params=follower, tau=float(tau), seed=seed, run=match)
+    # validate the agents' hyperparameters now, before anything runs
+    _agent_config(LEADERS, "leader", config.leader, config.leader_params)
+    _agent_config(FOLLOWERS, "follower", config.follower, config.follower_params)
+    return config
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read, override and validate a config file."""
+    return parse_config(apply_overrides(load_toml(path), overrides or []))
+
+
+@dataclass
+class Experiment:
+    """The objects of one match, built from an :class:`ExperimentConfig`."""
+
+    config: ExperimentConfig
+    problem: StackelbergProblem
+    leader: Any
+    followers: list[Any]
+
+    @property
+    def streams(self):
+        return run_streams(self.config.seed, self.problem.n_followers)
+
+
+def build_experiment(config: ExperimentConfig) -> Experiment:
+    """Make the game, the problem, the leader and the followers; every user error becomes a
+    :class:`ConfigError` here, before any run directory exists."""
+    try:
+        model = games.make_model(config.game_id, **config.game_params)
+    except (TypeError, ValueError) as err:  # ModelError is a ValueError
+        raise ConfigError(f"game {config.game_id!r}: {err}") from None
+    problem = StackelbergProblem(model, config.tau)
+    leader_spec, follower_spec = LEADERS[config.leader], FOLLOWERS[config.follower]
+    leader = leader_spec.factory(_agent_config(LEADERS, "leader", config.leader,
+                                               config.leader_params))
+    followers = [
+        follower_spec.factory(_agent_config(FOLLOWERS, "follower", config.follower,
+                                            config.follower_params))
+        for _ in range(problem.n_followers)
+    ]
+    # a dry reset surfaces combinations that cannot run (e.g. hypergradient with tau = 0)
+    streams = run_streams(config.seed, problem.n_followers)
+    try:
+        leader.reset(problem, streams.leader)
+        for follower, rng in zip(followers, streams.followers, strict=True):
+            follower.reset(problem, rng)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return Experiment(config=config, problem=problem, leader=leader, followers=followers)
