@@ -40,7 +40,7 @@ from stackelberg.tabular import softmax
 from stackelberg.validation import check_fields
 
 PENALTIES = ("value", "bellman")
-GEOMETRIES = ("mirror", "euclidean")
+GEOMETRIES = ("natural", "mirror", "euclidean")
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,13 @@ class PBRLConfig:
     pi_steps : int
         ``theta`` steps per ``x`` step ([ours]; 1 is the plain joint update).
     geometry : str
-        ``"mirror"`` (default): mirror-descent steps on the simplex, i.e. the logits move along
-        the centred gradient in the policy's direct parameters, which does not vanish when a
-        policy nears a vertex; ``"euclidean"``: plain gradient steps on the logits. [ours]
+        ``"natural"`` (default): the ``"mirror"`` step preconditioned per state by the
+        occupancy ``d_pi(s) / (1 - gamma)``, i.e. natural-gradient / policy-mirror-descent steps
+        whose size does not depend on how often a state is visited or on the reward scale
+        ``1/(1-gamma)``. ``"mirror"``: mirror-descent steps on the simplex, i.e. the logits move
+        along the centred gradient in the policy's direct parameters, which does not vanish
+        near a vertex. ``"euclidean"``: plain gradient steps on the logits. A positive diagonal
+        preconditioner leaves the stationary points unchanged. [ours]
     """
 
     section = "leader"
@@ -74,11 +78,11 @@ class PBRLConfig:
     penalty: str = "value"
     lam: float = 100.0
     lam_init: float = 1.0
-    ramp_iterations: int = 200
-    alpha_x: float = 20.0
-    alpha_pi: float = 20.0
+    ramp_iterations: int = 300
+    alpha_x: float = 1.0
+    alpha_pi: float = 5.0
     pi_steps: int = 1
-    geometry: str = "mirror"
+    geometry: str = "natural"
 
     def __post_init__(self) -> None:
         if self.penalty not in PENALTIES:
@@ -132,7 +136,7 @@ class PBRLLeader:
 
     def penalized_gradient(self, pihat: np.ndarray, lam: float) -> tuple[Gradient, float]:
         """``grad F_lam`` at the current ``(x, theta)`` and the penalty's value."""
-        mirror = self.config.geometry == "mirror"
+        mirror = self.config.geometry in ("natural", "mirror")
         ev = self.problem.evaluate(self._x, self.penalized_policy)
         if self.config.penalty == "value":
             ev_hat: JointEvaluation = self.problem.evaluate(self._x, pihat)
@@ -143,7 +147,11 @@ class PBRLLeader:
         else:
             penalty = ev.bellman_penalty()
             grad_p = ev.grad_bellman_penalty(mirror)
-        return ev.grad_upper_objective(mirror) + lam * grad_p, penalty
+        grad = ev.grad_upper_objective(mirror) + lam * grad_p
+        if self.config.geometry == "natural":
+            occupancy = (ev.visitation / (1.0 - self.problem.model.gamma))[:, None]
+            grad = Gradient(grad.x / occupancy, grad.theta / occupancy)
+        return grad, penalty
 
     def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
         c = self.config
