@@ -102,12 +102,18 @@ class JointEvaluation:
     ``U[s,b,a] = r(s,b,a) + gamma sum_s' P(s'|s,b,a) V(s')`` of both players.
     """
 
-    def __init__(self, problem: StackelbergProblem, x: np.ndarray, pi: np.ndarray):
+    def __init__(
+        self,
+        problem: StackelbergProblem,
+        x: np.ndarray,
+        pi: np.ndarray,
+        mdp: FollowerMDP | None = None,
+    ):
         self.problem = problem
         self.x = x
         self.pi = pi
         self.mu = problem.leader_policy(x)
-        self.mdp = problem.follower_mdp(x, mu=self.mu)
+        self.mdp = problem.follower_mdp(x, mu=self.mu) if mdp is None else mdp
 
     @cached_property
     def follower(self) -> PolicyEvaluation:
@@ -129,7 +135,10 @@ class JointEvaluation:
     @cached_property
     def _backups(self) -> tuple[np.ndarray, np.ndarray]:
         model = self.problem.model
-        both = model.transitions @ np.stack([self.follower.V, self.leader_values], axis=1)
+        S, B, A = model.leader_rewards.shape
+        values = np.stack([self.follower.V, self.leader_values], axis=1)
+        # one (S B A) x S by S x 2 product; a 4-D matmul would run S*B small ones
+        both = (model.transitions.reshape(S * B * A, S) @ values).reshape(S, B, A, 2)
         gamma = model.gamma
         U_F = model.follower_rewards + gamma * both[..., 0]
         U_L = model.leader_rewards + gamma * both[..., 1]
@@ -259,22 +268,30 @@ class StackelbergProblem:
         """The follower's MDP ``M_tau(x)`` under the leader commitment ``mu_x``."""
         mu = self.leader_policy(x) if mu is None else mu
         m = self.model
+        S, B, A = m.leader_rewards.shape
+        # sum_b mu[s,b] P[s,b,a,s'] as S batched (1 x B) @ (B x A S) products (BLAS, not einsum)
+        P_x = np.matmul(mu[:, None, :], m.transitions.reshape(S, B, A * S)).reshape(S, A, S)
         return FollowerMDP(
-            P=np.einsum("sb,sbat->sat", mu, m.transitions),
+            P=P_x,
             r=np.einsum("sb,sba->sa", mu, m.follower_rewards),
             rho=m.initial,
             gamma=m.gamma,
             tau=self.tau,
         )
 
-    def evaluate(self, x: np.ndarray, pi: np.ndarray) -> JointEvaluation:
-        """Exact evaluation of ``(x, pi)``; see :class:`JointEvaluation`."""
-        return JointEvaluation(self, x, pi)
+    def evaluate(
+        self, x: np.ndarray, pi: np.ndarray, mdp: FollowerMDP | None = None
+    ) -> JointEvaluation:
+        """Exact evaluation of ``(x, pi)``; see :class:`JointEvaluation`. Pass ``mdp`` (the
+        result of :meth:`follower_mdp` for this ``x``) to share it between evaluations."""
+        return JointEvaluation(self, x, pi, mdp)
 
-    def best_response(self, x: np.ndarray, pi0: np.ndarray | None = None) -> MDPSolution:
+    def best_response(
+        self, x: np.ndarray, pi0: np.ndarray | None = None, tol: float = 1e-12
+    ) -> MDPSolution:
         """The follower's exact (soft) best response ``pi*_x`` by policy iteration."""
         m = self.follower_mdp(x)
-        return solve_mdp(m.P, m.r, m.gamma, m.tau, pi0=pi0)
+        return solve_mdp(m.P, m.r, m.gamma, m.tau, pi0=pi0, tol=tol)
 
     def value_penalty(self, x: np.ndarray, pi: np.ndarray) -> float:
         """``p(x, pi) = V*(x) - V(x, pi) >= 0`` (REFERENCE §2)."""

@@ -70,8 +70,9 @@ def kl_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def state_transitions(P: np.ndarray, pi: np.ndarray) -> np.ndarray:
-    """``P_pi[s, s'] = sum_a pi(a|s) P(s'|s,a)``."""
-    return np.einsum("sa,sat->st", pi, P)
+    """``P_pi[s, s'] = sum_a pi(a|s) P(s'|s,a)`` (a batched matrix product, which BLAS runs
+    several times faster than the equivalent ``einsum``)."""
+    return np.matmul(pi[:, None, :], P)[:, 0, :]
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def evaluate_policy(
     lu = scipy.linalg.lu_factor(M, check_finite=False)
     r_pi = (pi * r).sum(axis=1) - tau * neg_entropy(pi)
     V = scipy.linalg.lu_solve(lu, r_pi, check_finite=False)
-    Q = r + gamma * P @ V
+    Q = r + gamma * (P.reshape(-1, S) @ V).reshape(r.shape)
     return PolicyEvaluation(V=V, Q=Q, lu=lu)
 
 
@@ -209,10 +210,12 @@ def solve_mdp(
             new_pi = np.where(keep.any(axis=1, keepdims=True), keep * pi, new_pi)
             new_pi = new_pi / new_pi.sum(axis=1, keepdims=True)
         change = np.abs(new_pi - pi).max()
+        if change <= tol:
+            # pi is (soft-)greedy in its own Q to within tol: it is the fixed point, and its
+            # evaluation is already at hand (no extra factorization)
+            return MDPSolution(pi=pi, evaluation=evaluation, iterations=iteration)
         pi = new_pi
         evaluation = evaluate_policy(P, r, pi, gamma, tau)
-        if change <= tol:
-            return MDPSolution(pi=pi, evaluation=evaluation, iterations=iteration)
     raise ConvergenceError(
         f"policy iteration did not converge in {max_iter} steps (last policy change {change:.3g})"
     )

@@ -137,9 +137,10 @@ class PBRLLeader:
     def penalized_gradient(self, pihat: np.ndarray, lam: float) -> tuple[Gradient, float]:
         """``grad F_lam`` at the current ``(x, theta)`` and the penalty's value."""
         mirror = self.config.geometry in ("natural", "mirror")
-        ev = self.problem.evaluate(self._x, self.penalized_policy)
+        mdp = self.problem.follower_mdp(self._x)
+        ev = self.problem.evaluate(self._x, self.penalized_policy, mdp)
         if self.config.penalty == "value":
-            ev_hat: JointEvaluation = self.problem.evaluate(self._x, pihat)
+            ev_hat: JointEvaluation = self.problem.evaluate(self._x, pihat, mdp)
             penalty = ev_hat.follower_value - ev.follower_value
             grad_hat = ev_hat.grad_follower_value(mirror)
             grad_p = (Gradient(grad_hat.x, np.zeros_like(self.theta))
