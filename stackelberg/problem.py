@@ -298,6 +298,22 @@ class StackelbergProblem:
         star = self.best_response(x, pi0=pi)
         return float(self.model.initial @ (star.V - self.evaluate(x, pi).follower.V))
 
+    def penalized_response(
+        self, x: np.ndarray, lam: float, pi0: np.ndarray | None = None, tol: float = 1e-10
+    ) -> MDPSolution:
+        """``argmin_pi f(x, pi) + lam * p(x, pi)`` for the value penalty, exactly.
+
+        ``F_lam = -V_L(pi) + lam V*(x) - lam V(x, pi)``, and ``V(x, pi) + V_L(pi) / lam`` is the
+        soft value of ``pi`` in the follower's MDP with reward ``r_x + r_L,x / lam`` (both values
+        are linear in the same discounted occupancy). So the penalized policy that minimizes
+        ``F_lam(x, .)`` is the soft-optimal policy of that MDP: one policy-iteration solve.
+        """
+        if not lam > 0:
+            raise ValueError(f"the penalty weight must be > 0, got {lam!r}")
+        m = self.follower_mdp(x)
+        r_L = np.einsum("sb,sba->sa", self.leader_policy(x), self.model.leader_rewards)
+        return solve_mdp(m.P, m.r + r_L / lam, m.gamma, m.tau, pi0=pi0, tol=tol)
+
     def hyper_objective(self, x: np.ndarray, pi0: np.ndarray | None = None) -> float:
         """``Phi(x) = f(x, pi*_x)``."""
         pi_star = self.best_response(x, pi0=pi0).pi

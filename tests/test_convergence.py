@@ -1,9 +1,8 @@
 """How close the penalty-based leaders get to exact answers (issue 2, done-criteria 5 and 6).
 
-These tests print what they measure. Their thresholds are the levels the current defaults
-reach, so that a regression fails; the issue's targets (90% of matrix games within 0.02 of the
-strong Stackelberg value; a hyper-objective within 1e-3 of the hypergradient leader's) are
-stated next to them and are not yet met (see the issue notes).
+The tests print what they measure. The Markov-game test asserts the issue's targets. The
+matrix-game test asserts the level the default config reaches (a regression floor) next to the
+issue's target of 90%, which it does not yet meet (see the issue notes).
 """
 
 from __future__ import annotations
@@ -24,11 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 # Regression floors: what the shipped configs measured on 2026-11-21, with a small margin.
 MATRIX_FLOOR = 0.74          # measured 78% (target 90%)
 MARKOV_GAMES = 10
-# config -> (median |Phi difference| bound, max lower-level gap bound); targets 1e-3 and 1e-4
-MARKOV_BOUNDS = {
-    "random_markov.toml": (0.08, 1e-2),          # measured 5.0e-2 and 6.0e-3
-    "random_markov_bellman.toml": (0.3, 3e-3),   # measured 2.1e-1 and 1.1e-3
-}
+# the issue's targets: median |Phi difference| below 1e-3, every lower-level gap below 1e-4
+# (measured 3.7e-4 and 4.2e-5 with the value penalty, 3.7e-4 and 2.6e-5 with the Bellman one)
+MARKOV_PHI_TOLERANCE = 1e-3
+MARKOV_GAP_TOLERANCE = 1e-4
 
 
 def play(problem, leader: str, leader_params: dict, iterations: int, seed: int = 0):
@@ -72,7 +70,8 @@ def test_pbrl_tracks_the_hypergradient_leader_on_random_markov_games(config_file
         model = games.make_model(config.game_id, **{**config.game_params, "seed": 100 + seed})
         problem = StackelbergProblem(model, config.tau)
         start = problem.hyper_objective(problem.initial_x())
-        reference = play(problem, "hypergradient", {"alpha": 3.0}, iterations).summary
+        # the baseline gets four times the iterations: its logit steps converge slowly
+        reference = play(problem, "hypergradient", {"alpha": 3.0}, 4 * iterations).summary
         penalty = play(problem, penalty_leader, config.leader_params, iterations).summary
         differences.append(penalty["hyper_objective"] - reference["hyper_objective"])
         gaps.append(penalty["lower_level_gap"])
@@ -83,6 +82,5 @@ def test_pbrl_tracks_the_hypergradient_leader_on_random_markov_games(config_file
           f"{np.median(np.abs(differences)):.2e} (target < 1e-3), "
           f"max lower-level gap {gaps.max():.1e} (target 1e-4)")
     assert min(improvements) > 0  # the leader always improves on its start
-    phi_bound, gap_bound = MARKOV_BOUNDS[config_file]
-    assert np.median(np.abs(differences)) < phi_bound
-    assert gaps.max() < gap_bound
+    assert np.median(np.abs(differences)) < MARKOV_PHI_TOLERANCE
+    assert gaps.max() < MARKOV_GAP_TOLERANCE

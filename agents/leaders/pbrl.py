@@ -34,13 +34,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.optimize
 
 from stackelberg.problem import Gradient, JointEvaluation, StackelbergProblem
-from stackelberg.tabular import softmax
+from stackelberg.tabular import safe_log, softmax
 from stackelberg.validation import check_fields
 
 PENALTIES = ("value", "bellman")
 GEOMETRIES = ("natural", "mirror", "euclidean")
+PI_UPDATES = ("gradient", "exact")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,14 @@ class PBRLConfig:
         along the centred gradient in the policy's direct parameters, which does not vanish
         near a vertex. ``"euclidean"``: plain gradient steps on the logits. A positive diagonal
         preconditioner leaves the stationary points unchanged. [ours]
+    pi_update : str
+        ``"gradient"`` (default): ``pi_steps`` gradient steps on ``theta`` per iteration, the
+        paper's first-order joint update. ``"exact"``: ``pi`` is set to the minimizer of
+        ``F_lam(x, .)`` (value penalty: a soft MDP solve with reward ``r_F + r_L / lam``, see
+        ``StackelbergProblem.penalized_response``; Bellman penalty: L-BFGS on ``theta``); the
+        ``x`` step then follows the gradient of ``min_pi F_lam(x, pi)`` (Danskin), which is
+        smooth independently of ``lam``, so its step is ``alpha_x`` without the ``1/lam``
+        factor. A double loop, like the inner oracle that produces ``pihat``. [ours]
     """
 
     section = "leader"
@@ -83,6 +93,7 @@ class PBRLConfig:
     alpha_pi: float = 5.0
     pi_steps: int = 1
     geometry: str = "natural"
+    pi_update: str = "gradient"
 
     def __post_init__(self) -> None:
         if self.penalty not in PENALTIES:
@@ -93,6 +104,9 @@ class PBRLConfig:
             positive_int=("pi_steps",),
             non_negative_int=("ramp_iterations",),
         )
+        if self.pi_update not in PI_UPDATES:
+            raise ValueError(f"leader.pi_update must be one of {PI_UPDATES}, "
+                             f"got {self.pi_update!r}")
         if self.geometry not in GEOMETRIES:
             raise ValueError(f"leader.geometry must be one of {GEOMETRIES}, got {self.geometry!r}")
         if self.lam_init > self.lam:
@@ -154,16 +168,44 @@ class PBRLLeader:
             grad = Gradient(grad.x / occupancy, grad.theta / occupancy)
         return grad, penalty
 
+    def minimize_over_pi(self, lam: float) -> np.ndarray:
+        """``theta`` minimizing ``F_lam(x, .)`` at the current ``x`` (``pi_update = "exact"``).
+
+        Value penalty: closed form, a soft MDP solve (``StackelbergProblem.penalized_response``).
+        Bellman penalty: L-BFGS on ``theta`` with the closed-form gradient, warm-started from
+        the current ``theta`` (a few iterations once the match is under way).
+        """
+        problem, x = self.problem, self._x
+        if self.config.penalty == "value":
+            return safe_log(problem.penalized_response(x, lam, pi0=self.penalized_policy).pi)
+        mdp = problem.follower_mdp(x)
+        shape = self.theta.shape
+
+        def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            ev = problem.evaluate(x, softmax(flat.reshape(shape), axis=1), mdp)
+            grad = ev.grad_upper_objective().theta + lam * ev.grad_bellman_penalty().theta
+            return ev.upper_objective + lam * ev.bellman_penalty(), grad.ravel()
+
+        result = scipy.optimize.minimize(objective, self.theta.ravel(), jac=True,
+                                         method="L-BFGS-B",
+                                         options={"gtol": 1e-8, "maxiter": 200})
+        return result.x.reshape(shape)
+
     def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
         c = self.config
         pihat = responses[0]
         lam = self.penalty_weight()
-        for _ in range(c.pi_steps - 1):
-            grad, _ = self.penalized_gradient(pihat, lam)
+        if c.pi_update == "exact":
+            self.theta = self.minimize_over_pi(lam)
+            grad, penalty = self.penalized_gradient(pihat, lam)
+            self._x = self._x - c.alpha_x * grad.x
+        else:
+            for _ in range(c.pi_steps - 1):
+                grad, _ = self.penalized_gradient(pihat, lam)
+                self.theta = self.theta - (c.alpha_pi / lam) * grad.theta
+            grad, penalty = self.penalized_gradient(pihat, lam)
+            self._x = self._x - (c.alpha_x / lam) * grad.x
             self.theta = self.theta - (c.alpha_pi / lam) * grad.theta
-        grad, penalty = self.penalized_gradient(pihat, lam)
-        self._x = self._x - (c.alpha_x / lam) * grad.x
-        self.theta = self.theta - (c.alpha_pi / lam) * grad.theta
         self.theta -= self.theta.max(axis=1, keepdims=True)  # softmax is shift-invariant
         self.k += 1
         return {"penalty_weight": lam, "penalty": penalty, "grad_norm": grad.norm()}
