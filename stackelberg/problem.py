@@ -108,12 +108,15 @@ class JointEvaluation:
         x: np.ndarray,
         pi: np.ndarray,
         mdp: FollowerMDP | None = None,
+        follower: PolicyEvaluation | None = None,
     ):
         self.problem = problem
         self.x = x
         self.pi = pi
         self.mu = problem.leader_policy(x)
         self.mdp = problem.follower_mdp(x, mu=self.mu) if mdp is None else mdp
+        if follower is not None:
+            self.__dict__["follower"] = follower  # a known evaluation fills the cached property
 
     @cached_property
     def follower(self) -> PolicyEvaluation:
@@ -244,9 +247,23 @@ class StackelbergProblem:
 
     n_followers = 1
 
+    #: How many recent best responses and policy evaluations are remembered (see below).
+    MEMORY = 4
+
     def __init__(self, model: GameModel, tau: float):
         self.model = model
         self.tau = check_tau(tau)
+        # In a match the follower solves best_response(x_k), then the leader evaluates the same
+        # policy at the same x, and the metrics solve best_response again: remembering the last
+        # few answers (keyed by the arrays' bytes) saves those factorizations. Pure functions of
+        # their arguments, so remembering them changes no result.
+        self._best_responses: dict[bytes, tuple[float, MDPSolution]] = {}
+        self._evaluations: dict[tuple[bytes, bytes], PolicyEvaluation] = {}
+
+    def _remember(self, table: dict, key, value) -> None:
+        if len(table) >= self.MEMORY:
+            table.pop(next(iter(table)))
+        table[key] = value
 
     @property
     def x_shape(self) -> tuple[int, int]:
@@ -284,14 +301,26 @@ class StackelbergProblem:
     ) -> JointEvaluation:
         """Exact evaluation of ``(x, pi)``; see :class:`JointEvaluation`. Pass ``mdp`` (the
         result of :meth:`follower_mdp` for this ``x``) to share it between evaluations."""
-        return JointEvaluation(self, x, pi, mdp)
+        known = self._evaluations.get((x.tobytes(), pi.tobytes()))
+        return JointEvaluation(self, x, pi, mdp, follower=known)
 
     def best_response(
         self, x: np.ndarray, pi0: np.ndarray | None = None, tol: float = 1e-12
     ) -> MDPSolution:
-        """The follower's exact (soft) best response ``pi*_x`` by policy iteration."""
+        """The follower's exact (soft) best response ``pi*_x`` by policy iteration.
+
+        A best response to the same ``x`` found recently to the same or a finer tolerance is
+        returned as it is.
+        """
+        key = x.tobytes()
+        known = self._best_responses.get(key)
+        if known is not None and known[0] <= tol:
+            return known[1]
         m = self.follower_mdp(x)
-        return solve_mdp(m.P, m.r, m.gamma, m.tau, pi0=pi0, tol=tol)
+        solution = solve_mdp(m.P, m.r, m.gamma, m.tau, pi0=pi0, tol=tol)
+        self._remember(self._best_responses, key, (tol, solution))
+        self._remember(self._evaluations, (key, solution.pi.tobytes()), solution.evaluation)
+        return solution
 
     def value_penalty(self, x: np.ndarray, pi: np.ndarray) -> float:
         """``p(x, pi) = V*(x) - V(x, pi) >= 0`` (REFERENCE §2)."""

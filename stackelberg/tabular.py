@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 
 
 class ConvergenceError(RuntimeError):
@@ -75,6 +76,22 @@ def state_transitions(P: np.ndarray, pi: np.ndarray) -> np.ndarray:
     return np.matmul(pi[:, None, :], P)[:, 0, :]
 
 
+def lu_factor(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LU factorization by LAPACK ``getrf`` directly (scipy's ``lu_factor`` wrapper costs
+    several times a small system's factorization in Python overhead)."""
+    lu, piv, info = scipy.linalg.lapack.dgetrf(M)
+    if info > 0:
+        raise np.linalg.LinAlgError("I - gamma P_pi is singular (is gamma < 1?)")
+    return lu, piv
+
+
+def lu_solve(factors: tuple[np.ndarray, np.ndarray], rhs: np.ndarray,
+             trans: int = 0) -> np.ndarray:
+    """Solve with a factorization from :func:`lu_factor` (LAPACK ``getrs``)."""
+    x, _ = scipy.linalg.lapack.dgetrs(*factors, rhs, trans=trans)
+    return x
+
+
 @dataclass(frozen=True)
 class PolicyEvaluation:
     """Exact evaluation of one policy in one MDP, with its factorized linear system.
@@ -86,7 +103,7 @@ class PolicyEvaluation:
     Q : array (S, A)
         Soft action values ``Q_pi = r + gamma P V_pi``.
     lu : tuple
-        LU factorization of ``I - gamma P_pi`` (scipy's ``lu_factor``), reused by
+        LU factorization ``(lu, piv)`` of ``I - gamma P_pi`` (LAPACK ``getrf``), reused by
         :meth:`solve` and :meth:`solve_transposed`.
     """
 
@@ -96,11 +113,11 @@ class PolicyEvaluation:
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """``(I - gamma P_pi)^{-1} rhs``."""
-        return scipy.linalg.lu_solve(self.lu, rhs, check_finite=False)
+        return lu_solve(self.lu, rhs)
 
     def solve_transposed(self, rhs: np.ndarray) -> np.ndarray:
         """``(I - gamma P_pi)^{-T} rhs`` (discounted occupancy from a start vector)."""
-        return scipy.linalg.lu_solve(self.lu, rhs, trans=1, check_finite=False)
+        return lu_solve(self.lu, rhs, trans=1)
 
     def visitation(self, rho: np.ndarray, gamma: float) -> np.ndarray:
         """Normalized discounted state visitation ``d_pi = (1-gamma) rho^T (I-gamma P_pi)^{-1}``."""
@@ -126,9 +143,9 @@ def evaluate_policy(
     """
     S = P.shape[0]
     M = np.eye(S) - gamma * state_transitions(P, pi)
-    lu = scipy.linalg.lu_factor(M, check_finite=False)
+    lu = lu_factor(M)
     r_pi = (pi * r).sum(axis=1) - tau * neg_entropy(pi)
-    V = scipy.linalg.lu_solve(lu, r_pi, check_finite=False)
+    V = lu_solve(lu, r_pi)
     Q = r + gamma * (P.reshape(-1, S) @ V).reshape(r.shape)
     return PolicyEvaluation(V=V, Q=Q, lu=lu)
 
