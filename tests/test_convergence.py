@@ -21,7 +21,7 @@ from stackelberg.seeding import run_streams
 
 REPO = Path(__file__).resolve().parents[1]
 # Regression floors: what the shipped configs measured on 2026-11-21, with a small margin.
-MATRIX_FLOOR = 0.74          # measured 78% (target 90%)
+MATRIX_FLOOR = 0.78          # measured 82% (target 90%)
 MARKOV_GAMES = 10
 # the targets: median |Phi difference| below 1e-3, every lower-level gap below 1e-4
 # (measured 3.7e-4 and 4.2e-5 with the value penalty, 3.7e-4 and 2.6e-5 with the Bellman one)
