@@ -33,6 +33,19 @@ class Panel:
     ylabel: str
     log: bool
     series: tuple[Series, ...]
+    ylim: tuple[float, float] | None = None
+
+
+def tail_limits(series: Sequence[Series], skip: float = 0.05) -> tuple[float, float] | None:
+    """y-limits that fit every series after its first ``skip`` fraction of iterations, so an
+    early transient does not flatten the rest of a linear-scale panel."""
+    tails = [s.y[int(len(s.y) * skip):] for s in series if len(s.y)]
+    values = np.concatenate([t[np.isfinite(t)] for t in tails]) if tails else np.array([])
+    if values.size == 0:
+        return None
+    low, high = float(values.min()), float(values.max())
+    margin = 0.05 * (high - low) or 0.05 * max(abs(high), 1e-12)
+    return low - margin, high + margin
 
 
 def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
@@ -56,7 +69,8 @@ def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
         elif "grad_norm" in m:
             third.append(Series(run.label, it, np.maximum(m["grad_norm"], LOG_FLOOR)))
     panels = [
-        Panel("Leader objective (lower is better)", "f = -V_L", False, tuple(objective)),
+        Panel("Leader objective (lower is better)", "f = -V_L", False, tuple(objective),
+              ylim=tail_limits(objective)),
         Panel("Lower-level gap", "V*(x) - V(x, pi)", True, tuple(gap)),
     ]
     if third_is_sse:
@@ -89,6 +103,8 @@ def plot_convergence(runs: Sequence[RunRecord], axes=None):
         ax.set_ylabel(panel.ylabel)
         if panel.log:
             ax.set_yscale("log")
+        if panel.ylim is not None:
+            ax.set_ylim(*panel.ylim)
         ax.grid(True, alpha=0.3)
         if panel.series:
             ax.legend(fontsize=7)

@@ -46,13 +46,26 @@ def test_large_penalty_recovers_the_best_response(problem):
 
 @pytest.mark.parametrize("penalty", ["value", "bellman"])
 def test_exact_inner_minimization_zeroes_the_policy_gradient(problem, penalty):
-    leader = PBRLLeader(PBRLConfig(penalty=penalty, pi_update="exact", lam=50.0, lam_init=50.0,
-                                   geometry="euclidean"))
+    leader = PBRLLeader(PBRLConfig(penalty=penalty, pi_update="exact", lam=50.0, lam_init=50.0))
     leader.reset(problem, np.random.default_rng(0))
     leader._x = np.random.default_rng(1).normal(size=problem.x_shape)
     pihat = problem.best_response(leader.x).pi
-    start, _ = leader.penalized_gradient(pihat, 50.0)
+    start = leader.penalized_gradient(pihat, 50.0).gradient
     leader.theta = leader.minimize_over_pi(50.0)
-    grad, _ = leader.penalized_gradient(pihat, 50.0)
+    grad = leader.penalized_gradient(pihat, 50.0).gradient
     # L-BFGS stops on its own tolerances: the gradient shrinks by orders of magnitude
     assert np.abs(grad.theta).max() < 1e-4 * np.abs(start.theta).max()
+
+
+@pytest.mark.parametrize("geometry", ["natural", "mirror"])
+def test_reported_gradient_is_the_logit_gradient_in_every_geometry(problem, geometry):
+    def gradient(geometry):
+        leader = PBRLLeader(PBRLConfig(geometry=geometry))
+        leader.reset(problem, np.random.default_rng(0))
+        leader._x = np.random.default_rng(2).normal(size=problem.x_shape)
+        leader.theta = np.random.default_rng(3).normal(size=problem.policy_shape)
+        return leader.penalized_gradient(problem.best_response(leader.x).pi, 7.0).gradient
+
+    reference, other = gradient("euclidean"), gradient(geometry)
+    np.testing.assert_allclose(other.x, reference.x, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(other.theta, reference.theta, rtol=1e-10, atol=1e-14)

@@ -113,6 +113,16 @@ class PBRLConfig:
             raise ValueError(f"leader.lam_init ({self.lam_init}) must not exceed lam ({self.lam})")
 
 
+@dataclass(frozen=True)
+class PenalizedGradient:
+    """``grad F_lam`` in the logits (``gradient``), the step ``direction`` in the configured
+    geometry, and the penalty's value at the current point."""
+
+    direction: Gradient
+    gradient: Gradient
+    penalty: float
+
+
 class PBRLLeader:
     """Penalty-based leader (value or Bellman penalty) with exact gradients.
 
@@ -148,11 +158,13 @@ class PBRLLeader:
         fraction = min(1.0, self.k / c.ramp_iterations)
         return c.lam_init + fraction * (c.lam - c.lam_init)
 
-    def penalized_gradient(self, pihat: np.ndarray, lam: float) -> tuple[Gradient, float]:
-        """``grad F_lam`` at the current ``(x, theta)`` and the penalty's value."""
+    def penalized_gradient(self, pihat: np.ndarray, lam: float) -> PenalizedGradient:
+        """``grad F_lam`` at the current ``(x, theta)``, its step direction in the configured
+        geometry, and the penalty's value."""
         mirror = self.config.geometry in ("natural", "mirror")
         mdp = self.problem.follower_mdp(self._x)
-        ev = self.problem.evaluate(self._x, self.penalized_policy, mdp)
+        pi = self.penalized_policy
+        ev = self.problem.evaluate(self._x, pi, mdp)
         if self.config.penalty == "value":
             ev_hat: JointEvaluation = self.problem.evaluate(self._x, pihat, mdp)
             penalty = ev_hat.follower_value - ev.follower_value
@@ -162,11 +174,13 @@ class PBRLLeader:
         else:
             penalty = ev.bellman_penalty()
             grad_p = ev.grad_bellman_penalty(mirror)
-        grad = ev.grad_upper_objective(mirror) + lam * grad_p
+        direction = ev.grad_upper_objective(mirror) + lam * grad_p
+        # the logit gradient is the mirror direction times the policy (leader_logit_gradient)
+        gradient = Gradient(ev.mu * direction.x, pi * direction.theta) if mirror else direction
         if self.config.geometry == "natural":
             occupancy = (ev.visitation / (1.0 - self.problem.model.gamma))[:, None]
-            grad = Gradient(grad.x / occupancy, grad.theta / occupancy)
-        return grad, penalty
+            direction = Gradient(direction.x / occupancy, direction.theta / occupancy)
+        return PenalizedGradient(direction=direction, gradient=gradient, penalty=penalty)
 
     def minimize_over_pi(self, lam: float) -> np.ndarray:
         """``theta`` minimizing ``F_lam(x, .)`` at the current ``x`` (``pi_update = "exact"``).
@@ -197,15 +211,17 @@ class PBRLLeader:
         lam = self.penalty_weight()
         if c.pi_update == "exact":
             self.theta = self.minimize_over_pi(lam)
-            grad, penalty = self.penalized_gradient(pihat, lam)
-            self._x = self._x - c.alpha_x * grad.x
+            step = self.penalized_gradient(pihat, lam)
+            self._x = self._x - c.alpha_x * step.direction.x
         else:
             for _ in range(c.pi_steps - 1):
-                grad, _ = self.penalized_gradient(pihat, lam)
-                self.theta = self.theta - (c.alpha_pi / lam) * grad.theta
-            grad, penalty = self.penalized_gradient(pihat, lam)
-            self._x = self._x - (c.alpha_x / lam) * grad.x
-            self.theta = self.theta - (c.alpha_pi / lam) * grad.theta
+                inner = self.penalized_gradient(pihat, lam)
+                self.theta = self.theta - (c.alpha_pi / lam) * inner.direction.theta
+            step = self.penalized_gradient(pihat, lam)
+            self._x = self._x - (c.alpha_x / lam) * step.direction.x
+            self.theta = self.theta - (c.alpha_pi / lam) * step.direction.theta
         self.theta -= self.theta.max(axis=1, keepdims=True)  # softmax is shift-invariant
         self.k += 1
-        return {"penalty_weight": lam, "penalty": penalty, "grad_norm": grad.norm()}
+        # stationarity: the norm of the logit gradient of F_lam (unconstrained variables)
+        return {"penalty_weight": lam, "penalty": step.penalty,
+                "grad_norm": step.gradient.norm()}

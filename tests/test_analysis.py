@@ -1,0 +1,79 @@
+"""The data side of the convergence figure, tested apart from the drawing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from analysis.convergence import LOG_FLOOR, convergence_panels, plot_convergence, tail_limits
+from analysis.runs import RunRecord, load_run
+
+
+def record(iterations: int = 100, matrix: bool = True, leader: str = "pbrl-value") -> RunRecord:
+    it = np.arange(1, iterations + 1, dtype=float)
+    metrics = {
+        "iteration": it,
+        "upper_objective": -3.5 + 1.0 / it,
+        "hyper_objective": -3.5 + 2.0 / it,
+        "lower_level_gap": np.where(it > 50, 0.0, 1.0 / it),
+        "grad_norm": 1.0 / it**2,
+    }
+    if matrix:
+        metrics["sse_gap"] = -0.5 / it  # a run may not beat the LP, but rounding can
+    config = {"game": {"id": "stackelberg/matrix-v0"}, "leader": {"algorithm": leader},
+              "follower": {"learner": "best-response"}}
+    return RunRecord(path=None, config=config, metrics=metrics, summary={})
+
+
+def test_panels_of_a_matrix_game_include_the_distance_to_the_sse():
+    panels = convergence_panels([record()])
+    assert [p.title for p in panels] == ["Leader objective (lower is better)", "Lower-level gap",
+                                         "Distance to the strong Stackelberg value"]
+    objective, gap, sse = panels
+    assert len(objective.series) == 2 and not objective.log
+    assert gap.log and sse.log
+    # exact zeros are floored so they stay on a log axis; signs are dropped
+    assert gap.series[0].y.min() == LOG_FLOOR
+    np.testing.assert_allclose(sse.series[0].y, 0.5 / np.arange(1, 101))
+
+
+def test_markov_runs_show_stationarity_instead():
+    panels = convergence_panels([record(matrix=False), record(matrix=False, leader="hyper")])
+    assert panels[-1].title == "Stationarity"
+    assert len(panels[-1].series) == 2
+    assert panels[1].series[1].label == "hyper / best-response"
+
+
+def test_objective_limits_ignore_the_early_transient():
+    objective = convergence_panels([record()])[0]
+    low, high = objective.ylim
+    # the first 5 iterations (Phi up to -1.5) are left out; the tail spans -3.49 .. -3.17
+    assert -3.17 < high < -3.1 and -3.6 < low < -3.49
+
+
+def test_tail_limits_of_a_constant_series_are_not_empty():
+    from analysis.convergence import Series
+
+    low, high = tail_limits([Series("c", np.arange(10.0), np.full(10, 2.0))])
+    assert low < 2.0 < high
+
+
+def test_plot_draws_one_axis_per_panel():
+    fig = plot_convergence([record()])
+    assert len(fig.axes) == 3
+    assert fig.axes[1].get_yscale() == "log"
+
+
+def test_load_run_reads_a_run_directory(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(record().config))
+    (tmp_path / "summary.json").write_text(json.dumps({"leader_value": 3.5}))
+    (tmp_path / "metrics.csv").write_text("iteration,upper_objective\n1,-3\n2,\n")
+    run = load_run(tmp_path)
+    assert run.summary["leader_value"] == 3.5
+    np.testing.assert_array_equal(run.metrics["iteration"], [1, 2])
+    assert np.isnan(run.metrics["upper_objective"][1])
+    (tmp_path / "summary.json").unlink()
+    with pytest.raises(ValueError, match="summary.json"):
+        load_run(tmp_path)
