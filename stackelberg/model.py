@@ -82,6 +82,10 @@ class GameModel:
         A human-readable name, used in tables and figures.
     state_names, leader_action_names, follower_action_names : tuple of str, optional
         Labels; default to ``s0, s1, ...``, ``b0, ...`` and ``a0, ...``.
+    shared_commitment : bool
+        If true the leader commits to one distribution over its actions, used in every state
+        (e.g. a designer choosing where to put a reward), so its variable has one row instead
+        of one per state. Default: one distribution per state.
     """
 
     transitions: np.ndarray
@@ -93,6 +97,7 @@ class GameModel:
     state_names: tuple[str, ...] = field(default=())
     leader_action_names: tuple[str, ...] = field(default=())
     follower_action_names: tuple[str, ...] = field(default=())
+    shared_commitment: bool = False
 
     def __post_init__(self) -> None:
         P = _as_float_array("transitions", self.transitions, 4)
@@ -146,6 +151,10 @@ class GameModel:
             array.setflags(write=False)
             object.__setattr__(self, attr, array)
         object.__setattr__(self, "gamma", gamma)
+        if not isinstance(self.shared_commitment, (bool, np.bool_)):
+            raise ModelError(
+                f"shared_commitment must be True or False, got {self.shared_commitment!r}"
+            )
 
     @property
     def n_states(self) -> int:

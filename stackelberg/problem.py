@@ -167,6 +167,11 @@ class JointEvaluation:
         return -float(self.mdp.rho @ self.leader_values)
 
     # -- gradients (REFERENCE §3) --------------------------------------------------------
+    def _leader_gradient(self, U: np.ndarray, weights: np.ndarray,
+                         mirror: bool = False) -> np.ndarray:
+        """:func:`leader_logit_gradient`, summed over states for a shared commitment."""
+        return self.problem.reduce_x(leader_logit_gradient(self.mu, U, weights, mirror))
+
     def _occupancy_weights(self) -> np.ndarray:
         return self.visitation[:, None] * self.pi / (1.0 - self.mdp.gamma)
 
@@ -178,8 +183,7 @@ class JointEvaluation:
         advantage = ev.Q - tau * safe_log(self.pi) - ev.V[:, None]
         weights = self.visitation / (1.0 - self.mdp.gamma)
         return Gradient(
-            x=leader_logit_gradient(self.mu, self.follower_backup, self._occupancy_weights(),
-                                    mirror),
+            x=self._leader_gradient(self.follower_backup, self._occupancy_weights(), mirror),
             theta=follower_logit_gradient(weights, self.pi, advantage, mirror),
         )
 
@@ -193,8 +197,7 @@ class JointEvaluation:
         advantage = self.leader_q_over_follower_actions() - self.leader_values[:, None]
         weights = self.visitation / (1.0 - self.mdp.gamma)
         return Gradient(
-            x=-leader_logit_gradient(self.mu, self.leader_backup, self._occupancy_weights(),
-                                     mirror),
+            x=-self._leader_gradient(self.leader_backup, self._occupancy_weights(), mirror),
             theta=-follower_logit_gradient(weights, self.pi, advantage, mirror),
         )
 
@@ -220,7 +223,7 @@ class JointEvaluation:
         weights_x = m.rho[:, None] * sigma + dtilde[:, None] * self.pi
         advantage = ev.Q - m.tau * safe_log(self.pi) - ev.V[:, None]
         return Gradient(
-            x=leader_logit_gradient(self.mu, self.follower_backup, weights_x, mirror),
+            x=self._leader_gradient(self.follower_backup, weights_x, mirror),
             theta=follower_logit_gradient(dtilde, self.pi, advantage, mirror),
         )
 
@@ -267,7 +270,9 @@ class StackelbergProblem:
 
     @property
     def x_shape(self) -> tuple[int, int]:
-        return (self.model.n_states, self.model.n_leader_actions)
+        """``(S, B)``, or ``(1, B)`` when the game has a shared commitment."""
+        rows = 1 if self.model.shared_commitment else self.model.n_states
+        return (rows, self.model.n_leader_actions)
 
     @property
     def policy_shape(self) -> tuple[int, int]:
@@ -278,8 +283,22 @@ class StackelbergProblem:
         return np.zeros(self.x_shape)
 
     def leader_policy(self, x: np.ndarray) -> np.ndarray:
-        """``mu_x = softmax(x)`` row by row."""
-        return softmax(x, axis=1)
+        """``mu_x = softmax(x)`` row by row, as an ``(S, B)`` array (a shared commitment's one
+        row is repeated for every state)."""
+        if x.shape != self.x_shape:
+            raise ValueError(f"leader variable x must have shape {self.x_shape}, got {x.shape}")
+        mu = softmax(x, axis=1)
+        if self.model.shared_commitment:
+            mu = np.repeat(mu, self.model.n_states, axis=0)
+        return mu
+
+    def reduce_x(self, per_state: np.ndarray) -> np.ndarray:
+        """Map a per-state quantity on ``x``'s rows (shape ``(S, ...)``) to ``x``'s shape: the
+        identity, or the sum over states for a shared commitment (the chain rule, since every
+        state's row is the same variable)."""
+        if self.model.shared_commitment:
+            return per_state.sum(axis=0, keepdims=True)
+        return per_state
 
     def follower_mdp(self, x: np.ndarray, mu: np.ndarray | None = None) -> FollowerMDP:
         """The follower's MDP ``M_tau(x)`` under the leader commitment ``mu_x``."""
@@ -377,5 +396,5 @@ class StackelbergProblem:
         w = pi_star * (df_dpi - (pi_star * df_dpi).sum(axis=1, keepdims=True)) / self.tau
         y = ev.follower.solve_transposed(np.einsum("sa,sat->t", w, m.P))
         u = w + gamma * y[:, None] * pi_star
-        grad = ev.grad_upper_objective().x + leader_logit_gradient(ev.mu, ev.follower_backup, u)
+        grad = ev.grad_upper_objective().x + ev._leader_gradient(ev.follower_backup, u)
         return HyperGradient(value=ev.upper_objective, grad=grad, best_response=pi_star)

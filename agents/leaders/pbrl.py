@@ -176,10 +176,12 @@ class PBRLLeader:
             grad_p = ev.grad_bellman_penalty(mirror)
         direction = ev.grad_upper_objective(mirror) + lam * grad_p
         # the logit gradient is the mirror direction times the policy (leader_logit_gradient)
-        gradient = Gradient(ev.mu * direction.x, pi * direction.theta) if mirror else direction
+        mu_rows = softmax(self._x, axis=1)  # one row per row of x
+        gradient = Gradient(mu_rows * direction.x, pi * direction.theta) if mirror else direction
         if self.config.geometry == "natural":
             occupancy = (ev.visitation / (1.0 - self.problem.model.gamma))[:, None]
-            direction = Gradient(direction.x / occupancy, direction.theta / occupancy)
+            direction = Gradient(direction.x / self.problem.reduce_x(occupancy),
+                                 direction.theta / occupancy)
         return PenalizedGradient(direction=direction, gradient=gradient, penalty=penalty)
 
     def minimize_over_pi(self, lam: float) -> np.ndarray:
