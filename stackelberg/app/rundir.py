@@ -9,6 +9,7 @@ complete.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -49,8 +50,7 @@ def run_experiment(
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        match_config = config.run if progress == config.run.progress else \
-            type(config.run)(**{**config.run.__dict__, "progress": progress})
+        match_config = dataclasses.replace(config.run, progress=progress)
         result = run_match(experiment.problem, experiment.leader, experiment.followers,
                            match_config, experiment.streams)
         (staging / "config.json").write_text(json.dumps(config.resolved(), indent=2))
