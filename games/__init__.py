@@ -12,6 +12,7 @@ from games.env import (
     StackelbergParallelEnv,
     default_max_cycles,
 )
+from games.gridworld import gridworld_goal_game
 from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game
@@ -27,6 +28,7 @@ __all__ = [
     "StackelbergAECEnv",
     "StackelbergParallelEnv",
     "default_max_cycles",
+    "gridworld_goal_game",
     "load_builder",
     "make_env",
     "make_model",

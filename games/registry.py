@@ -25,6 +25,7 @@ from typing import Any, Literal
 import pettingzoo
 
 from games.env import StackelbergAECEnv, StackelbergParallelEnv
+from games.gridworld import gridworld_goal_game
 from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game
@@ -95,6 +96,12 @@ GAMES: dict[str, GameInfo] = {
             id="stackelberg/patrol-v0",
             builder=patrol_game,
             description="Security game: a defender patrols graph sites, an attacker roams them",
+        ),
+        GameInfo(
+            id="stackelberg/gridworld-goal-v0",
+            builder=gridworld_goal_game,
+            description="Grid world: a designer places the walker's goal reward to lure him "
+            "to a target",
         ),
     )
 }
