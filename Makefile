@@ -25,6 +25,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pbrl_iteration.py
+	$(BIN)/python benchmarks/bench_sampling.py
 
 clean:
 	rm -rf runs .pytest_cache
