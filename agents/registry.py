@@ -18,6 +18,7 @@ from agents.followers.exact import (
 from agents.followers.soft_q import SoftQConfig, SoftQFollower
 from agents.leaders.gradient import GradientLeaderConfig, HypergradientLeader, PartialGradientLeader
 from agents.leaders.pbrl import PBRLConfig, PBRLLeader
+from agents.leaders.rac import RACConfig, RACLeader
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ LEADERS: dict[str, AgentSpec] = {
                   "gradient descent on the exact implicit hypergradient (baseline)"),
         AgentSpec("partial-gradient", GradientLeaderConfig, PartialGradientLeader,
                   "ignores the follower's dependence on x (alternating baseline)"),
+        AgentSpec("rac", RACConfig, RACLeader,
+                  "regularized actor-critic from samples, decaying entropy (Zeng et al.)"),
+        AgentSpec("rac-fixed-tau", RACConfig, RACLeader,
+                  "RAC with a constant entropy weight (the paper's ablation)",
+                  fixed=(("tau_decay", 0.0),)),
     )
 }
 

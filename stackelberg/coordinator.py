@@ -27,7 +27,7 @@ from stackelberg.equilibrium import (
     strong_stackelberg,
 )
 from stackelberg.problem import StackelbergProblem
-from stackelberg.protocols import FollowerLearner, Leader
+from stackelberg.protocols import FollowerLearner, Leader, entropy_schedule
 from stackelberg.validation import check_fields
 
 
@@ -133,6 +133,8 @@ def run_match(
     Parameters
     ----------
     problem : StackelbergProblem
+        Its ``tau`` is the match's starting entropy weight; a leader's schedule may change it
+        during the match, and it is restored at the end.
     leader : Leader
     followers : sequence of FollowerLearner
         One learner per follower role (``problem.n_followers``).
@@ -142,6 +144,21 @@ def run_match(
     on_iteration : callable, optional
         Called with each recorded metrics row (e.g. to stream it to a file).
     """
+    initial_tau = problem.tau
+    try:
+        return _run_match(problem, leader, followers, config, streams, on_iteration)
+    finally:
+        problem.set_tau(initial_tau)
+
+
+def _run_match(
+    problem: StackelbergProblem,
+    leader: Leader,
+    followers: Sequence[FollowerLearner],
+    config: MatchConfig,
+    streams,
+    on_iteration: Callable[[dict[str, float]], None] | None = None,
+) -> MatchResult:
     if len(followers) != problem.n_followers:
         raise ValueError(
             f"the problem has {problem.n_followers} follower role(s), got {len(followers)} learners"
@@ -149,6 +166,7 @@ def run_match(
     leader.reset(problem, streams.leader)
     for follower, rng in zip(followers, streams.followers, strict=True):
         follower.reset(problem, rng)
+    schedule = entropy_schedule(leader)
     exact = ExactMetrics(problem)
     rows: list[dict[str, float]] = []
     below_tolerance = 0
@@ -158,6 +176,8 @@ def run_match(
                desc="match", leave=False)
     iteration = 0
     for iteration in bar:
+        if schedule is not None:
+            problem.set_tau(schedule(iteration - 1))
         for _ in range(config.follower_steps):
             for follower in followers:
                 follower.step(leader.x)
@@ -174,7 +194,8 @@ def run_match(
             follower_policy = followers[0].policy
             played = leader.penalized_policy
             played = follower_policy if played is None else played
-            row = {"iteration": iteration, **exact(leader.x, played, follower_policy)}
+            row = {"iteration": iteration, "tau": problem.tau,
+                   **exact(leader.x, played, follower_policy)}
             row.update({k: float(v) for k, v in diagnostics.items()})
             row["samples"] = leader.samples + sum(f.samples for f in followers)
             row["wall_seconds"] = time.perf_counter() - start

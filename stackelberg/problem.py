@@ -263,6 +263,15 @@ class StackelbergProblem:
         self._best_responses: dict[bytes, tuple[float, MDPSolution]] = {}
         self._evaluations: dict[tuple[bytes, bytes], PolicyEvaluation] = {}
 
+    def set_tau(self, tau: float) -> None:
+        """Change the follower's entropy weight (a leader with a decaying schedule, REFERENCE §4
+        RAC); forgets the remembered answers, which belong to the old weight."""
+        tau = check_tau(tau)
+        if tau != self.tau:
+            self.tau = tau
+            self._best_responses.clear()
+            self._evaluations.clear()
+
     def _remember(self, table: dict, key, value) -> None:
         if len(table) >= self.MEMORY:
             table.pop(next(iter(table)))
@@ -314,6 +323,25 @@ class StackelbergProblem:
             gamma=m.gamma,
             tau=self.tau,
         )
+
+    def mean_reward_gradient(
+        self, x: np.ndarray, rewards: np.ndarray, states: np.ndarray, actions: np.ndarray
+    ) -> np.ndarray:
+        """Sample mean of ``grad_x sum_b mu_x(b|s) R(s, b, a)`` over pairs ``(s, a)``.
+
+        For a reward tensor ``R[s, b, a]`` (the follower's or the leader's), the gradient of the
+        induced reward in the softmax logits of row ``s`` is
+        ``mu(c|s) (R(s, c, a) - sum_b mu(b|s) R(s, b, a))``. With ``(s, a)`` drawn from a
+        policy's discounted visitation, the mean divided by ``1 - gamma`` is an unbiased estimate
+        of ``grad_x`` of that policy's value when the transitions do not depend on ``x``
+        (REFERENCE §4, RAC's Hessian-free estimate).
+        """
+        mu = self.leader_policy(x)[states]  # (n, B)
+        r = rewards[states, :, actions]  # (n, B)
+        per_sample = mu * (r - (mu * r).sum(axis=1, keepdims=True))
+        total = np.zeros((self.model.n_states, self.model.n_leader_actions))
+        np.add.at(total, states, per_sample)
+        return self.reduce_x(total) / len(states)
 
     def evaluate(
         self, x: np.ndarray, pi: np.ndarray, mdp: FollowerMDP | None = None

@@ -61,3 +61,14 @@ class Leader(Protocol):
     @property
     def penalized_policy(self) -> np.ndarray | None:
         """The follower policy the leader optimizes jointly with ``x`` (PBRL's ``pi``), or None."""
+
+
+def entropy_schedule(leader: Leader):
+    """The leader's schedule of the follower's entropy weight, ``k -> tau_k``, or None.
+
+    A leader may define ``entropy_weight(k)`` (RAC decays it, REFERENCE §4); the coordinator
+    then sets ``problem.tau`` before iteration ``k``, so the follower learners, the leader and
+    the metrics all see the same ``tau_k``.
+    """
+    schedule = getattr(leader, "entropy_weight", None)
+    return schedule if callable(schedule) else None
