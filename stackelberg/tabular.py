@@ -236,3 +236,16 @@ def solve_mdp(
     raise ConvergenceError(
         f"policy iteration did not converge in {max_iter} steps (last policy change {change:.3g})"
     )
+
+
+def td_update(
+    Q: np.ndarray, states: np.ndarray, actions: np.ndarray, targets: np.ndarray, step: float
+) -> np.ndarray:
+    """One tabular TD step from a batch: ``Q(s, a) += step (mean target of (s, a) - Q(s, a))``
+    for every pair in the batch (repeated pairs are averaged first); other entries stay."""
+    S, A = Q.shape
+    pair = states * A + actions
+    counts = np.bincount(pair, minlength=S * A).reshape(S, A)
+    sums = np.bincount(pair, weights=targets, minlength=S * A).reshape(S, A)
+    mean_target = np.where(counts > 0, sums / np.maximum(counts, 1), Q)
+    return Q + step * (mean_target - Q)

@@ -18,7 +18,7 @@ import numpy as np
 
 from stackelberg.problem import StackelbergProblem
 from stackelberg.sampling import sample_transitions
-from stackelberg.tabular import greedy_policy, soft_max_value
+from stackelberg.tabular import greedy_policy, soft_max_value, td_update
 from stackelberg.validation import check_fields
 
 
@@ -68,12 +68,7 @@ class SoftQFollower:
         )
         gamma, tau = problem.model.gamma, problem.tau
         target = batch.follower_rewards + gamma * soft_max_value(self.Q, tau)[batch.next_states]
-        pair = states * A + actions
-        counts = np.bincount(pair, minlength=S * A).reshape(S, A)
-        sums = np.bincount(pair, weights=target, minlength=S * A).reshape(S, A)
-        seen = counts > 0
-        mean_target = np.where(seen, sums / np.maximum(counts, 1), self.Q)
-        self.Q = self.Q + c.alpha * (mean_target - self.Q)
+        self.Q = td_update(self.Q, states, actions, target, c.alpha)
         self.samples += n
 
     @property

@@ -44,7 +44,7 @@ import numpy as np
 
 from stackelberg.problem import StackelbergProblem
 from stackelberg.sampling import TransitionBatch, sample_categorical, sample_transitions
-from stackelberg.tabular import log_softmax
+from stackelberg.tabular import log_softmax, td_update
 from stackelberg.validation import check_fields
 
 
@@ -194,12 +194,7 @@ class RACLeader:
         reward = penalized.follower_rewards + penalized.leader_rewards / w
         soft_v = (pi * (self.Q - tau * self.log_pi)).sum(axis=1)
         target = reward + gamma * soft_v[penalized.next_states]
-        S, A = self.Q.shape
-        pair = penalized.states * A + penalized.follower_actions
-        counts = np.bincount(pair, minlength=S * A).reshape(S, A)
-        sums = np.bincount(pair, weights=target, minlength=S * A).reshape(S, A)
-        seen = counts > 0
-        self.Q[seen] += beta * (sums[seen] / counts[seen] - self.Q[seen])
+        self.Q = td_update(self.Q, penalized.states, penalized.follower_actions, target, beta)
 
         # 3. actor: policy mirror descent on the critic
         self.log_pi = log_softmax((self.log_pi + alpha * self.Q) / (1.0 + alpha * tau), axis=1)
