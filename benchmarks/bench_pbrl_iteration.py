@@ -54,31 +54,20 @@ The markdown table is printed and written to ``BENCHMARKS.md`` (section
 
 from __future__ import annotations
 
-import os
-
-# Must run before numpy/scipy load their BLAS; an explicit environment setting wins. (Hence
-# the imports below the code.)
-# ruff: noqa: E402
-BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-for _variable in BLAS_THREAD_VARIABLES:
-    os.environ.setdefault(_variable, "1")
+# First: pins the BLAS threads before numpy loads (see the docstring).
+import _common  # isort: skip
+from _common import REPO_ROOT, Timing, calls_for, interleaved_repeats, machine_info  # isort: skip
 
 import argparse
 import copy
 import datetime
-import gc
-import platform
-import shlex
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy
 
 from agents.followers.exact import BestResponseFollower
 from agents.leaders.pbrl import PENALTIES, PBRLConfig, PBRLLeader
@@ -86,7 +75,6 @@ from games.random_markov import random_markov_game
 from stackelberg.problem import StackelbergProblem
 from stackelberg.seeding import run_streams
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SECTION_HEADING = "## Exact PBRL iteration cost"
 TARGET_SOLVES = 10.0
 N_LEADER_ACTIONS = 3
@@ -96,27 +84,6 @@ REFERENCE_GAMMA = 0.9
 
 
 # -- timing --------------------------------------------------------------------------------
-
-#: ``cpu`` counts the CPU seconds of this process (immune to being descheduled while another
-#: process holds the core; with single-threaded BLAS it is the work done); ``wall`` is
-#: ``time.perf_counter``.
-CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Median per-call seconds over repeats, with the spread of the repeats."""
-
-    seconds: float
-    spread: float  # (max - min) / median over the repeats
-    calls: int  # calls per repeat
-    repeats: int
-
-    @classmethod
-    def of(cls, per_call: Sequence[float], calls: int) -> Timing:
-        median = statistics.median(per_call)
-        return cls(median, (max(per_call) - min(per_call)) / median, calls, len(per_call))
-
 
 class ReferenceSolve:
     """``numpy.linalg.solve(M, b)``, ``M = I - 0.9 P`` with ``P`` a random stochastic matrix."""
@@ -185,37 +152,6 @@ class PBRLIteration:
         return elapsed
 
 
-def calls_for(run: Callable[[int], float], seconds: float) -> int:
-    """How many calls make one measurement of about ``seconds`` (``run(n)`` times n calls)."""
-    n = 1
-    while True:
-        elapsed = run(n)
-        if elapsed >= 0.2 * seconds or n >= 10**7:
-            return max(1, round(n * seconds / max(elapsed, 1e-9)))
-        n *= 10 if elapsed < 0.02 * seconds else 2
-
-
-def interleaved_repeats(
-    runs: Sequence[Callable[[int], float]], calls: Sequence[int], repeats: int
-) -> list[list[float]]:
-    """Per-call seconds of each run, ``repeats`` times, the runs taking turns in every round.
-
-    Taking turns exposes the reference solve and the iterations to the same (possibly
-    changing) load of the machine. The garbage collector is off while timing, as in timeit.
-    """
-    samples: list[list[float]] = [[] for _ in runs]
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            for run, n, out in zip(runs, calls, samples, strict=True):
-                out.append(run(n) / n)
-    finally:
-        if enabled:
-            gc.enable()
-    return samples
-
-
 # -- measurements --------------------------------------------------------------------------
 
 
@@ -248,7 +184,7 @@ class Row:
 
 def measure_size(n_states: int, args: argparse.Namespace, rng: np.random.Generator) -> list[Row]:
     """Time the reference solve and one iteration per penalty on a game with ``n_states``."""
-    clock = CLOCKS[args.clock]
+    clock = _common.CLOCKS[args.clock]
     model = random_markov_game(
         n_states, N_LEADER_ACTIONS, N_FOLLOWER_ACTIONS, GAMMA, seed=args.seed
     )
@@ -319,46 +255,6 @@ def markdown_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def _git(*command: str) -> str:
-    done = subprocess.run(["git", *command], cwd=REPO_ROOT, capture_output=True, text=True,
-                          check=True, timeout=10)
-    return done.stdout.strip()
-
-
-def code_version() -> str:
-    """The commit measured, ``+dirty`` if tracked files changed; ``unknown`` without git."""
-    try:
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
-        return _git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def machine_info() -> list[str]:
-    blas = "unknown"
-    try:
-        dependency = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        blas = f"{dependency['name']} {dependency.get('version', '')}".strip()
-    except Exception:  # older numpy: no mode="dicts"; not worth failing the benchmark for
-        pass
-    threads = ", ".join(f"{v}={os.environ.get(v)}" for v in BLAS_THREAD_VARIABLES)
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return [
-        f"- platform: {platform.platform()} ({platform.machine()}), "
-        f"`os.cpu_count()` = {os.cpu_count()}",
-        f"- python {platform.python_version()}, numpy {np.__version__} (BLAS: {blas}), "
-        f"scipy {scipy.__version__}",
-        f"- BLAS threads: {threads}",
-        f"- code: commit {code_version()}",
-        f"- load average (1, 5, 15 min) when the run started: {load}",
-    ]
-
-
-def rerun_command(argv: Sequence[str]) -> str:
-    script = Path(__file__).resolve().relative_to(REPO_ROOT)
-    return " ".join([".venv/bin/python", str(script), *map(shlex.quote, argv)])
-
-
 def report(rows: Sequence[Row], args: argparse.Namespace, machine: list[str]) -> str:
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     failing = [r for r in rows if not r.meets_target]
@@ -401,35 +297,11 @@ def report(rows: Sequence[Row], args: argparse.Namespace, machine: list[str]) ->
             "Rerun with `make bench`, or exactly this run with:",
             "",
             "```",
-            rerun_command(args.argv),
+            _common.rerun_command(__file__, args.argv),
             "```",
             "",
         ]
     )
-
-
-def replace_section(document: str, section: str, heading: str = SECTION_HEADING) -> str:
-    """``document`` with the level-2 section titled ``heading`` replaced by ``section``.
-
-    The section runs to the next level-1 or level-2 heading outside a code fence; if it is
-    missing, ``section`` is appended. Other sections are kept as they are.
-    """
-    lines = document.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
-    if start is None:
-        kept = document.rstrip("\n")
-        return (kept + "\n\n" if kept else "# Benchmarks\n\n") + section.rstrip("\n") + "\n"
-    end, fenced = len(lines), False
-    for i in range(start + 1, len(lines)):
-        if lines[i].lstrip().startswith("```"):
-            fenced = not fenced
-        elif not fenced and (lines[i].startswith("## ") or lines[i].startswith("# ")):
-            end = i
-            break
-    before = "\n".join(lines[:start]).rstrip("\n")
-    after = "\n".join(lines[end:]).strip("\n")
-    parts = [p for p in (before, section.strip("\n"), after) if p]
-    return "\n\n".join(parts) + "\n"
 
 
 # -- command line --------------------------------------------------------------------------
@@ -450,7 +322,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=1.0,
                         help="approximate duration of one timed repeat")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is kept")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+    parser.add_argument("--clock", choices=sorted(_common.CLOCKS), default="cpu",
                         help="cpu: process CPU time (robust to other processes on the cores); "
                         "wall: elapsed time")
     parser.add_argument("--seed", type=int, default=0, help="seed of the games and reference")
@@ -477,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(section)
     if not args.no_write:
         existing = args.output.read_text() if args.output.exists() else ""
-        args.output.write_text(replace_section(existing, section))
+        args.output.write_text(_common.replace_section(existing, section, SECTION_HEADING))
         print(f"wrote section {SECTION_HEADING!r} of {args.output}", file=sys.stderr)
     return 0
 

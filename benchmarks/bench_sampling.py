@@ -37,13 +37,12 @@ The markdown table is printed and written to ``BENCHMARKS.md`` (section
 
 from __future__ import annotations
 
-# First: it pins the BLAS threads before numpy loads, like that benchmark (sampling uses no
-# BLAS, but the machine description then tells the truth).
-import bench_pbrl_iteration as shared  # isort: skip
+# First: it pins the BLAS threads before numpy loads, like the other benchmarks (sampling uses
+# no BLAS, but the machine description then tells the truth).
+import _common as shared  # isort: skip
 
 import argparse
 import datetime
-import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,7 +54,7 @@ import games
 from stackelberg.model import GameModel
 from stackelberg.sampling import sample_trajectories
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = shared.REPO_ROOT
 SECTION_HEADING = "## Vectorized sampling throughput"
 TARGET_SPEEDUP = 50.0
 RANDOM_GAME = "stackelberg/random-markov-v0"
@@ -270,11 +269,6 @@ def markdown_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def rerun_command(argv: Sequence[str]) -> str:
-    script = Path(__file__).resolve().relative_to(REPO_ROOT)
-    return " ".join([".venv/bin/python", str(script), *map(shlex.quote, argv)])
-
-
 def report(rows: Sequence[Row], args: argparse.Namespace, machine: list[str]) -> str:
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     failing = [r for r in rows if not r.meets_target]
@@ -321,7 +315,7 @@ def report(rows: Sequence[Row], args: argparse.Namespace, machine: list[str]) ->
             "Rerun exactly this run with:",
             "",
             "```",
-            rerun_command(args.argv),
+            shared.rerun_command(__file__, args.argv),
             "```",
             "",
         ]
