@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 
 from analysis.bands import band, common_grid, game_bands, on_grid
+from analysis.report import ReportError, slugs, write_report
 from analysis.tables import failures_table, game_table, overall_table
 from analysis.tournament import (
     Competitor,
@@ -250,3 +252,61 @@ def test_heatmaps_are_leaders_by_followers_best_first(matches, alpha):
     overall = overall_heatmap(overall_ranking(rank_games(matches)))
     assert overall.leaders == ("A", "B")
     np.testing.assert_allclose(overall.values, [[1.5, 3.0], [1.75, 3.75]])
+
+
+# -- the report and the command -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def report(store_dir):
+    return write_report(store_dir)
+
+
+def test_report_index_opens_with_the_overall_ranking(report, store_dir):
+    assert report.out_dir == store_dir / "report"
+    text = report.index.read_text()
+    first_table = text[text.index("\n|"):].split("\n\n")[0]
+    assert "average rank" in first_table.splitlines()[1]
+    assert first_table.splitlines()[3].startswith("| 1 | A | x | 1.5 |")
+    assert text.index("Best overall") < text.index("\n|") < text.index("## Game `alpha`")
+    assert text.index("## Game `beta`") < text.index("## Failed matches (2)")
+
+
+def test_report_links_only_files_it_wrote(report):
+    text = report.index.read_text()
+    links = re.findall(r"\]\(([^)#]+)\)", text)
+    assert {"rankings_overall.csv", "rankings_alpha.csv", "convergence_alpha.png",
+            "heatmap_alpha.png", "heatmap_overall.png", "failed_matches.csv"} <= set(links)
+    assert all((report.out_dir / link).is_file() for link in links)
+    assert {p.name for p in report.figures} <= set(links)
+    assert all(p.stat().st_size > 5_000 for p in report.figures)
+
+
+def test_report_csv_holds_numbers(report):
+    lines = (report.out_dir / "rankings_alpha.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    first = dict(zip(header, lines[1].split(","), strict=True))
+    assert first["leader"] == "A" and float(first["f_mean"]) == pytest.approx(-1.1)
+    assert float(first["f_ci_high"]) - float(first["f_ci_low"]) == pytest.approx(2 * 0.248414,
+                                                                                 rel=1e-5)
+    assert lines[4].split(",")[header.index("f_mean")] == ""  # B/y: no successful seed
+
+
+def test_slugs_are_file_safe_and_distinct():
+    assert slugs(["stackelberg/matrix-v0", "a b", "a_b"]) == {
+        "stackelberg/matrix-v0": "stackelberg_matrix-v0", "a b": "a_b", "a_b": "a_b_2"}
+
+
+def test_report_refuses_what_is_not_a_store(tmp_path):
+    with pytest.raises(ReportError, match="not a directory"):
+        write_report(tmp_path / "nowhere")
+    with pytest.raises(ReportError, match="holds no results.sqlite"):
+        write_report(tmp_path)
+    assert not (tmp_path / "results.sqlite").exists()  # nothing created by looking
+
+
+def test_a_store_of_failures_still_gets_a_report(tmp_path):
+    with ResultStore(tmp_path) as store:
+        store.write_match(record("g", "A", "x", 0, None, error="RuntimeError: boom"))
+    files = write_report(tmp_path, tmp_path / "out")
+    text = files.index.read_text()
+    assert "No match succeeded" in text and "RuntimeError: boom" in text
+    assert files.figures == () and "nan" not in text
