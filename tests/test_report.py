@@ -26,6 +26,7 @@ from analysis.tournament import (
     read_matches,
     t_interval,
 )
+from stackelberg.app.cli import main
 from stackelberg.results import MatchRecord, ResultStore
 
 ITERATIONS = 10
@@ -310,3 +311,42 @@ def test_a_store_of_failures_still_gets_a_report(tmp_path):
     text = files.index.read_text()
     assert "No match succeeded" in text and "RuntimeError: boom" in text
     assert files.figures == () and "nan" not in text
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys, tmp_path):
+    def call(*args: str):
+        monkeypatch.chdir(tmp_path)
+        code = main(list(args))
+        return code, capsys.readouterr()
+
+    return call
+
+
+def test_cli_report_exit_codes(tmp_path, cli):
+    code, out = cli("report", "missing")
+    assert code == 2 and "missing is not a directory" in out.err and "Traceback" not in out.err
+    (tmp_path / "plain").mkdir()
+    code, out = cli("report", "plain")
+    assert code == 2 and "holds no results.sqlite" in out.err
+    (tmp_path / "empty").mkdir()
+    ResultStore(tmp_path / "empty").close()
+    code, out = cli("report", "empty")
+    assert code == 2 and "holds no match" in out.err
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "results.sqlite").write_text("not a database")
+    code, out = cli("report", "junk")
+    assert code == 2 and "cannot be read" in out.err
+    code, out = cli("report", "empty", "--tolerance", "0")
+    assert code == 2 and "--tolerance" in out.err
+
+
+def test_cli_report_writes_the_report(tmp_path, cli):
+    with ResultStore(tmp_path) as store:
+        store.write_match(record("g", "A", "x", 0, 1.0), metrics_rows(1.0, 2))
+        store.write_match(record("g", "B", "x", 0, 2.0), metrics_rows(2.0, 2))
+    code, out = cli("report", ".", "--out", "rep")
+    assert code == 0, out.err
+    assert "rep/index.md" in out.out
+    assert (tmp_path / "rep" / "rankings_g.csv").is_file()
+
