@@ -8,6 +8,7 @@ statistic. Colours name the leader and line styles the follower, the same in eve
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import matplotlib
 
@@ -126,13 +127,14 @@ def plot_heatmap(ax: Axes, heatmap: Heatmap, digits: int = 4) -> Axes:
 def heatmap_figure(heatmap: Heatmap) -> Figure:
     """:func:`plot_heatmap` on a new figure sized to the grid."""
     rows, cols = heatmap.values.shape
-    fig, ax = plt.subplots(figsize=(3.2 + 1.3 * cols, 1.6 + 0.5 * rows),
+    # the minimum height keeps the colorbar's label whole on a grid of one or two rows
+    fig, ax = plt.subplots(figsize=(max(5.5, 3.2 + 1.3 * cols), max(3.6, 1.6 + 0.5 * rows)),
                            constrained_layout=True)
     plot_heatmap(ax, heatmap)
     return fig
 
 
-def save(fig: Figure, path, dpi: int = 100) -> None:
+def save(fig: Figure, path: str | Path, dpi: int = 100) -> None:
     """Write ``fig`` and release it."""
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
