@@ -3,6 +3,7 @@
     stackelberg games [--json]
     stackelberg run CONFIG.toml [--out DIR] [--quiet] [section.key=value ...]
     stackelberg plot RUN_DIR [RUN_DIR ...] [--out FILE]
+    stackelberg report DIR [--out OUT_DIR] [--tolerance REL]
 
 Exit codes (DESIGN, "Conventions"): 0 on success, 2 on a user error (a bad config, game or run
 directory) with a one-paragraph message and no traceback, 1 on an internal failure.
@@ -80,6 +81,22 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from analysis.report import ReportError, write_report
+    from analysis.tournament import ToleranceRule
+
+    try:
+        rule = ToleranceRule(relative=args.tolerance)
+    except ValueError as err:
+        raise UserError(f"--tolerance: {err}") from None
+    try:
+        files = write_report(args.dir, args.out, rule)
+    except ReportError as err:
+        raise UserError(str(err)) from None
+    print(f"report: {files.index} ({len(files.tables)} tables, {len(files.figures)} figures)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackelberg",
@@ -101,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", help="figure file (default RUN_DIR/convergence.png)")
     plot.set_defaults(func=cmd_plot)
+    report = sub.add_parser("report", help="rank a tournament's results: tables, figures, index")
+    report.add_argument("dir", metavar="DIR", help="a tournament output directory")
+    report.add_argument("--out", help="report directory (default DIR/report)")
+    report.add_argument("--tolerance", type=float, default=1e-2, metavar="REL",
+                        help="speed tolerance as a fraction of the range of mean final "
+                             "hyper-objectives in a game (default 0.01)")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

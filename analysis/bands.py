@@ -1,0 +1,121 @@
+"""Convergence bands over seeds: each seed's curve on one common x grid, then its median, mean
+and a quantile band, per (game, competitor).
+
+Data only; :mod:`analysis.report_figures` draws them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.tournament import OBJECTIVE, Competitor, GameRanking, MatchData
+
+#: x axes a band can be drawn against: a column of the metrics.
+X_AXES = ("iteration", "samples")
+
+
+@dataclass(frozen=True)
+class Band:
+    """One competitor's curve over seeds on a common grid ``x``.
+
+    ``median``, ``mean``, ``low`` and ``high`` are taken over the seeds that have a value at
+    each grid point; ``low``/``high`` are the band's quantiles (by default min and max).
+    """
+
+    competitor: Competitor
+    x: np.ndarray
+    median: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    seeds: int
+
+
+@dataclass(frozen=True)
+class GameBands:
+    """Every competitor's band in one game, against one x axis, of ``f - offset``."""
+
+    game: str
+    x_name: str
+    y_label: str
+    bands: tuple[Band, ...]
+    tolerance: float
+
+
+def common_grid(xs: Sequence[np.ndarray], max_points: int = 400) -> np.ndarray:
+    """The union of the seeds' x values, or ``max_points`` evenly spaced points over their
+    joint range when the union is larger."""
+    union = np.unique(np.concatenate([np.asarray(x, dtype=float) for x in xs]))
+    if union.size <= max_points:
+        return union
+    return np.linspace(union[0], union[-1], max_points)
+
+
+def on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``y(x)`` linearly interpolated on ``grid``: NaN before the curve's first x, held at its
+    last value after its last x (a match that stopped early keeps its final value)."""
+    values = np.interp(grid, x, y)
+    values[grid < x[0]] = np.nan
+    return values
+
+
+def band(competitor: Competitor, curves: Sequence[tuple[np.ndarray, np.ndarray]],
+         quantiles: tuple[float, float] = (0.0, 1.0), max_points: int = 400) -> Band:
+    """The band of one competitor's ``(x, y)`` curves (one per seed, x increasing)."""
+    grid = common_grid([x for x, _ in curves], max_points)
+    stacked = np.vstack([on_grid(x, y, grid) for x, y in curves])
+    low, high = np.nanquantile(stacked, quantiles, axis=0)
+    return Band(competitor, grid, np.nanmedian(stacked, axis=0), np.nanmean(stacked, axis=0),
+                low, high, len(curves))
+
+
+def _curve(match: MatchData, x_name: str, offset: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """A match's (x, f - offset), keeping rows where both are finite (and x > 0 for samples)."""
+    x = np.asarray(match.metrics.get(x_name, ()), dtype=float)
+    y = np.asarray(match.metrics.get(OBJECTIVE, ()), dtype=float)
+    if x.size == 0 or y.size != x.size:
+        return None
+    keep = np.isfinite(x) & np.isfinite(y)
+    if x_name == "samples":
+        keep &= x > 0
+    return (x[keep], y[keep] - offset) if keep.any() else None
+
+
+def game_bands(matches: Sequence[MatchData], ranking: GameRanking, x_name: str = "iteration",
+               relative_to_best: bool = True, quantiles: tuple[float, float] = (0.0, 1.0),
+               max_points: int = 400) -> GameBands:
+    """Bands of the hyper-objective of every competitor of ``ranking.game`` against ``x_name``.
+
+    Parameters
+    ----------
+    matches : sequence of MatchData
+        Failed matches and other games are skipped.
+    ranking : GameRanking
+        Gives the game, the order of the bands (best first) and the best final value.
+    x_name : {"iteration", "samples"}
+        Against samples, only rows with samples > 0 count, and competitors without any are
+        left out (exact methods draw no samples).
+    relative_to_best : bool
+        Plot ``f - best`` (the gap to the game's best mean final value, which a log-like
+        scale shows well) rather than ``f``.
+    quantiles : (float, float)
+        The band's edges over seeds; (0, 1) is the range from the best to the worst seed.
+    """
+    if x_name not in X_AXES:
+        raise ValueError(f"x_name must be one of {X_AXES}, got {x_name!r}")
+    relative = relative_to_best and bool(np.isfinite(ranking.best))
+    offset = ranking.best if relative else 0.0
+    curves: dict[Competitor, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    for match in matches:
+        if match.ok and match.game == ranking.game:
+            curve = _curve(match, x_name, offset)
+            if curve is not None:
+                curves[match.competitor].append(curve)
+    bands = tuple(band(s.competitor, curves[s.competitor], quantiles, max_points)
+                  for s in ranking.standings if curves.get(s.competitor))
+    y_label = "f - best mean final f" if relative else "f = -V_L"
+    return GameBands(ranking.game, x_name, y_label, bands, ranking.tolerance)
