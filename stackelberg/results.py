@@ -202,7 +202,8 @@ class ResultStore:
         """Every stored match, ordered by (game, leader, follower, seed)."""
         cursor = self._db.execute(
             "SELECT match_id, game, leader, follower, seed, status, error, config, summary, "
-            "wall_seconds, finished_at FROM matches ORDER BY game, leader, follower, seed, match_id")
+            "wall_seconds, finished_at FROM matches "
+            "ORDER BY game, leader, follower, seed, match_id")
         return [
             MatchRecord(match_id=m, game=g, leader=ld, follower=fo, seed=s, status=st, error=e,
                         config=json.loads(c), summary=json.loads(su) if su else {},
