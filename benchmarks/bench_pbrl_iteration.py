@@ -354,13 +354,30 @@ def machine_info() -> list[str]:
     ]
 
 
-def rerun_command(argv: Sequence[str]) -> str:
-    script = Path(__file__).resolve().relative_to(REPO_ROOT)
+def rerun_command(argv: Sequence[str], script: Path = Path(__file__)) -> str:
+    """The command line that reruns ``script`` (a benchmark of this folder) with ``argv``."""
+    script = script.resolve().relative_to(REPO_ROOT)
     return " ".join([".venv/bin/python", str(script), *map(shlex.quote, argv)])
 
 
-def report(rows: Sequence[Row], args: argparse.Namespace, machine: list[str]) -> str:
+def provenance(machine: list[str], argv: Sequence[str], script: Path = Path(__file__),
+               rerun: str = "Rerun exactly this run with:") -> list[str]:
+    """The closing lines of a benchmark section: when, on what, and how to rerun it."""
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return [f"Measured {date} on:", "", *machine, "", rerun, "", "```",
+            rerun_command(argv, script), "```", ""]
+
+
+def publish(section: str, args: argparse.Namespace, heading: str = SECTION_HEADING) -> None:
+    """Print ``section`` and, unless ``args.no_write``, put it in ``args.output``."""
+    print(section)
+    if not args.no_write:
+        existing = args.output.read_text() if args.output.exists() else ""
+        args.output.write_text(replace_section(existing, section, heading))
+        print(f"wrote section {heading!r} of {args.output}", file=sys.stderr)
+
+
+def report(rows: Sequence[Row], args: argparse.Namespace, machine: list[str]) -> str:
     failing = [r for r in rows if not r.meets_target]
     verdict = (
         "All configurations meet the target."
@@ -394,16 +411,8 @@ def report(rows: Sequence[Row], args: argparse.Namespace, machine: list[str]) ->
             "solves, and as a share of the time inside them); *spread* is (max − min) / median "
             "over the repeats.",
             "",
-            f"Measured {date} on:",
-            "",
-            *machine,
-            "",
-            "Rerun with `make bench`, or exactly this run with:",
-            "",
-            "```",
-            rerun_command(args.argv),
-            "```",
-            "",
+            *provenance(machine, args.argv,
+                        rerun="Rerun with `make bench`, or exactly this run with:"),
         ]
     )
 
@@ -435,6 +444,14 @@ def replace_section(document: str, section: str, heading: str = SECTION_HEADING)
 # -- command line --------------------------------------------------------------------------
 
 
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--output`` and ``--no-write``, which :func:`publish` reads."""
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "BENCHMARKS.md",
+                        help="markdown file whose section is replaced")
+    parser.add_argument("--no-write", action="store_true",
+                        help="only print the table, leave the markdown file alone")
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Cost of one exact PBRL iteration as a multiple of one numpy.linalg.solve.",
@@ -454,10 +471,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="cpu: process CPU time (robust to other processes on the cores); "
                         "wall: elapsed time")
     parser.add_argument("--seed", type=int, default=0, help="seed of the games and reference")
-    parser.add_argument("--output", type=Path, default=REPO_ROOT / "BENCHMARKS.md",
-                        help="markdown file whose section is replaced")
-    parser.add_argument("--no-write", action="store_true",
-                        help="only print the table, leave the markdown file alone")
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if any(s < 1 for s in args.states):
         parser.error("--states must be positive")
@@ -474,11 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()  # before measuring: records the load the run started under
     rows = measure(args)
     section = report(rows, args, machine)
-    print(section)
-    if not args.no_write:
-        existing = args.output.read_text() if args.output.exists() else ""
-        args.output.write_text(replace_section(existing, section))
-        print(f"wrote section {SECTION_HEADING!r} of {args.output}", file=sys.stderr)
+    publish(section, args)
     return 0
 
 
