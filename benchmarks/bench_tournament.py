@@ -14,7 +14,8 @@ What is measured
    ``(workers x wall time - sum of the match times) / matches``, where a match's time is the
    ``wall_seconds`` its worker measured around building and playing it. It covers checking the
    store, handing the match to a worker and its outcome back, and the transaction that stores
-   it (SQLite with ``synchronous=FULL``: one fsync per match), and the start of the workers.
+   it (SQLite with ``synchronous=FULL``: one fsync per match), and the start of the workers
+   (the fork server they start from starts once per Python process, in the first repeat).
    ``--ray`` adds a local Ray instance (two CPUs), whose start (about 10 s) is included.
 
 Every measurement is repeated ``--repeats`` times, taking turns, and the median is reported.
@@ -208,8 +209,10 @@ def report(rows: Sequence[Row], iterations: int, args: argparse.Namespace,
         markdown_tables(rows),
         "",
         "Columns: *wall* is the tournament's wall time, from the call of `run_tournament` to "
-        "its return (worker start included); *in matches* sums the matches' times; *spread* "
-        "is (max − min) / median of the wall times over the repeats.",
+        "its return: it includes starting the worker processes (forked from a fork server "
+        "that starts once per Python process, in the first repeat) or the Ray instance; *in "
+        "matches* sums the matches' times; *spread* is (max − min) / median of the wall times "
+        "over the repeats.",
         "",
         *shared.provenance(machine, args.argv, Path(__file__)),
     ])
