@@ -140,10 +140,9 @@ def run_tournament(
     with ResultStore(out_dir) as store:
         todo = matches_to_play(spec, store)
         if todo:
-            bar = tqdm(total=len(todo), unit="match", desc="tournament", disable=not progress,
-                       dynamic_ncols=True)
-            with executor, bar:
-                bar.set_postfix_str("starting")
+            with executor, tqdm(total=len(todo), unit="match", desc="tournament",
+                                disable=not progress, dynamic_ncols=True) as bar:
+                bar.set_postfix_str(f"running {min(executor.slots, len(todo))}, failed 0")
                 for outcome, running in play_all(executor, todo):
                     store.write_match(outcome.record, outcome.metrics)
                     if not outcome.record.ok:

@@ -206,7 +206,9 @@ def _parse_budget(value: Any) -> dict[str, Any]:
     try:
         MatchConfig(**value)
     except (TypeError, ValueError) as err:
-        raise ConfigError("budget: " + re.sub(r"^run\.", "budget.", str(err))) from None
+        message = str(err)  # MatchConfig names its fields run.<field>
+        raise ConfigError(f"budget.{message[4:]}" if message.startswith("run.")
+                          else f"budget: {message}") from None
     return dict(value)
 
 
