@@ -15,11 +15,14 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THR
 for _variable in BLAS_THREAD_VARIABLES:
     os.environ.setdefault(_variable, "1")
 
+import argparse
+import datetime
 import gc
 import platform
 import shlex
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,7 +102,6 @@ def code_version() -> str:
 
 
 def machine_info() -> list[str]:
-    """Markdown bullet lines describing the machine, the libraries and the commit measured."""
     blas = "unknown"
     try:
         dependency = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
@@ -119,10 +121,27 @@ def machine_info() -> list[str]:
     ]
 
 
-def rerun_command(script_file: str, argv: Sequence[str]) -> str:
-    """The shell command that reruns ``script_file`` (a benchmark's ``__file__``) with ``argv``."""
-    script = Path(script_file).resolve().relative_to(REPO_ROOT)
+def rerun_command(argv: Sequence[str], script: Path) -> str:
+    """The command line that reruns ``script`` (a benchmark of this folder) with ``argv``."""
+    script = script.resolve().relative_to(REPO_ROOT)
     return " ".join([".venv/bin/python", str(script), *map(shlex.quote, argv)])
+
+
+def provenance(machine: list[str], argv: Sequence[str], script: Path,
+               rerun: str = "Rerun exactly this run with:") -> list[str]:
+    """The closing lines of a benchmark section: when, on what, and how to rerun it."""
+    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return [f"Measured {date} on:", "", *machine, "", rerun, "", "```",
+            rerun_command(argv, script), "```", ""]
+
+
+def publish(section: str, args: argparse.Namespace, heading: str) -> None:
+    """Print ``section`` and, unless ``args.no_write``, put it in ``args.output``."""
+    print(section)
+    if not args.no_write:
+        existing = args.output.read_text() if args.output.exists() else ""
+        args.output.write_text(replace_section(existing, section, heading))
+        print(f"wrote section {heading!r} of {args.output}", file=sys.stderr)
 
 
 def replace_section(document: str, section: str, heading: str) -> str:
@@ -147,3 +166,11 @@ def replace_section(document: str, section: str, heading: str) -> str:
     after = "\n".join(lines[end:]).strip("\n")
     parts = [p for p in (before, section.strip("\n"), after) if p]
     return "\n\n".join(parts) + "\n"
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--output`` and ``--no-write``, which :func:`publish` reads."""
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "BENCHMARKS.md",
+                        help="markdown file whose section is replaced")
+    parser.add_argument("--no-write", action="store_true",
+                        help="only print the table, leave the markdown file alone")

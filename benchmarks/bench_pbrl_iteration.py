@@ -56,11 +56,10 @@ from __future__ import annotations
 
 # First: pins the BLAS threads before numpy loads (see the docstring).
 import _common  # isort: skip
-from _common import REPO_ROOT, Timing, calls_for, interleaved_repeats, machine_info  # isort: skip
+from _common import CLOCKS, Timing, calls_for, interleaved_repeats, machine_info  # isort: skip
 
 import argparse
 import copy
-import datetime
 import statistics
 import sys
 from collections.abc import Callable, Sequence
@@ -184,7 +183,7 @@ class Row:
 
 def measure_size(n_states: int, args: argparse.Namespace, rng: np.random.Generator) -> list[Row]:
     """Time the reference solve and one iteration per penalty on a game with ``n_states``."""
-    clock = _common.CLOCKS[args.clock]
+    clock = CLOCKS[args.clock]
     model = random_markov_game(
         n_states, N_LEADER_ACTIONS, N_FOLLOWER_ACTIONS, GAMMA, seed=args.seed
     )
@@ -256,7 +255,6 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 
 def report(rows: Sequence[Row], args: argparse.Namespace, machine: list[str]) -> str:
-    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     failing = [r for r in rows if not r.meets_target]
     verdict = (
         "All configurations meet the target."
@@ -290,16 +288,8 @@ def report(rows: Sequence[Row], args: argparse.Namespace, machine: list[str]) ->
             "solves, and as a share of the time inside them); *spread* is (max − min) / median "
             "over the repeats.",
             "",
-            f"Measured {date} on:",
-            "",
-            *machine,
-            "",
-            "Rerun with `make bench`, or exactly this run with:",
-            "",
-            "```",
-            _common.rerun_command(__file__, args.argv),
-            "```",
-            "",
+            *_common.provenance(machine, args.argv, Path(__file__),
+                                rerun="Rerun with `make bench`, or exactly this run with:"),
         ]
     )
 
@@ -322,14 +312,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=1.0,
                         help="approximate duration of one timed repeat")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is kept")
-    parser.add_argument("--clock", choices=sorted(_common.CLOCKS), default="cpu",
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                         help="cpu: process CPU time (robust to other processes on the cores); "
                         "wall: elapsed time")
     parser.add_argument("--seed", type=int, default=0, help="seed of the games and reference")
-    parser.add_argument("--output", type=Path, default=REPO_ROOT / "BENCHMARKS.md",
-                        help="markdown file whose section is replaced")
-    parser.add_argument("--no-write", action="store_true",
-                        help="only print the table, leave the markdown file alone")
+    _common.add_output_arguments(parser)
     args = parser.parse_args(argv)
     if any(s < 1 for s in args.states):
         parser.error("--states must be positive")
@@ -346,11 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()  # before measuring: records the load the run started under
     rows = measure(args)
     section = report(rows, args, machine)
-    print(section)
-    if not args.no_write:
-        existing = args.output.read_text() if args.output.exists() else ""
-        args.output.write_text(_common.replace_section(existing, section, SECTION_HEADING))
-        print(f"wrote section {SECTION_HEADING!r} of {args.output}", file=sys.stderr)
+    _common.publish(section, args, SECTION_HEADING)
     return 0
 
 

@@ -37,12 +37,11 @@ The markdown table is printed and written to ``BENCHMARKS.md`` (section
 
 from __future__ import annotations
 
-# First: it pins the BLAS threads before numpy loads, like the other benchmarks (sampling uses
-# no BLAS, but the machine description then tells the truth).
+# First: it pins the BLAS threads before numpy loads, like that benchmark (sampling uses no
+# BLAS, but the machine description then tells the truth).
 import _common as shared  # isort: skip
 
 import argparse
-import datetime
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -270,7 +269,6 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 
 def report(rows: Sequence[Row], args: argparse.Namespace, machine: list[str]) -> str:
-    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     failing = [r for r in rows if not r.meets_target]
     verdict = (
         f"All {len(rows)} games meet the target (speed-up {min(r.speedup for r in rows):.0f}x "
@@ -308,16 +306,7 @@ def report(rows: Sequence[Row], args: argparse.Namespace, machine: list[str]) ->
             "`Generator.choice(n, p=row)` instead; *spread* is (max − min) / median over the "
             "repeats.",
             "",
-            f"Measured {date} on:",
-            "",
-            *machine,
-            "",
-            "Rerun exactly this run with:",
-            "",
-            "```",
-            shared.rerun_command(__file__, args.argv),
-            "```",
-            "",
+            *shared.provenance(machine, args.argv, Path(__file__)),
         ]
     )
 
@@ -344,10 +333,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--clock", choices=sorted(shared.CLOCKS), default="cpu",
                         help="cpu: process CPU time; wall: elapsed time")
     parser.add_argument("--seed", type=int, default=0, help="seed of the games and policies")
-    parser.add_argument("--output", type=Path, default=REPO_ROOT / "BENCHMARKS.md",
-                        help="markdown file whose section is replaced")
-    parser.add_argument("--no-write", action="store_true",
-                        help="only print the table, leave the markdown file alone")
+    shared.add_output_arguments(parser)
     args = parser.parse_args(argv)
     if any(s < 1 for s in args.states):
         parser.error("--states must be positive")
@@ -366,11 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = shared.machine_info()  # before measuring: records the load the run started under
     rows = measure(args)
     section = report(rows, args, machine)
-    print(section)
-    if not args.no_write:
-        existing = args.output.read_text() if args.output.exists() else ""
-        args.output.write_text(shared.replace_section(existing, section, SECTION_HEADING))
-        print(f"wrote section {SECTION_HEADING!r} of {args.output}", file=sys.stderr)
+    shared.publish(section, args, SECTION_HEADING)
     return 0
 
 

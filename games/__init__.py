@@ -16,7 +16,15 @@ from games.gridworld import gridworld_goal_game
 from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game
-from games.registry import GAMES, GameInfo, load_builder, make_env, make_model, register_all
+from games.registry import (
+    GAMES,
+    GameInfo,
+    absolute_game_id,
+    load_builder,
+    make_env,
+    make_model,
+    register_all,
+)
 
 register_all()
 
@@ -27,6 +35,7 @@ __all__ = [
     "GameInfo",
     "StackelbergAECEnv",
     "StackelbergParallelEnv",
+    "absolute_game_id",
     "default_max_cycles",
     "gridworld_goal_game",
     "load_builder",

@@ -175,6 +175,19 @@ def load_builder(spec: str) -> Builder:
     return builder
 
 
+def absolute_game_id(game_id: str) -> str:
+    """``game_id`` with the file path of a ``"path/to/file.py:function"`` builder made absolute.
+
+    The result names the same builder from any current directory: a worker process or a Ray
+    worker on a shared file system. Registered ids and ``"package.module:function"`` builders
+    are returned unchanged.
+    """
+    location, _, attribute = game_id.rpartition(":")
+    if game_id in GAMES or not location or not _looks_like_path(location):
+        return game_id
+    return f"{Path(location).expanduser().resolve()}:{attribute}"
+
+
 def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any]]:
     if game_id in GAMES:
         info = GAMES[game_id]

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from stackelberg.app.cli import main
 
 GOOD = """
 [game]
@@ -41,36 +37,15 @@ def broken():
 '''
 
 
-def stackelberg(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """The command as a user runs it: a separate process."""
-    return subprocess.run(
-        [sys.executable, "-m", "stackelberg.app.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=120,
-    )
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """The same entry point in-process (fast): returns (exit code, stdout, stderr)."""
-
-    def call(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-        monkeypatch.chdir(cwd)
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
-
-    return call
-
-
 def write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
 
 
-def test_run_writes_a_complete_run_directory(tmp_path):
+def test_run_writes_a_complete_run_directory(tmp_path, cli_process):
     config = write(tmp_path, GOOD)
-    result = stackelberg("run", str(config), "--out", "out", "--quiet", cwd=tmp_path)
+    result = cli_process("run", str(config), "--out", "out", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
     assert {p.name for p in out.iterdir()} == {
@@ -144,13 +119,13 @@ def test_bad_input_exits_2_with_a_message_and_no_run_directory(tmp_path, cli, te
     assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
 
 
-def test_invalid_user_game_model_names_the_array(tmp_path):
+def test_invalid_user_game_model_names_the_array(tmp_path, cli_process):
     write(tmp_path, BAD_MODEL_BUILDER, "mygame.py")
     text = GOOD.replace('"stackelberg/matrix-v0"', '"mygame.py:broken"')
     text = text.replace("leader_payoffs = [[2, 4], [1, 3]]\n", "").replace(
         "follower_payoffs = [[1, 0], [0, 1]]\n", "")
     config = write(tmp_path, text)
-    result = stackelberg("run", str(config), "--out", "out", "--quiet", cwd=tmp_path)
+    result = cli_process("run", str(config), "--out", "out", "--quiet", cwd=tmp_path)
     assert result.returncode == 2
     assert "transitions[1, 0, 0]" in result.stderr and "sums to" in result.stderr
     assert "Traceback" not in result.stderr
@@ -162,8 +137,8 @@ def test_missing_config_file(tmp_path, cli):
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-def test_games_json_lists_the_registry(tmp_path):
-    result = stackelberg("games", "--json", cwd=tmp_path)
+def test_games_json_lists_the_registry(tmp_path, cli_process):
+    result = cli_process("games", "--json", cwd=tmp_path)
     assert result.returncode == 0
     ids = {row["id"] for row in json.loads(result.stdout)}
     assert {"stackelberg/matrix-v0", "stackelberg/random-markov-v0",

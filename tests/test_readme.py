@@ -6,7 +6,10 @@ import json
 import re
 from pathlib import Path
 
+import tomllib
+
 from stackelberg.app.cli import main
+from stackelberg.app.tournament import parse_spec
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -31,3 +34,10 @@ def test_add_a_game_example_runs(tmp_path, monkeypatch, capsys):
 def test_add_a_game_example_lines():
     # the issue asks for a complete example of about 30 lines
     assert len(code_block_starting_with("# my_games.py").splitlines()) <= 35
+
+
+def test_tournament_example_is_a_valid_spec():
+    spec = parse_spec(tomllib.loads(code_block_starting_with("# tournament.toml")))
+    # 2 leaders x 2 followers on the matrix game, rac excluded from the random one; 3 seeds
+    assert len(spec.matches) == (2 * 2 + 1 * 2) * 3
+    assert {m.follower for m in spec.matches} == {"best-response", "sampled"}

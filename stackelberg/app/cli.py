@@ -2,6 +2,7 @@
 
     stackelberg games [--json]
     stackelberg run CONFIG.toml [--out DIR] [--quiet] [section.key=value ...]
+    stackelberg tournament SPEC.toml [--out DIR] [--workers N] [--ray-address ADDR] [--quiet]
     stackelberg plot RUN_DIR [RUN_DIR ...] [--out FILE]
     stackelberg report DIR [--out OUT_DIR] [--tolerance REL]
 
@@ -18,6 +19,7 @@ import traceback
 from pathlib import Path
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+MAX_FAILURES_SHOWN = 5
 
 
 class UserError(Exception):
@@ -68,6 +70,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else "(no message)"
+
+
+def cmd_tournament(args: argparse.Namespace) -> int:
+    from stackelberg.app.config import ConfigError
+    from stackelberg.app.tournament import ExecutorError, load_spec, run_tournament
+    from stackelberg.results import StoreError
+
+    out = Path(args.out) if args.out else Path("runs") / Path(args.spec).stem
+    try:
+        spec = load_spec(args.spec)
+        result = run_tournament(spec, out, workers=args.workers, ray_address=args.ray_address,
+                                progress=not args.quiet)
+    except (ConfigError, StoreError, ExecutorError) as err:
+        raise UserError(str(err)) from None
+    print(f"tournament: {result.matches} matches; ran {result.ran} ({result.failed} failed), "
+          f"skipped {result.skipped} already stored; {result.wall_seconds:.1f}s")
+    for record in result.failures[:MAX_FAILURES_SHOWN]:
+        print(f"  failed: {record.game} x {record.leader} x {record.follower}, seed "
+              f"{record.seed}: {_first_line(record.error)}")
+    if result.failed > MAX_FAILURES_SHOWN:
+        print(f"  ... and {result.failed - MAX_FAILURES_SHOWN} more failures (see the store)")
+    print(f"results store: {result.path} ({result.stored} matches)")
+    return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from stackelberg.app.rundir import save_figure
 
@@ -100,7 +139,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackelberg",
-        description="Leader-follower games and bilevel RL: run matches, list games, plot runs.",
+        description="Leader-follower games and bilevel RL: run matches and tournaments, "
+        "list games, plot runs.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of failures")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +154,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run directory (default runs/<config>-<leader>-seed<N>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
+    tournament = sub.add_parser(
+        "tournament", help="play every match of a tournament spec into a results store",
+        description="Play games x leaders x followers x seeds of a TOML spec; each finished "
+        "match is committed to DIR/results.sqlite. Rerunning the same spec into the same DIR "
+        "plays only the matches not stored yet.")
+    tournament.add_argument("spec", help="the tournament's TOML file")
+    tournament.add_argument("--out", help="directory of the results store "
+                            "(default runs/<spec name>)")
+    tournament.add_argument("--workers", type=_positive_int, metavar="N",
+                            help="matches played at once (default: 1 locally; every CPU of the "
+                            "cluster on Ray)")
+    tournament.add_argument("--ray-address", metavar="ADDR",
+                            help="play the matches as Ray tasks: 'local' starts a private Ray "
+                            "instance, 'auto' joins the running cluster, or host:port / "
+                            "ray://host:port (needs the extra: pip install 'stackelberg[ray]')")
+    tournament.add_argument("--quiet", action="store_true", help="no progress bar")
+    tournament.set_defaults(func=cmd_tournament)
     plot = sub.add_parser("plot", help="draw the convergence figure of one or more runs")
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", help="figure file (default RUN_DIR/convergence.png)")

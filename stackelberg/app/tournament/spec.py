@@ -1,0 +1,371 @@
+"""A tournament spec: games x leaders x followers x seeds, from TOML to validated matches.
+
+A spec (README, "Tournaments") has these top-level entries::
+
+    seeds = [0, 1, 2]   the run seeds; every (game, leader, follower) plays each of them
+    [budget]            MatchConfig fields shared by every match (iterations, metrics_every,
+                        max_seconds, follower_steps, tolerance, patience)
+    [[games]]           label (default: the id), id, then the game's parameters
+    [[leaders]]         label (default: the algorithm), algorithm, then its hyperparameters
+    [[followers]]       label (default: the learner), learner, tau, then its hyperparameters
+    [[exclude]]         game / leader / follower: a label or a list of labels; drops every
+                        combination that matches all the keys given (optional)
+
+Each match becomes an :class:`~stackelberg.app.config.ExperimentConfig` through
+:func:`~stackelberg.app.config.parse_config`, so a tournament validates exactly what
+``stackelberg run`` validates. Its id is a hash of its resolved config: the same match has the
+same id in every spec and every run, which is what lets a rerun skip what is already stored.
+
+Everything is checked before any match runs, and an error names the entry it is about, as
+``leaders[2] ("foo"): unknown algorithm 'bar'`` (entries are numbered from 0 in file order).
+Every (game, leader, follower) combination is built once (:func:`build_experiment`, the seed
+does not change what can be built), so combinations that cannot run, such as ``rac`` on a game
+whose transitions depend on the leader's action, are refused up front too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import games
+from stackelberg.app.config import (
+    ConfigError,
+    ExperimentConfig,
+    build_experiment,
+    load_toml,
+    parse_config,
+)
+from stackelberg.coordinator import MatchConfig
+from stackelberg.results import canonical_json
+
+SPEC_KEYS = ("seeds", "budget", "games", "leaders", "followers", "exclude")
+#: MatchConfig fields a budget may set; the seed comes from ``seeds``, progress is the runner's.
+BUDGET_KEYS = tuple(f.name for f in dataclasses.fields(MatchConfig) if f.name != "progress")
+MATCH_ID_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class EntryKind:
+    """One of the three lists of a spec, and how its entries map onto a config section."""
+
+    plural: str  # the spec's list: "games"
+    section: str  # the experiment config's section: "game"
+    name_key: str  # the key naming what the entry is: "id"
+
+
+GAME = EntryKind("games", "game", "id")
+LEADER = EntryKind("leaders", "leader", "algorithm")
+FOLLOWER = EntryKind("followers", "follower", "learner")
+KINDS = (GAME, LEADER, FOLLOWER)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ``[[games]]``, ``[[leaders]]`` or ``[[followers]]`` entry.
+
+    Attributes
+    ----------
+    kind : EntryKind
+    index : int
+        Position in its list, from 0.
+    label : str
+        The entry's name in results (defaults to ``name``); unique within its list.
+    name : str
+        The game id, the leader algorithm or the follower learner.
+    params : dict
+        Every other key as written (a follower's ``tau`` included).
+    """
+
+    kind: EntryKind
+    index: int
+    label: str
+    name: str
+    params: Mapping[str, Any]
+
+    @property
+    def where(self) -> str:
+        """How error messages name the entry: ``leaders[2] ("foo")``."""
+        return f'{self.kind.plural}[{self.index}] ("{self.label}")'
+
+    def section(self) -> dict[str, Any]:
+        """The entry as a section of an experiment config."""
+        return {self.kind.name_key: self.name, **self.params}
+
+    def as_data(self) -> dict[str, Any]:
+        """The entry as written, with its label filled in."""
+        return {"label": self.label, **self.section()}
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """An ``[[exclude]]`` entry: labels per list; an empty set matches every entry."""
+
+    games: frozenset[str] = frozenset()
+    leaders: frozenset[str] = frozenset()
+    followers: frozenset[str] = frozenset()
+
+    def drops(self, game: str, leader: str, follower: str) -> bool:
+        """Whether the combination of these labels is excluded."""
+        return all(not labels or label in labels for labels, label in
+                   ((self.games, game), (self.leaders, leader), (self.followers, follower)))
+
+    def as_data(self) -> dict[str, list[str]]:
+        keys = {kind.section: getattr(self, kind.plural) for kind in KINDS}
+        return {key: sorted(labels) for key, labels in keys.items() if labels}
+
+
+@dataclass(frozen=True)
+class Match:
+    """One match of a tournament.
+
+    Attributes
+    ----------
+    match_id : str
+        First 16 hex digits of the SHA-1 of ``resolved`` as canonical JSON.
+    game, leader, follower : str
+        Labels of the entries the match was built from.
+    seed : int
+    config : ExperimentConfig
+        What to run: progress bar off, a game builder's file path made absolute.
+    resolved : dict
+        ``config.resolved()``: every default filled in; what the id hashes and the store keeps.
+    """
+
+    match_id: str
+    game: str
+    leader: str
+    follower: str
+    seed: int
+    config: ExperimentConfig
+    resolved: Mapping[str, Any]
+
+    def describe(self) -> str:
+        return f"{self.game} x {self.leader} x {self.follower}, seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class TournamentSpec:
+    """A validated tournament: its entries and every match it plays, in a stable order
+    (games, then leaders, then followers, then seeds, each in file order)."""
+
+    games: tuple[Entry, ...]
+    leaders: tuple[Entry, ...]
+    followers: tuple[Entry, ...]
+    seeds: tuple[int, ...]
+    budget: Mapping[str, Any]
+    exclude: tuple[Exclusion, ...]
+    matches: tuple[Match, ...]
+
+    def as_data(self) -> dict[str, Any]:
+        """The spec as plain data, labels filled in: what the results store is bound to."""
+        return {
+            "seeds": list(self.seeds),
+            "budget": dict(self.budget),
+            **{kind.plural: [e.as_data() for e in getattr(self, kind.plural)] for kind in KINDS},
+            "exclude": [x.as_data() for x in self.exclude],
+        }
+
+
+def match_id(resolved: Mapping[str, Any]) -> str:
+    """The stable id of a match: a hash of its resolved config."""
+    return hashlib.sha1(canonical_json(resolved).encode()).hexdigest()[:MATCH_ID_LENGTH]
+
+
+# -- the parts of a spec -------------------------------------------------------------------
+
+
+def _parse_seeds(value: Any) -> tuple[int, ...]:
+    if value is None:
+        raise ConfigError("seeds is missing: list the run seeds, e.g. seeds = [0, 1, 2]")
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"seeds must be a non-empty list of integers, got {value!r}")
+    for k, seed in enumerate(value):
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seeds[{k}] must be a non-negative integer, got {seed!r}")
+        if seed in value[:k]:
+            raise ConfigError(f"seeds[{k}]: seed {seed} is listed twice")
+    return tuple(value)
+
+
+def _parse_budget(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError("[budget] must be a table of key = value pairs")
+    if "seed" in value:
+        raise ConfigError("budget.seed: a tournament's seeds are the top-level list `seeds`")
+    unknown = sorted(set(value) - set(BUDGET_KEYS))
+    if unknown:
+        raise ConfigError(f"budget.{unknown[0]}: unknown key; accepted: "
+                          f"{', '.join(sorted(BUDGET_KEYS))}")
+    try:
+        MatchConfig(**value)
+    except (TypeError, ValueError) as err:
+        message = str(err)  # MatchConfig names its fields run.<field>
+        raise ConfigError(f"budget.{message[4:]}" if message.startswith("run.")
+                          else f"budget: {message}") from None
+    return dict(value)
+
+
+_SECTION_PREFIX = re.compile(r"^(game|leader|follower)( \([^)]*\))?: ")
+
+
+def _check_entry(entry: Entry) -> None:
+    """Validate one entry on its own: a game's model is built, an agent's config is made."""
+    try:
+        if entry.kind is GAME:
+            try:
+                games.make_model(entry.name, **entry.params)
+            except (TypeError, ValueError) as err:
+                raise ConfigError(str(err)) from None
+            except Exception as err:  # a user's builder failed in its own way
+                raise ConfigError(f"the game's builder raised {type(err).__name__}: {err}"
+                                  ) from None
+        else:  # the game is not looked at by parse_config
+            parse_config({"game": {"id": "-"}, entry.kind.section: entry.section()})
+    except ConfigError as err:
+        raise ConfigError(f"{entry.where}: {_SECTION_PREFIX.sub('', str(err))}") from None
+
+
+def _parse_entries(data: Mapping[str, Any], kind: EntryKind) -> tuple[Entry, ...]:
+    items = data.get(kind.plural)
+    if items is None or items == []:
+        raise ConfigError(f"{kind.plural}: the list is empty; add at least one "
+                          f"[[{kind.plural}]] entry")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ConfigError(f"{kind.plural} must be a list of tables ([[{kind.plural}]] entries)")
+    entries: list[Entry] = []
+    for index, item in enumerate(items):
+        params = dict(item)
+        name = params.pop(kind.name_key, None)
+        label = params.pop("label", name)
+        where = f"{kind.plural}[{index}]"
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: {kind.name_key} is missing or not a string "
+                              f"(got {name!r})")
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigError(f"{where}: label must be a non-empty string, got {label!r}")
+        for other in entries:
+            if other.label == label:
+                raise ConfigError(
+                    f'{where}: label "{label}" is already used by {other.where}; labels name '
+                    "the entries in results, give each a distinct label")
+        entry = Entry(kind, index, label, name, params)
+        _check_entry(entry)
+        entries.append(entry)
+    return tuple(entries)
+
+
+def _parse_exclusions(value: Any, lists: Mapping[EntryKind, Sequence[Entry]]
+                      ) -> tuple[Exclusion, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError("exclude must be a list of tables ([[exclude]] entries)")
+    keys = {kind.section: kind for kind in KINDS}
+    exclusions = []
+    for index, item in enumerate(value):
+        where = f"exclude[{index}]"
+        unknown = sorted(set(item) - set(keys))
+        if unknown or not item:
+            raise ConfigError(f"{where}: {f'unknown key {unknown[0]!r}; ' if unknown else ''}"
+                              "an exclusion names labels under game, leader and/or follower")
+        sets = {}
+        for key, labels in item.items():
+            labels = [labels] if isinstance(labels, str) else labels
+            known = [e.label for e in lists[keys[key]]]
+            if not isinstance(labels, list) or not labels:
+                raise ConfigError(f"{where}.{key} must be a label or a non-empty list of labels")
+            for label in labels:
+                if label not in known:
+                    raise ConfigError(f"{where}.{key}: no {key} is labelled {label!r}; labels: "
+                                      f"{', '.join(map(repr, known))}")
+            sets[keys[key].plural] = frozenset(labels)
+        exclusions.append(Exclusion(**sets))
+    return tuple(exclusions)
+
+
+# -- matches -------------------------------------------------------------------------------
+
+
+def _experiment(game: Entry, leader: Entry, follower: Entry, budget: Mapping[str, Any],
+                seed: int) -> ExperimentConfig:
+    return parse_config({
+        "game": game.section(),
+        "leader": leader.section(),
+        "follower": follower.section(),
+        "run": {**budget, "seed": seed, "progress": False},
+    })
+
+
+def _combination_matches(game: Entry, leader: Entry, follower: Entry,
+                         seeds: Sequence[int], budget: Mapping[str, Any]) -> list[Match]:
+    """The matches of one combination, after building it once (the seed changes nothing
+    that could fail to build)."""
+    where = f"{game.where} x {leader.where} x {follower.where}"
+    try:
+        configs = [_experiment(game, leader, follower, budget, seed) for seed in seeds]
+        build_experiment(configs[0])
+    except ConfigError as err:
+        raise ConfigError(
+            f"{where}: {_SECTION_PREFIX.sub('', str(err))}; if this combination cannot work, "
+            "leave it out with an [[exclude]] entry") from None
+    matches = []
+    for config in configs:
+        resolved = config.resolved()
+        # a "path/to/file.py:function" game is found from the current directory, which a
+        # worker process or a Ray worker need not share; the id and the store keep it as written
+        portable = dataclasses.replace(config, game_id=games.absolute_game_id(config.game_id))
+        matches.append(Match(match_id(resolved), game.label, leader.label, follower.label,
+                             config.seed, portable, resolved))
+    return matches
+
+
+def _expand(lists: Mapping[EntryKind, Sequence[Entry]], seeds: Sequence[int],
+            budget: Mapping[str, Any], exclude: Sequence[Exclusion]) -> tuple[Match, ...]:
+    matches: dict[str, Match] = {}
+    for game, leader, follower in itertools.product(*(lists[kind] for kind in KINDS)):
+        if any(x.drops(game.label, leader.label, follower.label) for x in exclude):
+            continue
+        for match in _combination_matches(game, leader, follower, seeds, budget):
+            twin = matches.setdefault(match.match_id, match)
+            if twin is not match:
+                raise ConfigError(
+                    f"{twin.describe()} and {match.describe()} are the same match (equal "
+                    "resolved configs); remove the duplicate entry")
+    if not matches:
+        raise ConfigError("[[exclude]] leaves out every combination: nothing to run")
+    return tuple(matches.values())
+
+
+def parse_spec(data: Mapping[str, Any]) -> TournamentSpec:
+    """Validate raw spec data (a parsed TOML document) and expand it into matches.
+
+    Raises
+    ------
+    ConfigError
+        With a message naming the entry (or combination) that is wrong.
+    """
+    unknown = sorted(set(data) - set(SPEC_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r}; a tournament spec has "
+                          f"{', '.join(SPEC_KEYS)}")
+    seeds = _parse_seeds(data.get("seeds"))
+    budget = _parse_budget(data.get("budget", {}))
+    lists = {kind: _parse_entries(data, kind) for kind in KINDS}
+    exclude = _parse_exclusions(data.get("exclude", []), lists)
+    matches = _expand(lists, seeds, budget, exclude)
+    return TournamentSpec(games=lists[GAME], leaders=lists[LEADER], followers=lists[FOLLOWER],
+                          seeds=seeds, budget=budget, exclude=exclude, matches=matches)
+
+
+def load_spec(path: str | Path) -> TournamentSpec:
+    """Read and validate a tournament spec file."""
+    return parse_spec(load_toml(path))
+
+
+__all__ = ["Entry", "Exclusion", "Match", "TournamentSpec", "load_spec", "match_id",
+           "parse_spec"]
