@@ -14,8 +14,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,ray]'
 	touch $(STAMP)
 
+# the main job: a tournament of every leader on small games, then its report
 demo: $(STAMP)
-	$(BIN)/stackelberg run configs/demo.toml --out runs/demo
+	$(BIN)/stackelberg tournament configs/tournament_demo.toml --out runs/demo --workers 2
+	$(BIN)/stackelberg report runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -303,7 +303,10 @@ class OverallStanding:
 def overall_ranking(rankings: Sequence[GameRanking]) -> tuple[OverallStanding, ...]:
     """Competitors ordered by their average rank over the games they played (1 = best).
 
-    Equal average ranks share a rank; they are listed by average speed rank, then by name.
+    A competitor that played more games ranks ahead of one that played fewer (a pair that is
+    excluded from the hard games must not win by its absence); among those that played as many
+    games, the lower average rank wins. Equal keys share a rank; they are listed by average
+    speed rank, then by name.
     """
     ranks: dict[Competitor, dict[str, float]] = defaultdict(dict)
     speed: dict[Competitor, list[float]] = defaultdict(list)
@@ -316,7 +319,8 @@ def overall_ranking(rankings: Sequence[GameRanking]) -> tuple[OverallStanding, .
             seeds[s.competitor][1] += s.seeds_failed
     competitors = sorted(ranks)
     averages = [float(np.mean(list(ranks[c].values()))) for c in competitors]
-    overall = average_ranks(averages)
+    keys = [(-len(ranks[c]), a) for c, a in zip(competitors, averages, strict=True)]
+    overall = stats.rankdata([sorted(set(keys)).index(k) for k in keys], method="average")
     standings = [
         OverallStanding(c, float(r), a, float(np.mean(speed[c])), dict(ranks[c]), *seeds[c])
         for c, a, r in zip(competitors, averages, overall, strict=True)

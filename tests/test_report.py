@@ -350,3 +350,13 @@ def test_cli_report_writes_the_report(tmp_path, cli):
     assert "rep/index.md" in out.out
     assert (tmp_path / "rep" / "rankings_g.csv").is_file()
 
+
+
+def test_a_pair_that_skipped_games_cannot_top_the_overall_ranking():
+    # S plays only g1 and wins it; P and Q play both games: they rank ahead of S
+    data = [MatchData(record(game, leader, "x", 0, final), {})
+            for game, leader, final in (("g1", "S", 0.0), ("g1", "P", 1.0), ("g1", "Q", 2.0),
+                                        ("g2", "P", 1.0), ("g2", "Q", 2.0))]
+    overall = overall_ranking(rank_games(data))
+    assert [(s.competitor.leader, s.rank, s.average_rank) for s in overall] == [
+        ("P", 1.0, 1.5), ("Q", 2.0, 2.5), ("S", 3.0, 1.0)]
