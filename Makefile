@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench gridworld clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pbrl_iteration.py
 	$(BIN)/python benchmarks/bench_sampling.py
 	$(BIN)/python benchmarks/bench_tournament.py
+
+# issue 3's comparison: the sample-based leaders on the GridWorld (a few minutes), its
+# samples-to-tolerance table in BENCHMARKS.md and docs/gridworld_comparison.png
+gridworld: $(STAMP)
+	$(BIN)/python benchmarks/bench_gridworld_samples.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -6,11 +6,13 @@ Data only; :mod:`analysis.report_figures` draws them.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from analysis.tournament import OBJECTIVE, Competitor, GameRanking, MatchData
 
@@ -71,6 +73,26 @@ def band(competitor: Competitor, curves: Sequence[tuple[np.ndarray, np.ndarray]]
     low, high = np.nanquantile(stacked, quantiles, axis=0)
     return Band(competitor, grid, np.nanmedian(stacked, axis=0), np.nanmean(stacked, axis=0),
                 low, high, len(curves))
+
+
+def mean_band(competitor: Competitor, curves: Sequence[tuple[np.ndarray, np.ndarray]],
+              confidence: float = 0.95, max_points: int = 400) -> Band:
+    """The mean over seeds of ``(x, y)`` curves on a common grid with a t confidence interval
+    for the mean as the band (``low``/``high``; NaN where fewer than two seeds have a value).
+
+    Same grid and interpolation as :func:`band`.
+    """
+    grid = common_grid([x for x, _ in curves], max_points)
+    stacked = np.vstack([on_grid(x, y, grid) for x, y in curves])
+    n = np.sum(np.isfinite(stacked), axis=0)
+    with warnings.catch_warnings():  # grid points with fewer than two seeds give NaN, as meant
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(stacked, axis=0)
+        sd = np.nanstd(stacked, axis=0, ddof=1)
+        half = stats.t.ppf((1 + confidence) / 2, n - 1) * sd / np.sqrt(n)
+    half = np.where(n >= 2, half, np.nan)
+    return Band(competitor, grid, np.nanmedian(stacked, axis=0), mean, mean - half, mean + half,
+                len(curves))
 
 
 def _curve(match: MatchData, x_name: str, offset: float) -> tuple[np.ndarray, np.ndarray] | None:

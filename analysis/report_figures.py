@@ -19,7 +19,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
-from analysis.bands import GameBands  # noqa: E402
+from analysis.bands import Band, GameBands  # noqa: E402
 from analysis.tournament import Competitor, Heatmap  # noqa: E402
 
 LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))
@@ -54,6 +54,30 @@ def plot_bands(ax: Axes, data: GameBands,
     ax.set_xlabel(X_LABELS.get(data.x_name, data.x_name))
     ax.set_ylabel(data.y_label)
     ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def plot_mean_bands(ax: Axes, bands: Sequence[Band], reference: float | None = None,
+                    tolerance: float | None = None, x_label: str = X_LABELS["samples"],
+                    y_label: str = "objective (lower is better)") -> Axes:
+    """Mean over seeds (line) and its confidence band (shaded) of each curve on a linear y
+    axis and a log x axis, with an optional reference value and its tolerance band."""
+    styles = competitor_styles([b.competitor for b in bands])
+    for b in bands:
+        style = styles[b.competitor]
+        ax.plot(b.x, b.mean, linewidth=1.8, label=f"{b.competitor.leader} ({b.seeds} seeds)",
+                color=style["color"])
+        ax.fill_between(b.x, b.low, b.high, color=style["color"], alpha=0.2, linewidth=0)
+    if reference is not None:
+        ax.axhline(reference, color="0.2", linewidth=1.0, linestyle="--", label="reference")
+        if tolerance:
+            ax.axhspan(reference - tolerance, reference + tolerance, color="0.5", alpha=0.15,
+                       linewidth=0, label=f"reference +- {tolerance:.2g}")
+    ax.set_xscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
     return ax
 
 

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from analysis.bands import band, common_grid, game_bands, on_grid
+from analysis.bands import band, common_grid, game_bands, mean_band, on_grid
 from analysis.report import ReportError, slugs, write_report
 from analysis.tables import failures_table, game_table, overall_table
 from analysis.tournament import (
@@ -229,6 +229,22 @@ def test_band_interpolates_seeds_onto_a_common_grid():
     assert np.isnan(on_grid(*late, np.array([1.0, 2.0]))[0])
     np.testing.assert_allclose(common_grid([np.arange(1000.0)], max_points=5),
                                [0, 249.75, 499.5, 749.25, 999])
+
+
+def test_mean_band_is_a_t_interval_for_the_mean():
+    a = (np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]))
+    b = (np.array([1.0, 3.0, 5.0]), np.array([4.0, 2.0, 0.0]))
+    late = (np.array([2.0, 5.0]), np.array([6.0, 6.0]))
+    result = mean_band(Competitor("A", "x"), [a, b, late])
+    # at x = 2 the seeds are 2, 3, 6: mean 11/3, sd sqrt(13/3), t(0.975, 2) = 4.302653
+    half = 4.302653 * np.sqrt(13 / 3) / np.sqrt(3)
+    np.testing.assert_allclose(result.mean[1], 11 / 3)
+    np.testing.assert_allclose([result.low[1], result.high[1]], [11 / 3 - half, 11 / 3 + half],
+                               rtol=1e-6)
+    # at x = 1 only two seeds: t(0.975, 1) = 12.7062, sd = sqrt(0.5)
+    np.testing.assert_allclose(result.high[0] - result.mean[0], 12.7062 * 0.5, rtol=1e-5)
+    single = mean_band(Competitor("A", "x"), [a])
+    assert np.isnan(single.low).all() and np.isnan(single.high).all()
 
 
 def test_game_bands_are_gaps_to_the_best_value_in_ranking_order(matches, alpha):
