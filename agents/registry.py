@@ -16,9 +16,17 @@ from agents.followers.exact import (
     MirrorDescentFollower,
 )
 from agents.followers.soft_q import SoftQConfig, SoftQFollower
-from agents.leaders.gradient import GradientLeaderConfig, HypergradientLeader, PartialGradientLeader
+from agents.leaders.gradient import (
+    GradientLeaderConfig,
+    HypergradientLeader,
+    PartialGradientLeader,
+    SampledGradientConfig,
+    SampledPartialGradientLeader,
+)
 from agents.leaders.pbrl import PBRLConfig, PBRLLeader
+from agents.leaders.pbrl_sampled import SampledPBRLConfig, SampledPBRLLeader
 from agents.leaders.rac import RACConfig, RACLeader
+from agents.leaders.zeroth_order import ZerothOrderConfig, ZerothOrderLeader
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,12 @@ LEADERS: dict[str, AgentSpec] = {
         AgentSpec("rac-fixed-tau", RACConfig, RACLeader,
                   "RAC with a constant entropy weight (the paper's ablation)",
                   fixed=(("tau_decay", 0.0),)),
+        AgentSpec("pbrl-value-sampled", SampledPBRLConfig, SampledPBRLLeader,
+                  "PBRL value penalty from sampled policy gradients, inner soft-Q oracle"),
+        AgentSpec("partial-gradient-sampled", SampledGradientConfig, SampledPartialGradientLeader,
+                  "partial gradient from sampled episodes (score-function estimate)"),
+        AgentSpec("zeroth-order", ZerothOrderConfig, ZerothOrderLeader,
+                  "two-point finite-difference hypergradient from sampled evaluations"),
     )
 }
 

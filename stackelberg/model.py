@@ -173,6 +173,12 @@ class GameModel:
         """One state and no future: a bimatrix game (REFERENCE §1)."""
         return self.n_states == 1 and self.gamma == 0.0
 
+    @property
+    def leader_independent_transitions(self) -> bool:
+        """``P(s'|s, b, a)`` is the same for every leader action ``b``: the leader shapes only
+        rewards (what RAC's Hessian-free x-gradient needs, REFERENCE §4)."""
+        return bool(np.allclose(self.transitions, self.transitions[:, :1]))
+
     def reward_range(self) -> tuple[float, float]:
         """Smallest and largest immediate reward of either player."""
         both = np.concatenate([self.leader_rewards.ravel(), self.follower_rewards.ravel()])

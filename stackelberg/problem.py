@@ -336,12 +336,18 @@ class StackelbergProblem:
         of ``grad_x`` of that policy's value when the transitions do not depend on ``x``
         (REFERENCE §4, RAC's Hessian-free estimate).
         """
+        total = np.zeros((self.model.n_states, self.model.n_leader_actions))
+        np.add.at(total, states, self.reward_gradients(x, rewards, states, actions))
+        return self.reduce_x(total) / len(states)
+
+    def reward_gradients(
+        self, x: np.ndarray, rewards: np.ndarray, states: np.ndarray, actions: np.ndarray
+    ) -> np.ndarray:
+        """``grad sum_b mu_x(b|s) R(s, b, a)`` in the logits of ``s``'s row, for every pair:
+        ``mu(c|s) (R(s, c, a) - sum_b mu(b|s) R(s, b, a))``, shape ``(n, B)``."""
         mu = self.leader_policy(x)[states]  # (n, B)
         r = rewards[states, :, actions]  # (n, B)
-        per_sample = mu * (r - (mu * r).sum(axis=1, keepdims=True))
-        total = np.zeros((self.model.n_states, self.model.n_leader_actions))
-        np.add.at(total, states, per_sample)
-        return self.reduce_x(total) / len(states)
+        return mu * (r - (mu * r).sum(axis=1, keepdims=True))
 
     def evaluate(
         self, x: np.ndarray, pi: np.ndarray, mdp: FollowerMDP | None = None

@@ -7,6 +7,7 @@ the same arrays the environments sample from, so the two cannot disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -273,52 +274,208 @@ def sample_trajectories(
     The table is rebuilt at every call, in ``O(S * B * A * S)``, which dominates for one short
     batch in a large game: draw many episodes per call.
     """
-    S, B, A = model.n_states, model.n_leader_actions, model.n_follower_actions
-    mu = _policy("mu", mu, (S, B))
-    pi = _policy("pi", pi, (S, A))
+    S = model.n_states
+    rounds = _RoundTable(model, mu, pi)
     n_episodes = _count("n_episodes", n_episodes)
     horizon = _count("horizon", horizon)
-    if initial_states is None:
-        start = _CategoricalRows(model.initial[None, :])
-        states = start.draw(np.zeros(n_episodes, dtype=np.int64), rng)
-    else:
-        states = np.asarray(initial_states)
-        if states.shape != (n_episodes,) or not np.issubdtype(states.dtype, np.integer):
-            raise ValueError(
-                f"initial_states must be an integer array of shape ({n_episodes},), got "
-                f"{states.dtype} {states.shape}"
-            )
-        if states.size and (states.min() < 0 or states.max() >= S):
-            raise ValueError(f"initial_states must lie in 0 .. {S - 1}")
-        states = states.astype(np.int64)
-
-    joint = mu[:, :, None, None] * pi[:, None, :, None] * model.transitions
-    rounds = _CategoricalRows(joint.reshape(S, B * A * S))
-    outcomes = np.empty((horizon, n_episodes), dtype=np.int64)  # s * (B*A*S) + (b*A + a)*S + s'
+    states = _start_states(model, n_episodes, rng, initial_states)
+    outcomes = np.empty((horizon, n_episodes), dtype=np.int64)  # see _RoundTable.decode
     for t in range(horizon):
         drawn = rounds.draw(states, rng)
         outcomes[t] = drawn
         states = drawn % S
+    return TrajectoryBatch(**rounds.decode(np.ascontiguousarray(outcomes.T)))
 
-    # Decode in place, in as few fresh arrays as possible (each costs page faults): ``//`` by a
-    # scalar is fast in numpy, ``np.divmod`` and ``%`` are not.
-    outcomes = np.ascontiguousarray(outcomes.T)
-    state_action = outcomes // S  # (s * B + b) * A + a
-    leader_rewards = model.leader_rewards.reshape(-1).take(state_action)
-    follower_rewards = model.follower_rewards.reshape(-1).take(state_action)
-    scratch = np.multiply(state_action, S)
-    next_states = np.subtract(outcomes, scratch, out=outcomes)
-    state_leader = state_action // A  # s * B + b
-    follower_actions = np.subtract(state_action, np.multiply(state_leader, A, out=scratch),
-                                   out=state_action)
-    states = state_leader // B
-    leader_actions = np.subtract(state_leader, np.multiply(states, B, out=scratch),
-                                 out=state_leader)
-    return TrajectoryBatch(
-        states=states,
-        leader_actions=leader_actions,
-        follower_actions=follower_actions,
-        leader_rewards=leader_rewards,
-        follower_rewards=follower_rewards,
-        next_states=next_states,
-    )
+
+def _start_states(model: GameModel, n_episodes: int, rng: np.random.Generator,
+                  initial_states: np.ndarray | None) -> np.ndarray:
+    """``n_episodes`` start states drawn from ``model.initial``, or ``initial_states`` checked."""
+    if initial_states is None:
+        start = _CategoricalRows(model.initial[None, :])
+        return start.draw(np.zeros(n_episodes, dtype=np.int64), rng)
+    states = np.asarray(initial_states)
+    if states.shape != (n_episodes,) or not np.issubdtype(states.dtype, np.integer):
+        raise ValueError(
+            f"initial_states must be an integer array of shape ({n_episodes},), got "
+            f"{states.dtype} {states.shape}"
+        )
+    if states.size and (states.min() < 0 or states.max() >= model.n_states):
+        raise ValueError(f"initial_states must lie in 0 .. {model.n_states - 1}")
+    return states.astype(np.int64)
+
+
+class _RoundTable:
+    """One round of play as one draw from ``q(b, a, s' | s) = mu(b|s) pi(a|s) P(s'|s, b, a)``.
+
+    A draw is the outcome index ``s * (B*A*S) + (b*A + a)*S + s'`` (see
+    :func:`sample_trajectories`, Notes); :meth:`decode` turns an array of them into the fields
+    of a :class:`TrajectoryBatch` of the same shape.
+    """
+
+    def __init__(self, model: GameModel, mu: np.ndarray, pi: np.ndarray):
+        S, B, A = model.n_states, model.n_leader_actions, model.n_follower_actions
+        mu = _policy("mu", mu, (S, B))
+        pi = _policy("pi", pi, (S, A))
+        self.model = model
+        joint = mu[:, :, None, None] * pi[:, None, :, None] * model.transitions
+        self.rows = _CategoricalRows(joint.reshape(S, B * A * S))
+
+    def draw(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One outcome per state in ``states``; ``outcome % S`` is the next state."""
+        return self.rows.draw(states, rng)
+
+    def decode(self, outcomes: np.ndarray) -> dict[str, np.ndarray]:
+        """The :class:`TrajectoryBatch` fields of ``outcomes`` (which it overwrites)."""
+        model = self.model
+        S, B, A = model.n_states, model.n_leader_actions, model.n_follower_actions
+        # Decode in place, in as few fresh arrays as possible (each costs page faults): ``//``
+        # by a scalar is fast in numpy, ``np.divmod`` and ``%`` are not.
+        state_action = outcomes // S  # (s * B + b) * A + a
+        leader_rewards = model.leader_rewards.reshape(-1).take(state_action)
+        follower_rewards = model.follower_rewards.reshape(-1).take(state_action)
+        scratch = np.multiply(state_action, S)
+        next_states = np.subtract(outcomes, scratch, out=outcomes)
+        state_leader = state_action // A  # s * B + b
+        follower_actions = np.subtract(state_action, np.multiply(state_leader, A, out=scratch),
+                                       out=state_action)
+        states = state_leader // B
+        leader_actions = np.subtract(state_leader, np.multiply(states, B, out=scratch),
+                                     out=state_leader)
+        return dict(
+            states=states,
+            leader_actions=leader_actions,
+            follower_actions=follower_actions,
+            leader_rewards=leader_rewards,
+            follower_rewards=follower_rewards,
+            next_states=next_states,
+        )
+
+
+# -- episodes of geometric length -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EpisodeBatch:
+    """Episodes of random lengths, all transitions in one flat batch, episode after episode.
+
+    Episode ``i`` holds ``lengths[i]`` transitions, in the order played; ``rounds`` gives each
+    transition's round ``t`` within its episode. Rewards are weighted by ``discount**t``: the
+    part of the game's discount that the episodes' random lengths do not already apply
+    (:func:`sample_episodes`).
+    """
+
+    transitions: TransitionBatch
+    lengths: np.ndarray
+    discount: float
+
+    @property
+    def n_episodes(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def n_transitions(self) -> int:
+        """Transitions drawn from the model: ``lengths.sum()``."""
+        return len(self.transitions)
+
+    @cached_property
+    def played(self) -> np.ndarray:
+        """``played[i, t]``: episode ``i`` played round ``t``; shape ``(n_episodes, max length)``
+        (its ``True`` entries in row-major order are the transitions, in order)."""
+        return np.arange(self.lengths.max()) < self.lengths[:, None]
+
+    @cached_property
+    def episode(self) -> np.ndarray:
+        """The episode of every transition, shape ``(n_transitions,)``."""
+        return np.repeat(np.arange(self.n_episodes), self.lengths)
+
+    @cached_property
+    def rounds(self) -> np.ndarray:
+        """The round ``t`` of every transition within its episode."""
+        return np.nonzero(self.played)[1]
+
+    def returns(self, rewards: np.ndarray) -> np.ndarray:
+        """``sum_t discount**t rewards_t`` per episode, for a per-transition array ``rewards``."""
+        weighted = rewards * self.discount ** self.rounds
+        return np.bincount(self.episode, weights=weighted, minlength=self.n_episodes)
+
+    def returns_to_go(self, rewards: np.ndarray) -> np.ndarray:
+        """``G_t = sum_{t' >= t} discount**(t' - t) rewards_t'`` within each transition's
+        episode (a backward recursion over the rounds, vectorized over the episodes)."""
+        played = self.played
+        padded = np.zeros(played.shape)
+        padded[played] = rewards
+        for t in range(padded.shape[1] - 2, -1, -1):
+            padded[:, t] += self.discount * padded[:, t + 1]
+        return padded[played]
+
+
+def sample_episodes(
+    model: GameModel,
+    mu: np.ndarray,
+    pi: np.ndarray,
+    n_episodes: int,
+    rng: np.random.Generator,
+    continuation: float | None = None,
+) -> EpisodeBatch:
+    """Play ``n_episodes`` episodes that continue after every round with probability
+    ``continuation`` (default ``gamma``).
+
+    Each episode starts in a state drawn from ``model.initial`` and plays rounds as in
+    :func:`sample_trajectories`; its length ``L`` is drawn in advance, geometric with
+    ``P(L > t) = q**t`` (``q = continuation``), and its rewards are weighted by
+    ``discount**t`` with ``discount = gamma / q``. Since ``q**t discount**t = gamma**t``, the
+    weighted sum of any reward over an episode (:meth:`EpisodeBatch.returns`) is an unbiased
+    estimate of its discounted value, with no truncation bias, and the same holds from any round
+    on (the geometric law is memoryless): the reward-to-go (:meth:`EpisodeBatch.returns_to_go`)
+    from ``(s_t, b_t, a_t)`` is an unbiased estimate of the action value there. These are the
+    random-horizon rollouts of unbiased policy-gradient estimates (Zhang, Koppel, Zhu, Basar,
+    *Global convergence of policy gradient methods to (almost) locally optimal policies*,
+    SIAM J. Control Optim. 2020, who take ``q = sqrt(gamma)``).
+
+    ``q = gamma`` gives unweighted sums (``discount = 1``) of episodes of mean length
+    ``1 / (1 - gamma)``, whose random lengths make the returns noisy when ``gamma`` is near 1;
+    ``q`` nearer 1 costs longer episodes (mean ``1 / (1 - q)``) and gives less noisy returns.
+
+    Parameters
+    ----------
+    model : GameModel
+    mu : array (S, B)
+        The leader's commitment.
+    pi : array (S, A)
+        The follower's policy.
+    n_episodes : int >= 1
+    rng : numpy Generator
+        The only source of randomness. Two calls with generators in the same state and the same
+        ``n_episodes`` and ``continuation`` draw the same uniform numbers and the same lengths,
+        whatever ``mu`` and ``pi`` are: common random numbers for comparing two policies.
+    continuation : float in [gamma, 1), optional
+
+    Returns
+    -------
+    EpisodeBatch
+        Exactly ``lengths.sum()`` transitions were drawn; nothing past an episode's end is.
+
+    Notes
+    -----
+    Episodes are sorted by decreasing length, so the episodes still running in round ``t`` are
+    a prefix of the batch and each round is one guided lookup (:class:`_CategoricalRows`) of
+    that prefix.
+    """
+    S = model.n_states
+    rounds = _RoundTable(model, mu, pi)
+    n_episodes = _count("n_episodes", n_episodes)
+    q = model.gamma if continuation is None else float(continuation)
+    if not model.gamma <= q < 1.0:
+        raise ValueError(f"continuation must be in [gamma, 1) = [{model.gamma}, 1), got {q!r}")
+    states = _start_states(model, n_episodes, rng, None)
+    lengths = np.sort(rng.geometric(1.0 - q, size=n_episodes))[::-1]
+    # running[t] = number of episodes that play round t (lengths > t)
+    running = np.bincount(lengths, minlength=lengths[0] + 1)[::-1].cumsum()[::-1][1:]
+    outcomes = np.zeros((n_episodes, lengths[0]), dtype=np.int64)
+    for t, n in enumerate(running):
+        drawn = rounds.draw(states[:n], rng)
+        outcomes[:n, t] = drawn
+        states[:n] = drawn % S
+    played = np.arange(lengths[0]) < lengths[:, None]
+    discount = model.gamma / q if q > 0 else 0.0
+    return EpisodeBatch(TransitionBatch(**rounds.decode(outcomes[played])), lengths, discount)

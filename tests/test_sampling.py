@@ -10,9 +10,11 @@ import pytest
 from games import patrol_game, random_markov_game
 from stackelberg.model import GameModel
 from stackelberg.sampling import (
+    EpisodeBatch,
     TrajectoryBatch,
     TransitionBatch,
     _CategoricalRows,
+    sample_episodes,
     sample_trajectories,
 )
 from stackelberg.tabular import evaluate_policy
@@ -236,6 +238,60 @@ def test_discounted_returns_by_hand():
     np.testing.assert_allclose(batch.discounted_returns(0.0).leader, [1.0, 0.0])
     with pytest.raises(ValueError, match="gamma"):
         batch.discounted_returns(1.5)
+
+
+# --- episodes of geometric length -----------------------------------------------------------
+
+
+def test_episodes_are_chained_counted_and_common_random_numbers(small_game):
+    mu, pi = random_policies(small_game, 0)
+    episodes = sample_episodes(small_game, mu, pi, 300, np.random.default_rng(6))
+    batch, lengths = episodes.transitions, episodes.lengths
+    assert episodes.n_transitions == lengths.sum() == len(batch) and lengths.min() >= 1
+    within = np.ones(len(batch) - 1, dtype=bool)
+    within[np.cumsum(lengths)[:-1] - 1] = False  # the last round of an episode starts no other
+    np.testing.assert_array_equal(batch.next_states[:-1][within], batch.states[1:][within])
+    np.testing.assert_array_equal(episodes.rounds[:5], np.arange(5)[: lengths[0]])
+    # the same generator state gives the same lengths and uniforms whatever the policies
+    other_mu, other_pi = random_policies(small_game, 1)
+    again = sample_episodes(small_game, other_mu, other_pi, 300, np.random.default_rng(6))
+    np.testing.assert_array_equal(again.lengths, lengths)
+    with pytest.raises(ValueError, match=r"continuation must be in \[gamma, 1\)"):
+        sample_episodes(small_game, mu, pi, 3, np.random.default_rng(0), continuation=0.5)
+
+
+def test_episode_returns_by_hand():
+    rewards = np.array([1.0, 2.0, 3.0, 5.0, 7.0])
+    zeros = np.zeros(5, dtype=np.int64)
+    episodes = EpisodeBatch(TransitionBatch(zeros, zeros, zeros, rewards, rewards, zeros),
+                            lengths=np.array([3, 2]), discount=0.5)
+    np.testing.assert_allclose(episodes.returns(rewards), [1 + 1 + 0.75, 5 + 3.5])
+    np.testing.assert_allclose(episodes.returns_to_go(rewards), [2.75, 3.5, 3.0, 8.5, 7.0])
+    np.testing.assert_array_equal(episodes.rounds, [0, 1, 2, 0, 1])
+
+
+@pytest.mark.parametrize("exponent", [1.0, 0.5])
+def test_episode_returns_and_visits_are_unbiased(small_game, exponent):
+    """Geometric lengths with ``q = gamma**exponent`` and weights ``(gamma / q)**t``: the mean
+    return is the exact value (no truncation) and the mean number of visits of ``s`` per episode
+    is ``d_pi(s) / (1 - gamma)``."""
+    model = small_game
+    mu, pi = random_policies(model, 4)
+    n = 20_000
+    episodes = sample_episodes(model, mu, pi, n, np.random.default_rng(7),
+                               continuation=model.gamma**exponent)
+    P_x = np.einsum("sb,sbat->sat", mu, model.transitions)
+    r_x = np.einsum("sb,sba->sa", mu, model.leader_rewards)
+    evaluation = evaluate_policy(P_x, r_x, pi, model.gamma, tau=0.0)
+    returns = episodes.returns(episodes.transitions.leader_rewards)
+    assert_within_standard_errors(returns.mean(), model.initial @ evaluation.V,
+                                  returns.std(ddof=1) / np.sqrt(n), "leader value")
+    weights = episodes.discount ** episodes.rounds
+    visits = np.zeros((n, model.n_states))
+    np.add.at(visits, (episodes.episode, episodes.transitions.states), weights)
+    occupancy = evaluation.visitation(model.initial, model.gamma) / (1 - model.gamma)
+    assert_within_standard_errors(visits.mean(axis=0), occupancy,
+                                  visits.std(axis=0, ddof=1) / np.sqrt(n), "visits")
 
 
 # --- validation -----------------------------------------------------------------------------

@@ -164,6 +164,10 @@ BAD_SPECS = [
     (SPEC[:SPEC.index("[[exclude]]")],
      'games[1] ("random") x leaders[1] ("rac") x followers[0] ("best-response"): rac needs '
      "transitions that do not depend on the leader's action"),
+    (SPEC.replace('algorithm = "rac"', 'algorithm = "rac"\nbudget = { iterations = -3 }'),
+     "leaders[1].budget.iterations must be"),
+    (SPEC.replace('batch_size = 32', 'batch_size = 32\nbudget = { iterations = 3 }'),
+     "followers[1]: only a leader entry may have its own budget"),
 ]
 
 
@@ -171,7 +175,8 @@ BAD_SPECS = [
     "unknown-algorithm", "game-parameter-out-of-range", "duplicate-label", "empty-seeds",
     "empty-list", "malformed-toml", "unknown-top-level-key", "unknown-hyperparameter",
     "negative-tau", "bad-budget", "seed-in-budget", "progress-in-budget",
-    "exclude-unknown-label", "combination-that-cannot-run"])
+    "exclude-unknown-label", "combination-that-cannot-run", "bad-leader-budget",
+    "follower-budget"])
 def test_a_bad_spec_is_refused_before_any_match_runs(tmp_path, cli, text, expected):
     (tmp_path / "spec.toml").write_text(text)
     result = cli("tournament", "spec.toml", "--out", "out", "--quiet", cwd=tmp_path)
@@ -180,6 +185,15 @@ def test_a_bad_spec_is_refused_before_any_match_runs(tmp_path, cli, text, expect
     assert result.stderr.startswith("stackelberg tournament: error: ")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_leader_budget_overrides_the_tournament_budget_for_its_matches():
+    text = SPEC.replace('algorithm = "rac"', 'algorithm = "rac"\nbudget = { iterations = 7 }')
+    spec = spec_of(text)
+    iterations = {m.leader: m.config.run.iterations for m in spec.matches}
+    assert iterations == {"pbrl-value": 40, "rac": 7}
+    assert {m.config.run.metrics_every for m in spec.matches} == {5}  # the rest is shared
+    assert spec.leaders[1].as_data()["budget"] == {"iterations": 7}
 
 
 def test_a_bad_spec_exits_2_from_the_installed_command(tmp_path, cli_process):

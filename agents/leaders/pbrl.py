@@ -113,6 +113,15 @@ class PBRLConfig:
             raise ValueError(f"leader.lam_init ({self.lam_init}) must not exceed lam ({self.lam})")
 
 
+def penalty_ramp(config, k: int) -> float:
+    """``lam_k``, linear from ``config.lam_init`` at ``k = 0`` to ``config.lam`` at
+    ``k = config.ramp_iterations``, then constant."""
+    if config.ramp_iterations == 0:
+        return config.lam
+    fraction = min(1.0, k / config.ramp_iterations)
+    return config.lam_init + fraction * (config.lam - config.lam_init)
+
+
 @dataclass(frozen=True)
 class PenalizedGradient:
     """``grad F_lam`` in the logits (``gradient``), the step ``direction`` in the configured
@@ -152,11 +161,7 @@ class PBRLLeader:
 
     def penalty_weight(self) -> float:
         """``lam_k``: linear ramp from ``lam_init`` to ``lam``."""
-        c = self.config
-        if c.ramp_iterations == 0:
-            return c.lam
-        fraction = min(1.0, self.k / c.ramp_iterations)
-        return c.lam_init + fraction * (c.lam - c.lam_init)
+        return penalty_ramp(self.config, self.k)
 
     def penalized_gradient(self, pihat: np.ndarray, lam: float) -> PenalizedGradient:
         """``grad F_lam`` at the current ``(x, theta)``, its step direction in the configured

@@ -42,9 +42,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.leaders.actor_critic import PenalizedActorCritic
 from stackelberg.problem import StackelbergProblem
 from stackelberg.sampling import TransitionBatch, sample_categorical, sample_transitions
-from stackelberg.tabular import log_softmax, td_update
 from stackelberg.validation import check_fields
 
 
@@ -142,8 +142,7 @@ class RACLeader:
         self.config = config or RACConfig()
 
     def reset(self, problem: StackelbergProblem, rng: np.random.Generator) -> None:
-        P = problem.model.transitions
-        if not np.allclose(P, P[:, :1]):
+        if not problem.model.leader_independent_transitions:
             raise ValueError(
                 "rac needs transitions that do not depend on the leader's action (its "
                 "Hessian-free x-gradient is biased otherwise); use a PBRL leader for this game"
@@ -154,8 +153,7 @@ class RACLeader:
         self.problem, self.rng = problem, rng
         self.tau0 = problem.tau
         self._x = problem.initial_x()
-        self.Q = np.zeros(problem.policy_shape)
-        self.log_pi = np.full(problem.policy_shape, -np.log(problem.policy_shape[1]))
+        self.actor = PenalizedActorCritic(problem.policy_shape)
         self.penalized_chains = VisitationChains(problem, c.batch_size, rng)
         self.auxiliary_chains = VisitationChains(problem, c.batch_size, rng)
         self.k = 0
@@ -167,7 +165,7 @@ class RACLeader:
 
     @property
     def penalized_policy(self) -> np.ndarray:
-        return np.exp(self.log_pi)
+        return self.actor.policy
 
     def entropy_weight(self, k: int) -> float:
         """``tau_k = tau_0 (k+1)^-c``."""
@@ -190,14 +188,9 @@ class RACLeader:
         auxiliary = self.auxiliary_chains.step(self._x, pihat)
         self.samples += len(penalized) + len(auxiliary)
 
-        # 2. critic: soft TD(0) for pi under the reward r_F + r_L / w
-        reward = penalized.follower_rewards + penalized.leader_rewards / w
-        soft_v = (pi * (self.Q - tau * self.log_pi)).sum(axis=1)
-        target = reward + gamma * soft_v[penalized.next_states]
-        self.Q = td_update(self.Q, penalized.states, penalized.follower_actions, target, beta)
-
-        # 3. actor: policy mirror descent on the critic
-        self.log_pi = log_softmax((self.log_pi + alpha * self.Q) / (1.0 + alpha * tau), axis=1)
+        # 2-3. critic (soft TD(0) for pi under the reward r_F + r_L / w) and actor (mirror
+        # descent on the critic)
+        self.actor.step(penalized, w, tau, gamma, alpha, beta)
 
         # 4. leader: Hessian-free x-gradient
         g_x = hessian_free_x_gradient(problem, self._x, w, penalized, auxiliary)

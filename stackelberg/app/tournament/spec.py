@@ -81,6 +81,10 @@ class Entry:
         The game id, the leader algorithm or the follower learner.
     params : dict
         Every other key as written (a follower's ``tau`` included).
+    budget : dict
+        A leader's own ``budget`` table: keys of ``[budget]`` that override the tournament's
+        for this leader's matches (e.g. fewer iterations for a leader that draws many samples
+        per iteration); empty for games and followers.
     """
 
     kind: EntryKind
@@ -88,6 +92,7 @@ class Entry:
     label: str
     name: str
     params: Mapping[str, Any]
+    budget: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -100,7 +105,10 @@ class Entry:
 
     def as_data(self) -> dict[str, Any]:
         """The entry as written, with its label filled in."""
-        return {"label": self.label, **self.section()}
+        data = {"label": self.label, **self.section()}
+        if self.budget:
+            data["budget"] = dict(self.budget)
+        return data
 
 
 @dataclass(frozen=True)
@@ -194,21 +202,22 @@ def _parse_seeds(value: Any) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _parse_budget(value: Any) -> dict[str, Any]:
+def _parse_budget(value: Any, where: str = "budget") -> dict[str, Any]:
+    """Validate a ``[budget]`` table (or a leader's own, named ``where`` in messages)."""
     if not isinstance(value, dict):
-        raise ConfigError("[budget] must be a table of key = value pairs")
+        raise ConfigError(f"{where} must be a table of key = value pairs")
     if "seed" in value:
-        raise ConfigError("budget.seed: a tournament's seeds are the top-level list `seeds`")
+        raise ConfigError(f"{where}.seed: a tournament's seeds are the top-level list `seeds`")
     unknown = sorted(set(value) - set(BUDGET_KEYS))
     if unknown:
-        raise ConfigError(f"budget.{unknown[0]}: unknown key; accepted: "
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; accepted: "
                           f"{', '.join(sorted(BUDGET_KEYS))}")
     try:
         MatchConfig(**value)
     except (TypeError, ValueError) as err:
         message = str(err)  # MatchConfig names its fields run.<field>
-        raise ConfigError(f"budget.{message[4:]}" if message.startswith("run.")
-                          else f"budget: {message}") from None
+        raise ConfigError(f"{where}.{message[4:]}" if message.startswith("run.")
+                          else f"{where}: {message}") from None
     return dict(value)
 
 
@@ -255,7 +264,11 @@ def _parse_entries(data: Mapping[str, Any], kind: EntryKind) -> tuple[Entry, ...
                 raise ConfigError(
                     f'{where}: label "{label}" is already used by {other.where}; labels name '
                     "the entries in results, give each a distinct label")
-        entry = Entry(kind, index, label, name, params)
+        budget = params.pop("budget", {})
+        if budget and kind is not LEADER:
+            raise ConfigError(f"{where}: only a leader entry may have its own budget")
+        entry = Entry(kind, index, label, name, params,
+                      _parse_budget(budget, f"{where}.budget") if budget else {})
         _check_entry(entry)
         entries.append(entry)
     return tuple(entries)
@@ -297,7 +310,7 @@ def _experiment(game: Entry, leader: Entry, follower: Entry, budget: Mapping[str
         "game": game.section(),
         "leader": leader.section(),
         "follower": follower.section(),
-        "run": {**budget, "seed": seed, "progress": False},
+        "run": {**budget, **leader.budget, "seed": seed, "progress": False},
     })
 
 
