@@ -163,9 +163,11 @@ class Reach:
     seconds: float
 
 
-def first_reach(metrics: Mapping[str, np.ndarray], threshold: float) -> Reach | None:
-    """The first recorded row whose hyper-objective is ``<= threshold``; None if none is."""
-    f = np.asarray(metrics.get(OBJECTIVE, ()), dtype=float)
+def first_reach(metrics: Mapping[str, np.ndarray], threshold: float,
+                objective: str = OBJECTIVE) -> Reach | None:
+    """The first recorded row whose ``objective`` column (the hyper-objective by default) is
+    ``<= threshold``; None if none is."""
+    f = np.asarray(metrics.get(objective, ()), dtype=float)
     hits = np.flatnonzero(f <= threshold)
     if hits.size == 0:
         return None

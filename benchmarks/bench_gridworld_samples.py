@@ -124,7 +124,6 @@ def unregularized_curves(store: ResultStore) -> dict[str, list[dict[str, np.ndar
         if match.ok:
             metrics = dict(match.metrics)
             metrics[OBJECTIVE] = -np.asarray(metrics["leader_value"])
-            metrics["hyper_objective"] = metrics[OBJECTIVE]  # what first_reach reads
             curves[match.record.leader].append(metrics)
     return curves
 
@@ -136,7 +135,7 @@ def method_rows(curves: dict[str, list[dict[str, np.ndarray]]], ref: Reference,
     for leader, runs in curves.items():
         costs = []
         for metrics in runs:
-            reach = first_reach(metrics, threshold)
+            reach = first_reach(metrics, threshold, OBJECTIVE)
             costs.append(reach.samples if reach is not None else float("inf"))
         finals = tuple(float(m[OBJECTIVE][-1]) for m in runs)
         rows.append(MethodRow(leader, len(runs), tuple(costs), finals,
@@ -237,6 +236,12 @@ def report(rows: Sequence[MethodRow], ref: Reference, args: argparse.Namespace,
     ])
 
 
+def _in_repo(path: Path) -> Path:
+    """``path`` relative to the repository when it lies inside it (for the report's text)."""
+    full = path.resolve()
+    return full.relative_to(shared.REPO_ROOT) if full.is_relative_to(shared.REPO_ROOT) else path
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Samples to tolerance of the sample-based leaders on the GridWorld.",
@@ -255,10 +260,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.tolerance <= 0 or args.workers < 1 or args.reference_iterations < 1:
         parser.error("--tolerance, --workers and --reference-iterations must be positive")
-    args.spec = args.spec.resolve().relative_to(shared.REPO_ROOT) \
-        if args.spec.resolve().is_relative_to(shared.REPO_ROOT) else args.spec
-    args.figure = args.figure.resolve().relative_to(shared.REPO_ROOT) \
-        if args.figure.resolve().is_relative_to(shared.REPO_ROOT) else args.figure
+    args.spec, args.figure = _in_repo(args.spec), _in_repo(args.figure)
     args.argv = list(argv)
     return args
 

@@ -126,6 +126,9 @@ def test_first_reach_picks_the_first_row_at_or_below_the_threshold():
     reach = first_reach(metrics, -1.0)
     assert (reach.iteration, reach.samples, reach.seconds) == (4, 400, pytest.approx(0.4))
     assert first_reach(metrics, -1.01) is None
+    # any column can be the objective (e.g. the unregularized -leader_value)
+    assert first_reach({**metrics, "g": -np.asarray(metrics["hyper_objective"])}, -1.0,
+                       objective="g") is None
 
 
 # -- one game -----------------------------------------------------------------------------------
