@@ -104,10 +104,13 @@ def test_same_seed_same_numbers(tmp_path, cli):
          "shape"),
         (GOOD.replace('algorithm = "pbrl-value"', 'algorithm = "hypergradient"')
              .replace("tau = 0.01", "tau = 0.0"), "tau > 0"),
+        (GOOD.replace('algorithm = "pbrl-value"', 'algorithm = "pbrl-value"\nstarts = 2'),
+         "run.iterations = 30 is too few for leader (pbrl-value): it needs at least 603"),
     ],
     ids=["unknown-run-key", "unknown-leader-key", "unknown-section", "unknown-algorithm",
          "unknown-learner", "negative-tau", "nan-payoff", "unknown-game", "malformed-toml",
-         "zero-iterations", "shape-mismatch", "hypergradient-needs-tau"],
+         "zero-iterations", "shape-mismatch", "hypergradient-needs-tau",
+         "too-few-iterations-for-the-starts"],
 )
 def test_bad_input_exits_2_with_a_message_and_no_run_directory(tmp_path, cli, text, expected):
     config = write(tmp_path, text)

@@ -1,8 +1,7 @@
 """How close the penalty-based leaders get to exact answers (issue 2, done-criteria 5 and 6).
 
-The tests print what they measure. The Markov-game test asserts the issue's targets. The
-matrix-game test asserts the level the default config reaches (a regression floor) next to the
-issue's target of 90%, which it does not yet meet (see the issue notes).
+The tests print what they measure and assert the issue's targets. The matrix-game test uses the
+demo config, a 4-start PBRL run (``PBRLConfig.starts``); with one start the same games reach 82%.
 """
 
 from __future__ import annotations
@@ -20,8 +19,11 @@ from stackelberg.problem import StackelbergProblem
 from stackelberg.seeding import run_streams
 
 REPO = Path(__file__).resolve().parents[1]
-# Regression floors: what the shipped configs measured on 2026-11-21, with a small margin.
-MATRIX_FLOOR = 0.78          # measured 82% (target 90%)
+# the issue's target: 90% of 50 random 3x3 games within 0.02 of the SSE value (measured 98%,
+# worst gap 0.027, on 2026-11-21; the number of starts was chosen on other games, seeds
+# 1000-1049: 98%, and checked on seeds 3000-3049: 98%)
+MATRIX_TARGET = 0.9
+MATRIX_TOLERANCE = 0.02
 MARKOV_GAMES = 10
 # the issue's targets: median |Phi difference| below 1e-3, every lower-level gap below 1e-4
 # (measured 3.7e-4 and 4.2e-5 with the value penalty, 3.7e-4 and 2.6e-5 with the Bellman one)
@@ -52,12 +54,12 @@ def test_pbrl_value_approaches_the_strong_stackelberg_value_on_random_matrix_gam
                       config.run.iterations, seed)
         gaps.append(result.summary["sse_gap"])
     gaps = np.array(gaps)
-    within = float(np.mean(gaps <= 0.02))
+    within = float(np.mean(gaps <= MATRIX_TOLERANCE))
     print(f"\npbrl-value on 50 random 3x3 games: {within:.0%} within 0.02 of the SSE value, "
           f"median gap {np.median(gaps):.4f}, worst {gaps.max():.4f} (target: 90%)")
     # commitment is never worth more than the SSE: no run may beat the LP
     assert gaps.min() >= -1e-6
-    assert within >= MATRIX_FLOOR
+    assert within >= MATRIX_TARGET
 
 
 @pytest.mark.parametrize("config_file", ["random_markov.toml", "random_markov_bellman.toml"])

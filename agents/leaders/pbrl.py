@@ -26,10 +26,20 @@ linearly from ``lam_init`` to ``lam`` over ``ramp_iterations`` steps. [ours] ``p
 ``x`` step can be larger; ``pi_steps = 1`` is the plain single-loop joint update. The
 stationarity measure is the norm of the gradient (the logits are unconstrained, so the
 gradient mapping is the gradient).
+
+Multi-start [ours]. PBRL finds a stationary point of a nonconvex problem, and which one depends
+on where ``x`` starts: in a matrix game each region of leader commitments with the same
+follower response is a basin. With ``starts > 1`` the leader first runs ``start_iterations``
+PBRL iterations from each of ``starts`` starting points (see :func:`starting_points`), scores
+each end point by the upper objective ``f(x, pihat)`` at the follower learner's response
+(what the leader observes), then resumes the best run and continues it to the end of the
+match. Restarting is the standard way to add a global element to a local method; it does not
+change the update itself.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -81,6 +91,11 @@ class PBRLConfig:
         ``x`` step then follows the gradient of ``min_pi F_lam(x, pi)`` (Danskin), which is
         smooth independently of ``lam``, so its step is ``alpha_x`` without the ``1/lam``
         factor. A double loop, like the inner oracle that produces ``pihat``. [ours]
+    starts : int
+        Number of starting points (1: the plain method from the uniform commitment). [ours]
+    start_iterations : int
+        Iterations run from each starting point before the best is resumed (used when
+        ``starts > 1``). The penalty ramp restarts with each starting point.
     """
 
     section = "leader"
@@ -94,6 +109,8 @@ class PBRLConfig:
     pi_steps: int = 1
     geometry: str = "natural"
     pi_update: str = "gradient"
+    starts: int = 1
+    start_iterations: int = 300
 
     def __post_init__(self) -> None:
         if self.penalty not in PENALTIES:
@@ -101,7 +118,7 @@ class PBRLConfig:
         check_fields(
             self,
             positive=("lam", "lam_init", "alpha_x", "alpha_pi"),
-            positive_int=("pi_steps",),
+            positive_int=("pi_steps", "starts", "start_iterations"),
             non_negative_int=("ramp_iterations",),
         )
         if self.pi_update not in PI_UPDATES:
@@ -112,6 +129,11 @@ class PBRLConfig:
         if self.lam_init > self.lam:
             raise ValueError(f"leader.lam_init ({self.lam_init}) must not exceed lam ({self.lam})")
 
+    def minimum_iterations(self) -> int:
+        """Iterations a match needs to try every start (each takes ``start_iterations`` steps
+        and one to score it) and then take a step from the best."""
+        return 1 if self.starts == 1 else self.starts * (self.start_iterations + 1) + 1
+
 
 def penalty_ramp(config, k: int) -> float:
     """``lam_k``, linear from ``config.lam_init`` at ``k = 0`` to ``config.lam`` at
@@ -120,6 +142,54 @@ def penalty_ramp(config, k: int) -> float:
         return config.lam
     fraction = min(1.0, k / config.ramp_iterations)
     return config.lam_init + fraction * (config.lam - config.lam_init)
+
+
+def starting_points(initial_x: np.ndarray, n: int, rng: np.random.Generator,
+                    tilt: float = math.log(8.0)) -> list[np.ndarray]:
+    """``n`` starting values of the leader's logits for a multi-start run.
+
+    First ``initial_x`` (the uniform commitment), then ``initial_x`` with ``tilt`` added to one
+    coordinate of the last axis (one leader action, in every state) in turn, which puts
+    ``8 / (8 + m - 1)`` of the mass on that action for ``m`` actions; any further points are
+    random commitments, rows of flat Dirichlet draws (``rng``), as logits.
+
+    Parameters
+    ----------
+    initial_x : numpy.ndarray
+        The problem's default start, shape ``(..., m)``.
+    n : int
+        Number of points (>= 1).
+    rng : numpy.random.Generator
+        Stream for the random points.
+    tilt : float
+        Logit added for the tilted points.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``n`` arrays of ``initial_x``'s shape.
+    """
+    m = initial_x.shape[-1]
+    points = [initial_x.copy()]
+    for j in range(min(n - 1, m)):
+        tilted = initial_x.copy()
+        tilted[..., j] += tilt
+        points.append(tilted)
+    for _ in range(n - len(points)):
+        points.append(np.log(rng.dirichlet(np.ones(m), size=initial_x.shape[:-1])))
+    return points
+
+
+@dataclass(frozen=True)
+class StartRecord:
+    """Where one start of a multi-start run ended: its score ``f(x, pihat)`` and the state
+    to resume from."""
+
+    index: int
+    score: float
+    x: np.ndarray
+    theta: np.ndarray
+    k: int
 
 
 @dataclass(frozen=True)
@@ -147,9 +217,21 @@ class PBRLLeader:
 
     def reset(self, problem: StackelbergProblem, rng: np.random.Generator) -> None:
         self.problem = problem
-        self._x = problem.initial_x()
-        self.theta = np.zeros(problem.policy_shape)
+        self._starts = starting_points(problem.initial_x(), self.config.starts, rng)
+        self._ended: list[StartRecord] = []
+        self._begin(0)
+
+    def _begin(self, index: int) -> None:
+        """Start PBRL afresh from starting point ``index``."""
+        self.start = index
+        self._x = self._starts[index].copy()
+        self.theta = np.zeros(self.problem.policy_shape)
         self.k = 0
+
+    @property
+    def exploring(self) -> bool:
+        """Whether a multi-start run is still trying its starting points."""
+        return len(self._ended) < len(self._starts) and len(self._starts) > 1
 
     @property
     def x(self) -> np.ndarray:
@@ -212,9 +294,24 @@ class PBRLLeader:
                                          options={"gtol": 1e-8, "maxiter": 200})
         return result.x.reshape(shape)
 
+    def _end_start(self, pihat: np.ndarray) -> dict[str, float]:
+        """Score the current start by ``f(x, pihat)``, then begin the next start or, after the
+        last one, resume the best. Takes no gradient step: ``pihat`` answers the old ``x``."""
+        score = self.problem.evaluate(self._x, pihat).upper_objective
+        self._ended.append(StartRecord(self.start, score, self._x, self.theta, self.k))
+        if self.exploring:
+            self._begin(self.start + 1)
+        else:
+            best = min(self._ended, key=lambda record: record.score)
+            self.start, self._x, self.theta, self.k = best.index, best.x, best.theta, best.k
+        return {"penalty_weight": self.penalty_weight(), "penalty": math.nan,
+                "grad_norm": math.inf, "start": self.start, "start_score": score}
+
     def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
         c = self.config
         pihat = responses[0]
+        if self.exploring and self.k == c.start_iterations:
+            return self._end_start(pihat)
         lam = self.penalty_weight()
         if c.pi_update == "exact":
             self.theta = self.minimize_over_pi(lam)
@@ -229,6 +326,11 @@ class PBRLLeader:
             self.theta = self.theta - (c.alpha_pi / lam) * step.direction.theta
         self.theta -= self.theta.max(axis=1, keepdims=True)  # softmax is shift-invariant
         self.k += 1
-        # stationarity: the norm of the logit gradient of F_lam (unconstrained variables)
-        return {"penalty_weight": lam, "penalty": step.penalty,
-                "grad_norm": step.gradient.norm()}
+        # stationarity: the norm of the logit gradient of F_lam (unconstrained variables); while
+        # other starts remain to be tried it is reported as inf, so that the coordinator's
+        # tolerance rule cannot end the match early
+        grad_norm = math.inf if self.exploring else step.gradient.norm()
+        diagnostics = {"penalty_weight": lam, "penalty": step.penalty, "grad_norm": grad_norm}
+        if len(self._starts) > 1:
+            diagnostics["start"] = self.start
+        return diagnostics

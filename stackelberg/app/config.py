@@ -187,7 +187,11 @@ def parse_config(data: dict[str, Any]) -> ExperimentConfig:
                               leader_params=leader, follower=str(follower_name),
                               follower_params=follower, tau=float(tau), seed=seed, run=match)
     # validate the agents' hyperparameters now, before anything runs
-    _agent_config(LEADERS, "leader", config.leader, config.leader_params)
+    leader_config = _agent_config(LEADERS, "leader", config.leader, config.leader_params)
+    needed = getattr(leader_config, "minimum_iterations", lambda: 1)()
+    if match.iterations < needed:
+        raise ConfigError(f"run.iterations = {match.iterations} is too few for leader "
+                          f"({config.leader}): it needs at least {needed}")
     _agent_config(FOLLOWERS, "follower", config.follower, config.follower_params)
     return config
 
