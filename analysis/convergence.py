@@ -34,6 +34,7 @@ class Panel:
     log: bool
     series: tuple[Series, ...]
     ylim: tuple[float, float] | None = None
+    restarts: tuple[float, ...] = ()
 
 
 def tail_limits(series: Sequence[Series], skip: float = 0.05) -> tuple[float, float] | None:
@@ -48,6 +49,17 @@ def tail_limits(series: Sequence[Series], skip: float = 0.05) -> tuple[float, fl
     return low - margin, high + margin
 
 
+def restart_iterations(runs: Sequence[RunRecord]) -> tuple[float, ...]:
+    """Iterations at which a multi-start leader ended one start (rows with a ``start_score``,
+    ``PBRLConfig.starts``), over all runs, sorted."""
+    found = set()
+    for run in runs:
+        scores = run.metrics.get("start_score")
+        if scores is not None:
+            found.update(run.metrics["iteration"][np.isfinite(scores)].tolist())
+    return tuple(sorted(found))
+
+
 def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
     """The panels of the convergence figure (REFERENCE §5).
 
@@ -55,6 +67,8 @@ def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
     2. the lower-level gap ``V*(x_k) - V(x_k, pi_k)`` (log scale);
     3. for matrix games, ``|leader value - strong Stackelberg value|`` (log scale);
        otherwise the leader's gradient norm (log scale) where the runs report one.
+
+    Every panel carries the :func:`restart_iterations` of the runs, drawn as vertical lines.
     """
     objective, gap, third = [], [], []
     third_is_sse = all("sse_gap" in run.metrics for run in runs)
@@ -68,16 +82,18 @@ def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
             third.append(Series(run.label, it, np.maximum(np.abs(m["sse_gap"]), LOG_FLOOR)))
         elif "grad_norm" in m:
             third.append(Series(run.label, it, np.maximum(m["grad_norm"], LOG_FLOOR)))
+    restarts = restart_iterations(runs)
     panels = [
         Panel("Leader objective (lower is better)", "f = -V_L", False, tuple(objective),
-              ylim=tail_limits(objective)),
-        Panel("Lower-level gap", "V*(x) - V(x, pi)", True, tuple(gap)),
+              ylim=tail_limits(objective), restarts=restarts),
+        Panel("Lower-level gap", "V*(x) - V(x, pi)", True, tuple(gap), restarts=restarts),
     ]
     if third_is_sse:
         panels.append(Panel("Distance to the strong Stackelberg value",
-                            "|V_L - V_SSE|", True, tuple(third)))
+                            "|V_L - V_SSE|", True, tuple(third), restarts=restarts))
     elif third:
-        panels.append(Panel("Stationarity", "gradient norm", True, tuple(third)))
+        panels.append(Panel("Stationarity", "gradient norm", True, tuple(third),
+                            restarts=restarts))
     return panels
 
 
@@ -98,6 +114,8 @@ def plot_convergence(runs: Sequence[RunRecord], axes=None):
         for series in panel.series:
             style = "--" if series.label.startswith("Phi") else "-"
             ax.plot(series.x, series.y, style, label=series.label, linewidth=1.6)
+        for iteration in panel.restarts:
+            ax.axvline(iteration, color="0.6", linestyle=":", linewidth=1.0)
         ax.set_title(panel.title)
         ax.set_xlabel("leader iteration")
         ax.set_ylabel(panel.ylabel)

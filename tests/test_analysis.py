@@ -7,7 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from analysis.convergence import LOG_FLOOR, convergence_panels, plot_convergence, tail_limits
+from analysis.convergence import (
+    LOG_FLOOR,
+    convergence_panels,
+    plot_convergence,
+    restart_iterations,
+    tail_limits,
+)
 from analysis.runs import RunRecord, load_run
 
 
@@ -25,6 +31,15 @@ def record(iterations: int = 100, matrix: bool = True, leader: str = "pbrl-value
     config = {"game": {"id": "stackelberg/matrix-v0"}, "leader": {"algorithm": leader},
               "follower": {"learner": "best-response"}}
     return RunRecord(path=None, config=config, metrics=metrics, summary={})
+
+
+def test_restarts_of_a_multistart_leader_are_marked_on_every_panel():
+    plain, multi = record(), record()
+    multi.metrics["start_score"] = np.full(100, np.nan)
+    multi.metrics["start_score"][[29, 59]] = [-1.0, -2.0]  # rows of iterations 30 and 60
+    assert restart_iterations([plain]) == ()
+    assert restart_iterations([plain, multi]) == (30.0, 60.0)
+    assert all(panel.restarts == (30.0, 60.0) for panel in convergence_panels([plain, multi]))
 
 
 def test_panels_of_a_matrix_game_include_the_distance_to_the_sse():
