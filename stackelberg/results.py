@@ -20,7 +20,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +173,7 @@ class ResultStore:
         stored under its name. Writing a match id that is already stored raises
         ``sqlite3.IntegrityError`` and changes nothing.
         """
-        finished = record.finished_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        finished = record.finished_at or datetime.now(UTC).isoformat(timespec="seconds")
         rows = []
         for row in metrics:
             iteration = int(row["iteration"])

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 from stackelberg.app.cli import main
 from stackelberg.app.tournament import parse_spec

@@ -10,11 +10,11 @@ import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from agents.registry import LEADERS
 from stackelberg.app.tournament import load_spec, parse_spec, run_tournament

@@ -14,12 +14,12 @@ out-of-range values raise :class:`ConfigError` with a message naming the key.
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
 import games
 from agents.registry import FOLLOWERS, LEADERS, AgentSpec
