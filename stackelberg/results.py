@@ -197,6 +197,20 @@ class ResultStore:
             self._db.execute("ROLLBACK")
             raise
 
+    def forget_failed(self) -> int:
+        """Delete every failed match (one transaction), so that a rerun plays it again;
+        returns how many were deleted."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            failed = "SELECT match_id FROM matches WHERE status = 'failed'"
+            self._db.execute(f"DELETE FROM metrics WHERE match_id IN ({failed})")
+            deleted = self._db.execute("DELETE FROM matches WHERE status = 'failed'").rowcount
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return deleted
+
     # -- reading --------------------------------------------------------------------------
     def records(self) -> list[MatchRecord]:
         """Every stored match, ordered by (game, leader, follower, seed)."""

@@ -280,6 +280,12 @@ def test_a_failing_match_is_stored_as_failed_and_the_others_complete(tmp_path, m
         assert all(r.summary["iterations"] == 40 for r in ok)
     again = run_tournament(spec, tmp_path / "out", workers=2, progress=False)
     assert (again.ran, again.skipped) == (0, N_MATCHES)  # a failed match counts as stored
+    (tmp_path / "broken").unlink()  # the game is mended: retrying plays the 4 failed ones
+    retry = run_tournament(spec, tmp_path / "out", progress=False, retry_failed=True)
+    assert (retry.retried, retry.ran, retry.failed, retry.stored) == (4, 4, 0, N_MATCHES)
+    with ResultStore(tmp_path / "out") as store:
+        assert all(r.ok for r in store.records())
+        assert all(len(store.metrics(r.match_id)["iteration"]) > 0 for r in store.records())
 
 
 def test_a_different_spec_in_the_same_directory_is_refused(reference, tmp_path, cli):

@@ -83,11 +83,13 @@ def cmd_tournament(args: argparse.Namespace) -> int:
     try:
         spec = load_spec(args.spec)
         result = run_tournament(spec, out, workers=args.workers, ray_address=args.ray_address,
-                                progress=not args.quiet)
+                                progress=not args.quiet, retry_failed=args.retry_failed)
     except (ConfigError, StoreError, ExecutorError) as err:
         raise UserError(str(err)) from None
-    print(f"tournament: {result.matches} matches; ran {result.ran} ({result.failed} failed), "
-          f"skipped {result.skipped} already stored; {result.wall_seconds:.1f}s")
+    retried = f" ({result.retried} failed earlier, retried)" if result.retried else ""
+    print(f"tournament: {result.matches} matches; ran {result.ran}{retried} "
+          f"({result.failed} failed), skipped {result.skipped} already stored; "
+          f"{result.wall_seconds:.1f}s")
     for record in result.failures[:MAX_FAILURES_SHOWN]:
         print(f"  failed: {record.game} x {record.leader} x {record.follower}, seed "
               f"{record.seed}: {_first_line(record.error)}")
@@ -169,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="play the matches as Ray tasks: 'local' starts a private Ray "
                             "instance, 'auto' joins the running cluster, or host:port / "
                             "ray://host:port (needs the extra: pip install 'stackelberg[ray]')")
+    tournament.add_argument("--retry-failed", action="store_true",
+                            help="play again the matches that failed in an earlier run into "
+                            "DIR (by default a failed match counts as stored)")
     tournament.add_argument("--quiet", action="store_true", help="no progress bar")
     tournament.set_defaults(func=cmd_tournament)
     plot = sub.add_parser("plot", help="draw the convergence figure of one or more runs")

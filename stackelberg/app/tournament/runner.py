@@ -4,7 +4,8 @@ The parent process is the store's only writer: workers (processes or Ray tasks) 
 and send back its record and metrics, and each finished match is committed in one transaction
 (:meth:`~stackelberg.results.ResultStore.write_match`). A tournament killed at any point
 therefore leaves whole matches only, and rerunning the same spec into the same directory plays
-just the matches whose ids are not stored yet (a failed match counts as stored).
+just the matches whose ids are not stored yet (a failed match counts as stored, unless the
+rerun asks to retry failed matches).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class TournamentResult:
         Matches played by this call (``failed`` of them failed).
     skipped : int
         Matches already stored by an earlier call, not played again.
+    retried : int
+        Failed matches of earlier calls deleted to be played again (``retry_failed``).
     failed : int
     stored : int
         Matches in the store now.
@@ -53,6 +56,7 @@ class TournamentResult:
     stored: int
     failures: tuple[MatchRecord, ...]
     wall_seconds: float
+    retried: int = 0
 
 
 def matches_to_play(spec: TournamentSpec, store: ResultStore) -> list[Match]:
@@ -101,6 +105,7 @@ def run_tournament(
     workers: int | None = None,
     ray_address: str | None = None,
     progress: bool = True,
+    retry_failed: bool = False,
 ) -> TournamentResult:
     """Play every match of ``spec`` not yet stored in ``out_dir``'s results store.
 
@@ -121,6 +126,9 @@ def run_tournament(
         ``"ray://host:port"`` address (see :class:`~.executors.RayExecutor`).
     progress : bool
         Show a progress bar (done / running / failed) on stderr.
+    retry_failed : bool
+        Play the matches that failed in earlier calls again (they are deleted from the store
+        first); by default a failed match counts as stored.
 
     Returns
     -------
@@ -138,6 +146,8 @@ def run_tournament(
     out_dir.mkdir(parents=True, exist_ok=True)
     failures: list[MatchRecord] = []
     with ResultStore(out_dir) as store:
+        store.bind_spec(spec.as_data())  # refuse another spec's store before deleting anything
+        retried = store.forget_failed() if retry_failed else 0
         todo = matches_to_play(spec, store)
         if todo:
             with executor, tqdm(total=len(todo), unit="match", desc="tournament",
@@ -155,7 +165,7 @@ def run_tournament(
     return TournamentResult(path=path, matches=len(spec.matches), ran=len(todo),
                             skipped=len(spec.matches) - len(todo), failed=len(failures),
                             stored=stored, failures=tuple(failures),
-                            wall_seconds=time.perf_counter() - start)
+                            wall_seconds=time.perf_counter() - start, retried=retried)
 
 
 __all__ = ["TournamentResult", "matches_to_play", "play_all", "run_tournament"]
