@@ -42,8 +42,12 @@ def check_tau(tau: float) -> float:
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax along ``axis``."""
     z = logits - logits.max(axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
+    if z.dtype.kind != "f":
+        z = z.astype(float)
+    # in place: on small arrays the allocations cost as much as the arithmetic
+    np.exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z
 
 
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
