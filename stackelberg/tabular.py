@@ -82,7 +82,7 @@ def state_transitions(P: np.ndarray, pi: np.ndarray) -> np.ndarray:
     return np.matmul(pi[:, None, :], P)[:, 0, :]
 
 
-def lu_factor(M: np.ndarray, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def lu_factor(M: np.ndarray, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray, bool]:
     """Factors of ``M`` for :func:`lu_solve`, by LAPACK ``getrf`` directly (scipy's
     ``lu_factor`` wrapper costs several times a small system's factorization in Python overhead).
 
