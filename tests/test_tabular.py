@@ -352,3 +352,85 @@ def test_same_input_gives_bitwise_identical_output(tau):
     e1, e2 = evaluate_policy(P, r, pi, 0.9, tau), evaluate_policy(P, r, pi, 0.9, tau)
     np.testing.assert_array_equal(e1.V, e2.V)
     np.testing.assert_array_equal(e1.Q, e2.Q)
+
+
+# -- borrowed factorizations: iterative refinement --------------------------------------------
+
+
+def test_refine_with_a_nearby_factorization_matches_a_direct_solve():
+    from stackelberg.tabular import lu_factor, refine, state_transitions
+
+    P, _ = random_mdp(3, 40, 3)
+    pi0 = random_policy(3, 40, 3)
+    pi = 0.99 * pi0 + 0.01 * random_policy(4, 40, 3)  # a nearby policy
+    M0 = np.eye(40) - 0.9 * state_transitions(P, pi0)
+    M = np.eye(40) - 0.9 * state_transitions(P, pi)
+    rhs = np.random.default_rng(0).normal(size=40)
+    for trans, system in ((0, M), (1, M.T)):
+        x = refine(M, lu_factor(M0), rhs, trans=trans)
+        np.testing.assert_allclose(x, np.linalg.solve(system, rhs), rtol=0, atol=1e-13)
+
+
+def test_refine_gives_up_on_a_distant_factorization():
+    from stackelberg.tabular import lu_factor, refine, state_transitions
+
+    P, _ = random_mdp(5, 30, 3)
+    M = np.eye(30) - 0.99 * state_transitions(P, random_policy(5, 30, 3))
+    far = np.eye(30)  # (I - 0.99 P_pi)^{-1} is far from I: the error grows
+    assert refine(M, lu_factor(far), np.ones(30)) is None
+    # a step budget too small for the observed rate is refused up front
+    near = np.eye(30) - 0.9 * state_transitions(P, random_policy(5, 30, 3))
+    assert refine(M, lu_factor(near), np.ones(30), max_steps=1) is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_policy_iteration_with_borrowed_factorizations_matches_the_plain_one(seed):
+    S = 120
+    P, r = random_mdp(seed, S, 3, reward_scale=2.0)
+    gamma, tau = 0.9, 0.05
+    start = solve_mdp(P, r, gamma, tau).pi
+    # a nearby MDP warm-started from the old optimum, as in a match
+    r_near = r + 0.05 * np.random.default_rng(seed).normal(size=r.shape)
+    plain = solve_mdp(P, r_near, gamma, tau, pi0=start, tol=1e-10, max_refine_steps=0)
+    borrowed = solve_mdp(P, r_near, gamma, tau, pi0=start, tol=1e-10, max_refine_steps=30)
+    assert plain.factorizations == plain.iterations
+    assert borrowed.factorizations < plain.factorizations
+    assert borrowed.iterations == plain.iterations
+    np.testing.assert_allclose(borrowed.pi, plain.pi, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(borrowed.V, plain.V, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(borrowed.Q, plain.Q, rtol=0, atol=1e-10)
+    # the returned evaluation solves with its own policy's matrix, whichever factors it holds
+    rhs = np.random.default_rng(1).normal(size=S)
+    for solve in ("solve", "solve_transposed"):
+        np.testing.assert_allclose(getattr(borrowed.evaluation, solve)(rhs),
+                                   getattr(plain.evaluation, solve)(rhs), rtol=0, atol=1e-12)
+
+
+def test_small_mdps_factorize_every_policy_by_default():
+    P, r = random_mdp(2, 10, 3)
+    solution = solve_mdp(P, r, 0.9, 0.1)
+    assert solution.factorizations == solution.iterations
+    assert solution.evaluation.M is None
+
+
+def test_large_mdps_borrow_factorizations_by_default():
+    from stackelberg.tabular import REFINE_MIN_STATES
+
+    S = REFINE_MIN_STATES + 50
+    P, r = random_mdp(2, S, 3, reward_scale=2.0)
+    start = solve_mdp(P, r, 0.9, 0.05).pi
+    r_near = r + 0.05 * np.random.default_rng(2).normal(size=r.shape)
+    warm = solve_mdp(P, r_near, 0.9, 0.05, pi0=start)
+    assert warm.factorizations < warm.iterations
+
+
+def test_a_borrowed_evaluation_solves_exactly_even_when_refinement_stalls():
+    from stackelberg.tabular import PolicyEvaluation, lu_factor, state_transitions
+
+    P, _ = random_mdp(6, 30, 3)
+    M = np.eye(30) - 0.99 * state_transitions(P, random_policy(6, 30, 3))
+    ev = PolicyEvaluation(V=np.zeros(30), Q=np.zeros((30, 3)), lu=lu_factor(np.eye(30)), M=M)
+    rhs = np.random.default_rng(2).normal(size=30)
+    np.testing.assert_allclose(ev.solve(rhs), np.linalg.solve(M, rhs), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ev.solve_transposed(rhs), np.linalg.solve(M.T, rhs),
+                               rtol=0, atol=1e-12)

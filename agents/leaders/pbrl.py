@@ -255,15 +255,15 @@ class PBRLLeader:
         if self.config.penalty == "value":
             ev_hat: JointEvaluation = self.problem.evaluate(self._x, pihat, mdp)
             penalty = ev_hat.follower_value - ev.follower_value
-            grad_hat = ev_hat.grad_follower_value(mirror)
-            grad_p = (Gradient(grad_hat.x, np.zeros_like(self.theta))
-                      - ev.grad_follower_value(mirror))
+            grad_pi = ev.grad_follower_value(mirror)
+            # pihat is held fixed: only its x part enters (Danskin)
+            grad_p = Gradient(ev_hat.grad_follower_value_x(mirror) - grad_pi.x, -grad_pi.theta)
         else:
             penalty = ev.bellman_penalty()
             grad_p = ev.grad_bellman_penalty(mirror)
         direction = ev.grad_upper_objective(mirror) + lam * grad_p
         # the logit gradient is the mirror direction times the policy (leader_logit_gradient)
-        mu_rows = softmax(self._x, axis=1)  # one row per row of x
+        mu_rows = ev.mu[: self._x.shape[0]]  # softmax(x): one row per row of x
         gradient = Gradient(mu_rows * direction.x, pi * direction.theta) if mirror else direction
         if self.config.geometry == "natural":
             occupancy = (ev.visitation / (1.0 - self.problem.model.gamma))[:, None]
