@@ -164,3 +164,25 @@ def test_critic_uniform_samples_are_drawn_and_counted(problem):
     plain, extra = run(0), run(300)  # plain: 2 chains x 2 steps reach at most 4 of 10 pairs
     assert plain.samples == 2 * 2 * 2 and extra.samples == 2 * (2 * 2 + 300)
     assert (extra.actor.Q != 0).sum() == S * A > (plain.actor.Q != 0).sum()
+
+
+def test_model_critic_actor_reaches_the_penalized_response(problem):
+    """With ``critic = "model"`` and a large actor step, the penalized actor converges to
+    ``argmin_pi f + w p`` (``StackelbergProblem.penalized_response``) as samples accumulate
+    (could fail: a wrong reward for ``b``, a wrong ``1 / w``, transitions to the wrong pair)."""
+    w = 3.0
+    leader = LEADERS["rac"].factory(RACConfig(batch_size=64, critic="model", alpha0=1e4,
+                                              alpha_decay=0.0, w0=w, w_growth=0.0,
+                                              critic_uniform_samples=200, x_warmup=10**6))
+    leader.reset(problem, np.random.default_rng(8))
+    x = leader.x
+    target = problem.penalized_response(x, w).pi
+    pihat = problem.best_response(x).pi
+    errors = []
+    for _ in range(150):
+        leader.step([pihat])
+        errors.append(np.abs(leader.penalized_policy - target).max())
+    uniform_error = np.abs(1 / problem.policy_shape[1] - target).max()
+    assert errors[-1] < 0.02 < 0.1 * uniform_error
+    with pytest.raises(ValueError, match="critic"):
+        RACConfig(critic="exact")

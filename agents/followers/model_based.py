@@ -38,6 +38,21 @@ from stackelberg.tabular import solve_mdp
 from stackelberg.validation import check_fields
 
 
+def empirical_transitions(counts: np.ndarray) -> np.ndarray:
+    """``P_hat(s'|s, a) = N(s, a, s') / sum_s'' N(s, a, s'')`` from counts of shape ``(S, A, S)``;
+    a pair never seen stays where it is."""
+    S, A, _ = counts.shape
+    totals = counts.sum(axis=2, keepdims=True)
+    stay = np.broadcast_to(np.eye(S)[:, None, :], counts.shape)
+    return np.where(totals > 0, counts / np.maximum(totals, 1e-300), stay)
+
+
+def empirical_means(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``sums / counts`` where ``counts > 0``, else 0."""
+    seen = counts > 0
+    return np.where(seen, sums / np.where(seen, counts, 1.0), 0.0)
+
+
 @dataclass(frozen=True)
 class ModelBasedConfig:
     """Hyperparameters of the certainty-equivalence follower.
@@ -90,13 +105,8 @@ class ModelBasedFollower:
 
     def estimated_mdp(self) -> tuple[np.ndarray, np.ndarray]:
         """``(P_hat, r_hat)`` from the statistics so far (unseen pairs: stay put, reward 0)."""
-        S, A = self._policy.shape
-        totals = self.transition_counts.sum(axis=2, keepdims=True)
-        stay = np.broadcast_to(np.eye(S)[:, None, :], (S, A, S))
-        P = np.where(totals > 0, self.transition_counts / np.maximum(totals, 1e-300), stay)
-        seen = self.reward_counts > 0
-        r = np.where(seen, self.reward_sums / np.where(seen, self.reward_counts, 1.0), 0.0)
-        return P, r
+        return (empirical_transitions(self.transition_counts),
+                empirical_means(self.reward_sums, self.reward_counts))
 
     def observe(self, states: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
                 next_states: np.ndarray) -> None:

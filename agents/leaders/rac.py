@@ -32,10 +32,11 @@ Per iteration ``k`` (details [ours], REFERENCE §4):
 
 Schedules: ``tau_k = tau_0 (k+1)^-c`` (``tau_0`` is ``follower.tau``), ``w_k = w_0 (k+1)^p``,
 ``alpha_k = alpha_0 (k+1)^-0.6``, ``beta_k = beta_0 (k+1)^-0.5``, ``xi_k = xi_0 (k+1)^-0.8``;
-every constant and exponent is a config field. Four switches, all off by default
+every constant and exponent is a config field. Five switches, all off by default
 (:class:`RACConfig`): ``xi_per_penalty`` (step ``xi_k / w_k``), ``x_warmup`` (hold ``x`` while
-the actor converges), ``critic_uniform_samples`` (critic transitions from uniform pairs) and
-``common_random_numbers`` (coupled chains for the two visitations in ``g_x``).
+the actor converges), ``critic_uniform_samples`` (critic transitions from uniform pairs),
+``common_random_numbers`` (coupled chains for the two visitations in ``g_x``) and
+``critic = "model"`` (a certainty-equivalence critic instead of TD(0)).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.leaders.actor_critic import PenalizedActorCritic
+from agents.leaders.actor_critic import ModelBasedPenalizedActor, PenalizedActorCritic
 from stackelberg.problem import StackelbergProblem
 from stackelberg.sampling import TransitionBatch, sample_categorical, sample_transitions
 from stackelberg.validation import check_fields
@@ -92,6 +93,14 @@ class RACConfig:
         own chains rarely visit the states its actions avoid, so without these the critic
         there stays at its start, and the actor cannot learn that a far-away candidate pays
         (the GridWorld's target); the hypergradient's signal lives in exactly those states.
+    critic : {"td", "model"}
+        ``"td"``: the soft TD(0) critic of the paper (:class:`PenalizedActorCritic`).
+        ``"model"``: a certainty-equivalence critic (:class:`ModelBasedPenalizedActor`) that
+        evaluates the policy exactly on a model estimated from the same transitions (the
+        leader sees its own action ``b`` and knows ``mu_x``); ``beta0`` and ``beta_decay``
+        are then unused, and a large ``alpha0`` makes the actor soft policy iteration. The TD
+        actor lags the penalized response as ``x`` moves, and ``w_k`` amplifies the lag in
+        ``g_x`` into a drag towards where ``x`` was (measured on the GridWorld).
     common_random_numbers : bool
         Drive the chains of ``pi_theta`` and those of ``pihat`` with the same random numbers
         (two generators in the same state): chain ``i`` of both sets starts in the same state,
@@ -122,6 +131,7 @@ class RACConfig:
     batch_size: int = 256
     critic_uniform_samples: int = 0
     common_random_numbers: bool = False
+    critic: str = "td"
 
     def __post_init__(self) -> None:
         check_fields(
@@ -131,6 +141,8 @@ class RACConfig:
             positive_int=("batch_size",),
             non_negative_int=("x_warmup", "critic_uniform_samples"),
         )
+        if self.critic not in ("td", "model"):
+            raise ValueError(f"leader.critic must be 'td' or 'model', got {self.critic!r}")
         if self.beta0 > 1:
             raise ValueError(f"leader.beta0 must be in (0, 1], got {self.beta0!r}")
 
@@ -196,7 +208,11 @@ class RACLeader:
         self.problem, self.rng = problem, rng
         self.tau0 = problem.tau
         self._x = problem.initial_x()
-        self.actor = PenalizedActorCritic(problem.policy_shape)
+        if c.critic == "model":
+            self.actor = ModelBasedPenalizedActor(problem.policy_shape,
+                                                  problem.model.n_leader_actions)
+        else:
+            self.actor = PenalizedActorCritic(problem.policy_shape)
         if c.common_random_numbers:
             state = rng.integers(2**63)
             streams = np.random.default_rng(state), np.random.default_rng(state)
@@ -253,7 +269,11 @@ class RACLeader:
 
         # 2-3. critic (soft TD(0) for pi under the reward r_F + r_L / w) and actor (mirror
         # descent on the critic)
-        self.actor.step(self._critic_batch(penalized), w, tau, gamma, alpha, beta)
+        critic_batch = self._critic_batch(penalized)
+        if c.critic == "model":
+            self.actor.step(critic_batch, problem.leader_policy(self._x), w, tau, gamma, alpha)
+        else:
+            self.actor.step(critic_batch, w, tau, gamma, alpha, beta)
 
         # 4. leader: Hessian-free x-gradient
         g_x = hessian_free_x_gradient(problem, self._x, w, penalized, auxiliary)
