@@ -167,3 +167,20 @@ def test_unknown_and_fixed_hyperparameters_are_rejected():
         LEADERS["pbrl-value"].make_config(lam=-1.0)
     with pytest.raises(ValueError, match="follower.eta"):
         FOLLOWERS["mirror-descent"].make_config(eta=0)
+
+
+def test_model_based_observing_the_commitment_has_no_lag(problem):
+    """With ``observes_commitment`` the reward estimate is for the current commitment at once
+    after the leader moves (the moving-average estimate still remembers the old one)."""
+    rng = np.random.default_rng(3)
+    old, new = rng.normal(size=problem.x_shape), rng.normal(size=problem.x_shape)
+    errors = {}
+    for observes in (False, True):
+        follower = learner("model-based", batch_size=256, reward_memory=0.99,
+                           observes_commitment=observes)
+        follower.reset(problem, np.random.default_rng(3))
+        for x in [old] * 100 + [new]:
+            follower.step(x)
+        errors[observes] = np.abs(follower.estimated_mdp()[1] - problem.follower_mdp(new).r).max()
+    r_old, r_new = problem.follower_mdp(old).r, problem.follower_mdp(new).r
+    assert errors[True] < 0.1 * np.abs(r_old - r_new).max() < errors[False]

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stackelberg.problem import StackelbergProblem
-from stackelberg.sampling import sample_transitions
+from stackelberg.sampling import TransitionBatch, sample_transitions
 from stackelberg.tabular import solve_mdp
 from stackelberg.validation import check_fields
 
@@ -70,6 +70,13 @@ class ModelBasedConfig:
         not depend on the leader's action.
     tol : float
         Tolerance of the policy iteration on the estimated MDP (max-norm policy change).
+    observes_commitment : bool
+        Also use what a Stackelberg follower may know but ``soft-q`` does not use: the leader's
+        action ``b`` in every transition and her commitment ``mu_x``. The follower then
+        estimates the stationary rewards ``r_F(s, b, a)`` by plain sample means and takes
+        ``r_hat_x(s, a) = sum_b mu_x(b|s) r_hat_F(s, b, a)``, which follows ``x`` without the lag
+        of a moving average (``reward_memory`` is unused). Off by default: with it the follower
+        has more information than ``soft-q``.
     """
 
     section = "follower"
@@ -78,6 +85,7 @@ class ModelBasedConfig:
     reward_memory: float = 0.99
     transition_memory: float = 1.0
     tol: float = 1e-8
+    observes_commitment: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, positive_int=("batch_size",), positive=("tol",),
@@ -97,30 +105,42 @@ class ModelBasedFollower:
         self.problem = problem
         self.rng = rng
         S, A = problem.policy_shape
+        B = problem.model.n_leader_actions
+        reward_shape = (S, B, A) if self.config.observes_commitment else (S, A)
         self.transition_counts = np.zeros((S, A, S))
-        self.reward_sums = np.zeros((S, A))
-        self.reward_counts = np.zeros((S, A))
+        self.reward_sums = np.zeros(reward_shape)
+        self.reward_counts = np.zeros(reward_shape)
         self._policy = np.full((S, A), 1.0 / A)
+        self._mu = problem.leader_policy(problem.initial_x())
         self.samples = 0
 
     def estimated_mdp(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(P_hat, r_hat)`` from the statistics so far (unseen pairs: stay put, reward 0)."""
-        return (empirical_transitions(self.transition_counts),
-                empirical_means(self.reward_sums, self.reward_counts))
+        """``(P_hat, r_hat)`` from the statistics so far (unseen pairs: stay put, reward 0),
+        for the commitment of the last step when ``observes_commitment``."""
+        r = empirical_means(self.reward_sums, self.reward_counts)
+        if self.config.observes_commitment:
+            r = np.einsum("sb,sba->sa", self._mu, r)
+        return empirical_transitions(self.transition_counts), r
 
-    def observe(self, states: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
-                next_states: np.ndarray) -> None:
+    def observe(self, batch: TransitionBatch) -> None:
         """Discount the statistics by the memories and add one batch of transitions."""
         c = self.config
         S, A = self._policy.shape
-        pair = states * A + actions
+        pair = batch.states * A + batch.follower_actions
         self.transition_counts *= c.transition_memory
-        self.transition_counts += np.bincount(pair * S + next_states,
+        self.transition_counts += np.bincount(pair * S + batch.next_states,
                                               minlength=S * A * S).reshape(S, A, S)
-        self.reward_counts *= c.reward_memory
-        self.reward_counts += np.bincount(pair, minlength=S * A).reshape(S, A)
-        self.reward_sums *= c.reward_memory
-        self.reward_sums += np.bincount(pair, weights=rewards, minlength=S * A).reshape(S, A)
+        if c.observes_commitment:  # (s, b, a), stationary: plain means
+            key = (batch.states * self.reward_sums.shape[1] + batch.leader_actions) * A \
+                + batch.follower_actions
+        else:
+            key = pair
+            self.reward_counts *= c.reward_memory
+            self.reward_sums *= c.reward_memory
+        size = self.reward_sums.size
+        self.reward_counts += np.bincount(key, minlength=size).reshape(self.reward_sums.shape)
+        self.reward_sums += np.bincount(key, weights=batch.follower_rewards,
+                                        minlength=size).reshape(self.reward_sums.shape)
 
     def step(self, x: np.ndarray) -> None:
         problem, c = self.problem, self.config
@@ -130,7 +150,8 @@ class ModelBasedFollower:
         batch = sample_transitions(problem.model, problem.leader_policy(x), states, actions,
                                    self.rng)
         self.samples += c.batch_size
-        self.observe(states, actions, batch.follower_rewards, batch.next_states)
+        self._mu = problem.leader_policy(x)
+        self.observe(batch)
         P, r = self.estimated_mdp()
         self._policy = solve_mdp(P, r, problem.model.gamma, problem.tau, pi0=self._policy,
                                  tol=c.tol).pi
