@@ -15,6 +15,7 @@ from agents.followers.exact import (
     MirrorDescentConfig,
     MirrorDescentFollower,
 )
+from agents.followers.model_based import ModelBasedConfig, ModelBasedFollower
 from agents.followers.soft_q import SoftQConfig, SoftQFollower
 from agents.leaders.gradient import (
     GradientLeaderConfig,
@@ -84,6 +85,8 @@ FOLLOWERS: dict[str, AgentSpec] = {
                   "policy mirror descent with exact Q-values"),
         AgentSpec("soft-q", SoftQConfig, SoftQFollower,
                   "soft Q-learning on transitions sampled from the game"),
+        AgentSpec("model-based", ModelBasedConfig, ModelBasedFollower,
+                  "soft best response to a model estimated from sampled transitions"),
     )
 }
 

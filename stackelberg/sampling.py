@@ -6,7 +6,8 @@ the same arrays the environments sample from, so the two cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import NamedTuple
 
@@ -35,6 +36,12 @@ class TransitionBatch:
 
     def __len__(self) -> int:
         return len(self.states)
+
+    @classmethod
+    def concatenate(cls, batches: Sequence[TransitionBatch]) -> TransitionBatch:
+        """One batch holding ``batches`` one after the other."""
+        return cls(**{f.name: np.concatenate([getattr(b, f.name) for b in batches])
+                      for f in fields(cls)})
 
 
 def sample_transitions(

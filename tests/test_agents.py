@@ -50,6 +50,66 @@ def test_soft_q_learns_the_soft_best_response_from_samples(problem):
     assert np.abs(follower.Q - star.Q).max() < 0.05 * np.abs(star.Q).max()
 
 
+def test_model_based_converges_to_the_soft_best_response_as_samples_grow(problem):
+    """The plug-in policy's gap shrinks as counts grow (could fail: a biased model estimate,
+    e.g. rewards or transitions attributed to the wrong pair, would leave the gap flat)."""
+    x = np.random.default_rng(2).normal(size=problem.x_shape)
+    follower = learner("model-based", batch_size=64, reward_memory=1.0)
+    follower.reset(problem, np.random.default_rng(2))
+    uniform = np.full(problem.policy_shape, 1 / problem.policy_shape[1])
+    gaps = {}
+    for step in range(1, 401):
+        follower.step(x)
+        if step in (2, 400):
+            gaps[step] = problem.value_penalty(x, follower.policy)
+    assert follower.samples == 400 * 64
+    P_hat, r_hat = follower.estimated_mdp()
+    m = problem.follower_mdp(x)
+    assert np.abs(P_hat - m.P).max() < 0.06 and np.abs(r_hat - m.r).max() < 0.03
+    assert gaps[400] < 0.1 * gaps[2]
+    assert gaps[400] < 2e-3 * problem.value_penalty(x, uniform)
+
+
+def test_model_based_forgets_old_rewards(problem):
+    """With ``reward_memory < 1`` the reward estimate follows a leader that moved."""
+    rng = np.random.default_rng(3)
+    old, new = rng.normal(size=problem.x_shape), rng.normal(size=problem.x_shape)
+    follower = learner("model-based", batch_size=256, reward_memory=0.8)
+    follower.reset(problem, np.random.default_rng(3))
+    for x in [old] * 50 + [new] * 50:
+        follower.step(x)
+    _, r_hat = follower.estimated_mdp()
+    r_new, r_old = problem.follower_mdp(new).r, problem.follower_mdp(old).r
+    assert np.abs(r_hat - r_new).max() < 0.3 * np.abs(r_old - r_new).max()
+
+
+def test_model_based_is_deterministic_and_counts_what_it_draws(problem, monkeypatch):
+    import agents.followers.model_based as module
+
+    drawn = []
+    sample = module.sample_transitions
+
+    def counting(*args, **kwargs):
+        batch = sample(*args, **kwargs)
+        drawn.append(len(batch))
+        return batch
+
+    monkeypatch.setattr(module, "sample_transitions", counting)
+    x = np.random.default_rng(4).normal(size=problem.x_shape)
+
+    def policy(seed):
+        follower = learner("model-based", batch_size=32)
+        follower.reset(problem, np.random.default_rng(seed))
+        for _ in range(5):
+            follower.step(x)
+        return follower.policy, follower.samples
+
+    (first, n_first), (again, _), (other, _) = policy(7), policy(7), policy(8)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert n_first == 5 * 32 == sum(drawn[:5])
+
+
 def test_best_response_follower_is_exact(problem):
     x = np.zeros(problem.x_shape)
     follower = learner("best-response")
@@ -107,3 +167,20 @@ def test_unknown_and_fixed_hyperparameters_are_rejected():
         LEADERS["pbrl-value"].make_config(lam=-1.0)
     with pytest.raises(ValueError, match="follower.eta"):
         FOLLOWERS["mirror-descent"].make_config(eta=0)
+
+
+def test_model_based_observing_the_commitment_has_no_lag(problem):
+    """With ``observes_commitment`` the reward estimate is for the current commitment at once
+    after the leader moves (the moving-average estimate still remembers the old one)."""
+    rng = np.random.default_rng(3)
+    old, new = rng.normal(size=problem.x_shape), rng.normal(size=problem.x_shape)
+    errors = {}
+    for observes in (False, True):
+        follower = learner("model-based", batch_size=256, reward_memory=0.99,
+                           observes_commitment=observes)
+        follower.reset(problem, np.random.default_rng(3))
+        for x in [old] * 100 + [new]:
+            follower.step(x)
+        errors[observes] = np.abs(follower.estimated_mdp()[1] - problem.follower_mdp(new).r).max()
+    r_old, r_new = problem.follower_mdp(old).r, problem.follower_mdp(new).r
+    assert errors[True] < 0.1 * np.abs(r_old - r_new).max() < errors[False]

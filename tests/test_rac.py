@@ -97,3 +97,92 @@ def test_rac_fixed_tau_keeps_tau(problem):
                                                            .make_config())],
                        MatchConfig(iterations=10, progress=False), run_streams(0))
     assert {row["tau"] for row in result.metrics} == {0.1}
+
+
+def test_xi_per_penalty_divides_the_leader_step_by_the_penalty_weight(problem):
+    """``x -= (xi_k / w_k) g_x`` is the unscaled step with ``xi0 / w0`` and
+    ``xi_decay + w_growth`` (RACConfig.xi_per_penalty); both runs draw the same samples."""
+    def play(**params):
+        leader = LEADERS["rac"].factory(RACConfig(batch_size=32, w0=4.0, w_growth=0.3, **params))
+        result = run_match(problem, leader,
+                           [FOLLOWERS["best-response"].factory(FOLLOWERS["best-response"]
+                                                               .make_config())],
+                           MatchConfig(iterations=15, progress=False), run_streams(2))
+        return result.x, [row["xi"] for row in result.metrics]
+
+    x_scaled, xi_scaled = play(xi0=2.0, xi_decay=0.5, xi_per_penalty=True)
+    x_plain, xi_plain = play(xi0=0.5, xi_decay=0.8)
+    x_unscaled, _ = play(xi0=2.0, xi_decay=0.5)
+    np.testing.assert_allclose(xi_scaled, xi_plain, rtol=1e-12)
+    np.testing.assert_allclose(x_scaled, x_plain, rtol=1e-8, atol=1e-10)
+    assert np.abs(x_scaled - x_unscaled).max() > 1e-3
+
+
+def test_x_warmup_holds_x_then_starts_the_step_schedule(problem):
+    """``x`` stays at its start for ``x_warmup`` iterations (the actor still learns), then
+    moves with ``xi_k = xi0 (k - x_warmup + 1)^-xi_decay``."""
+    leader = LEADERS["rac"].factory(RACConfig(batch_size=32, x_warmup=5, xi0=0.7, xi_decay=0.5))
+    leader.reset(problem, np.random.default_rng(0))
+    start, pi0 = leader.x.copy(), leader.penalized_policy
+    pihat = problem.best_response(start).pi
+    steps = [leader.step([pihat]) for _ in range(5)]
+    np.testing.assert_array_equal(leader.x, start)
+    assert [row["xi"] for row in steps] == [0.0] * 5
+    assert not np.allclose(leader.penalized_policy, pi0)
+    moved = [leader.step([pihat]) for _ in range(2)]
+    assert [row["xi"] for row in moved] == pytest.approx([0.7, 0.7 * 2 ** -0.5])
+    assert not np.array_equal(leader.x, start)
+
+
+@pytest.mark.parametrize("common", [True, False])
+def test_common_random_numbers_couple_the_two_sets_of_chains(problem, common):
+    """With common random numbers, chains of the same policy move identically (so the two
+    sample means in ``g_x`` share their noise); without, they are independent."""
+    leader = LEADERS["rac"].factory(RACConfig(batch_size=200, common_random_numbers=common))
+    leader.reset(problem, np.random.default_rng(4))
+    x = leader.x
+    pi = softmax(np.random.default_rng(5).normal(size=problem.policy_shape), axis=1)
+    for _ in range(3):
+        a, b = leader.penalized_chains.step(x, pi), leader.auxiliary_chains.step(x, pi)
+        assert np.array_equal(a.next_states, b.next_states) == common
+        assert np.array_equal(a.follower_actions, b.follower_actions) == common
+
+
+def test_critic_uniform_samples_are_drawn_and_counted(problem):
+    """The extra critic transitions are counted, and they reach pairs the policy's chains
+    never play: their critic entries move off zero."""
+    S, A = problem.policy_shape
+
+    def run(extra):
+        leader = LEADERS["rac"].factory(RACConfig(batch_size=2, critic_uniform_samples=extra))
+        leader.reset(problem, np.random.default_rng(6))
+        pihat = problem.best_response(leader.x).pi
+        for _ in range(2):
+            leader.step([pihat])
+        return leader
+
+    plain, extra = run(0), run(300)  # plain: 2 chains x 2 steps reach at most 4 of 10 pairs
+    assert plain.samples == 2 * 2 * 2 and extra.samples == 2 * (2 * 2 + 300)
+    assert (extra.actor.Q != 0).sum() == S * A > (plain.actor.Q != 0).sum()
+
+
+def test_model_critic_actor_reaches_the_penalized_response(problem):
+    """With ``critic = "model"`` and a large actor step, the penalized actor converges to
+    ``argmin_pi f + w p`` (``StackelbergProblem.penalized_response``) as samples accumulate
+    (could fail: a wrong reward for ``b``, a wrong ``1 / w``, transitions to the wrong pair)."""
+    w = 3.0
+    leader = LEADERS["rac"].factory(RACConfig(batch_size=64, critic="model", alpha0=1e4,
+                                              alpha_decay=0.0, w0=w, w_growth=0.0,
+                                              critic_uniform_samples=200, x_warmup=10**6))
+    leader.reset(problem, np.random.default_rng(8))
+    x = leader.x
+    target = problem.penalized_response(x, w).pi
+    pihat = problem.best_response(x).pi
+    errors = []
+    for _ in range(150):
+        leader.step([pihat])
+        errors.append(np.abs(leader.penalized_policy - target).max())
+    uniform_error = np.abs(1 / problem.policy_shape[1] - target).max()
+    assert errors[-1] < 0.02 < 0.1 * uniform_error
+    with pytest.raises(ValueError, match="critic"):
+        RACConfig(critic="exact")

@@ -16,6 +16,7 @@ from stackelberg.sampling import (
     _CategoricalRows,
     sample_episodes,
     sample_trajectories,
+    sample_transitions,
 )
 from stackelberg.tabular import evaluate_policy
 
@@ -312,3 +313,18 @@ def test_invalid_arguments_are_named(small_game, change, message):
     kwargs = {"mu": mu, "pi": pi, "n_episodes": 2, "horizon": 3, **change}
     with pytest.raises(ValueError, match=message):
         sample_trajectories(small_game, rng=np.random.default_rng(0), **kwargs)
+
+
+def test_transition_batches_concatenate_field_by_field():
+    model = random_markov_game(n_states=4, seed=1)
+    rng = np.random.default_rng(0)
+    mu = np.full((4, model.n_leader_actions), 1 / model.n_leader_actions)
+    first, second = (sample_transitions(model, mu, rng.integers(4, size=n),
+                                        rng.integers(model.n_follower_actions, size=n), rng)
+                     for n in (3, 5))
+    both = TransitionBatch.concatenate([first, second])
+    assert len(both) == 8
+    for name in ("states", "leader_actions", "follower_actions", "leader_rewards",
+                 "follower_rewards", "next_states"):
+        np.testing.assert_array_equal(getattr(both, name)[:3], getattr(first, name))
+        np.testing.assert_array_equal(getattr(both, name)[3:], getattr(second, name))

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from agents.followers.model_based import empirical_means, empirical_transitions
 from stackelberg.sampling import TransitionBatch
-from stackelberg.tabular import log_softmax, td_update
+from stackelberg.tabular import evaluate_policy, log_softmax, td_update
 
 
 class PenalizedActorCritic:
@@ -47,4 +48,65 @@ class PenalizedActorCritic:
         soft_v = (pi * (self.Q - tau * self.log_pi)).sum(axis=1)
         target = reward + gamma * soft_v[batch.next_states]
         self.Q = td_update(self.Q, batch.states, batch.follower_actions, target, beta)
+        self.log_pi = log_softmax((self.log_pi + alpha * self.Q) / (1.0 + alpha * tau), axis=1)
+
+
+class ModelBasedPenalizedActor:
+    """The penalized policy with a certainty-equivalence critic (RAC's ``critic = "model"``).
+
+    The leader knows its own commitment ``mu_x`` and sees its own action ``b`` in every
+    transition, so it can estimate the *stationary* parts of the game: the transitions
+    ``P_hat(s'|s, a)`` (counts; the transitions do not depend on ``b``, as RAC requires) and
+    both players' mean rewards ``r_hat(s, b, a)`` (plain sample means). Each step it adds a batch
+    to these statistics, evaluates the current policy exactly on the estimated MDP with reward
+    ``sum_b mu_x(b|s) (r_hat_F + r_hat_L / w)(s, b, a)`` (the reward of
+    ``StackelbergProblem.penalized_response``, REFERENCE §2), and takes the same mirror-descent
+    step as :class:`PenalizedActorCritic`. Unlike a TD critic, this one has no lag behind ``x``
+    (the reward is recomputed for the current ``mu_x``) and needs no bootstrapping across the
+    grid, so with a large ``alpha`` (soft policy iteration) the actor stays at the penalized
+    response of the estimated model while ``x`` moves.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(S, A)``.
+    n_leader_actions : int
+        ``B``.
+    """
+
+    def __init__(self, shape: tuple[int, int], n_leader_actions: int):
+        S, A = shape
+        self.transition_counts = np.zeros((S, A, S))
+        self.reward_counts = np.zeros((S, n_leader_actions, A))
+        self.follower_sums = np.zeros((S, n_leader_actions, A))
+        self.leader_sums = np.zeros((S, n_leader_actions, A))
+        self.log_pi = np.full(shape, -np.log(A))
+        self.Q = np.zeros(shape)
+
+    @property
+    def policy(self) -> np.ndarray:
+        return np.exp(self.log_pi)
+
+    def observe(self, batch: TransitionBatch) -> None:
+        """Add a batch of transitions to the statistics."""
+        S, B, A = self.reward_counts.shape
+        pair = batch.states * A + batch.follower_actions
+        self.transition_counts += np.bincount(pair * S + batch.next_states,
+                                              minlength=S * A * S).reshape(S, A, S)
+        triple = (batch.states * B + batch.leader_actions) * A + batch.follower_actions
+        for total, weights in ((self.reward_counts, None),
+                               (self.follower_sums, batch.follower_rewards),
+                               (self.leader_sums, batch.leader_rewards)):
+            total += np.bincount(triple, weights=weights, minlength=S * B * A).reshape(S, B, A)
+
+    def step(self, batch: TransitionBatch, mu: np.ndarray, w: float, tau: float, gamma: float,
+             alpha: float) -> None:
+        """Observe ``batch``, evaluate the policy on the estimated model for the commitment
+        ``mu`` (shape ``(S, B)``) and the penalty weight ``w``, and take one actor step."""
+        self.observe(batch)
+        reward = (empirical_means(self.follower_sums, self.reward_counts)
+                  + empirical_means(self.leader_sums, self.reward_counts) / w)
+        r = np.einsum("sb,sba->sa", mu, reward)
+        P = empirical_transitions(self.transition_counts)
+        self.Q = evaluate_policy(P, r, self.policy, gamma, tau).Q
         self.log_pi = log_softmax((self.log_pi + alpha * self.Q) / (1.0 + alpha * tau), axis=1)

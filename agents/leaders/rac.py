@@ -32,7 +32,11 @@ Per iteration ``k`` (details [ours], REFERENCE §4):
 
 Schedules: ``tau_k = tau_0 (k+1)^-c`` (``tau_0`` is ``follower.tau``), ``w_k = w_0 (k+1)^p``,
 ``alpha_k = alpha_0 (k+1)^-0.6``, ``beta_k = beta_0 (k+1)^-0.5``, ``xi_k = xi_0 (k+1)^-0.8``;
-every constant and exponent is a config field.
+every constant and exponent is a config field. Five switches, all off by default
+(:class:`RACConfig`): ``xi_per_penalty`` (step ``xi_k / w_k``), ``x_warmup`` (hold ``x`` while
+the actor converges), ``critic_uniform_samples`` (critic transitions from uniform pairs),
+``common_random_numbers`` (coupled chains for the two visitations in ``g_x``) and
+``critic = "model"`` (a certainty-equivalence critic instead of TD(0)).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.leaders.actor_critic import PenalizedActorCritic
+from agents.leaders.actor_critic import ModelBasedPenalizedActor, PenalizedActorCritic
 from stackelberg.problem import StackelbergProblem
 from stackelberg.sampling import TransitionBatch, sample_categorical, sample_transitions
 from stackelberg.validation import check_fields
@@ -64,8 +68,51 @@ class RACConfig:
         Critic step ``beta_k = beta0 (k+1)^-beta_decay`` (``beta_0 <= 1``).
     xi0, xi_decay : float
         Leader step ``xi_k = xi0 (k+1)^-xi_decay``.
+    xi_per_penalty : bool
+        Divide the leader step by the penalty weight: ``x -= (xi_k / w_k) g_x``. ``g_x`` carries
+        the factor ``w_k`` (REFERENCE §4, RAC), so without this the leader's step, and the
+        sampling noise it carries, grow with ``w_k``; PBRL likewise takes steps ``O(1/lam)``
+        (REFERENCE §4, PBRL). With it, ``xi0`` and ``xi_decay`` are those of the step on
+        ``g_x / w_k = grad_x f / w_k + grad_x (V(x, pihat) - V(x, pi))``; it is the same as
+        ``xi0 / w0`` and ``xi_decay + w_growth`` without it, a step of order ``xi_k / w_k``
+        that the time-scale conditions of Zeng et al. allow.
+    x_warmup : int
+        Iterations during which ``x`` stays at its start while the critic and the penalized
+        actor converge to ``x``'s penalized response (its samples are drawn and counted all the
+        same). Before that, ``g_x`` is evaluated at a policy that is nowhere near the penalized
+        response, and its steps throw ``x`` around; the time-scale separation of Zeng et al.
+        assumes the actor tracks. The leader's step schedule starts when ``x`` starts to move:
+        ``xi_k = xi0 (k - x_warmup + 1)^-xi_decay``.
     batch_size : int
         Parallel chains per policy: transitions per policy per iteration.
+    critic_uniform_samples : int
+        Extra transitions per iteration for the critic, drawn at uniformly chosen state-action
+        pairs (generative-model access, as the ``soft-q`` follower draws them) and counted as
+        samples. The critic's TD target averages over ``pi_theta`` at the next state, so it
+        evaluates ``pi_theta`` from any state-action pair (off-policy, tabular). ``pi_theta``'s
+        own chains rarely visit the states its actions avoid, so without these the critic
+        there stays at its start, and the actor cannot learn that a far-away candidate pays
+        (the GridWorld's target); the hypergradient's signal lives in exactly those states.
+    critic : {"td", "model"}
+        ``"td"``: the soft TD(0) critic of the paper (:class:`PenalizedActorCritic`).
+        ``"model"``: a certainty-equivalence critic (:class:`ModelBasedPenalizedActor`) that
+        evaluates the policy exactly on a model estimated from the same transitions (the
+        leader sees its own action ``b`` and knows ``mu_x``); ``beta0`` and ``beta_decay``
+        are then unused, and a large ``alpha0`` makes the actor soft policy iteration. The TD
+        actor lags the penalized response as ``x`` moves, and ``w_k`` amplifies the lag in
+        ``g_x`` into a drag towards where ``x`` was (measured on the GridWorld).
+    common_random_numbers : bool
+        Drive the chains of ``pi_theta`` and those of ``pihat`` with the same random numbers
+        (two generators in the same state): chain ``i`` of both sets starts in the same state,
+        restarts at the same steps to the same state, and takes the same action and next state
+        wherever the two policies agree (inverse-CDF draws). Each set is still distributed as
+        its policy's visitation, so ``g_x`` stays unbiased, but the two sample means in ``g_x``
+        now share most of their noise, which cancels in their difference as ``pi_theta`` nears
+        ``pihat`` (``w_k`` grows). Without it the difference carries the noise of two independent
+        sets of chains, amplified by ``w_k``, and persistent: a chain forgets its state only at
+        a restart, every ``1 / (1 - gamma)`` steps on average, so the noise of successive
+        ``g_x`` does not average out. (GridWorld at ``x = 0``, ``w = 24``, 256 chains: the
+        sampled ``|g_x| / w`` is 0.03-0.15 without, 0.010-0.022 with, exact 0.008-0.012.)
     """
 
     section = "leader"
@@ -79,7 +126,12 @@ class RACConfig:
     beta_decay: float = 0.5
     xi0: float = 0.5
     xi_decay: float = 0.8
+    xi_per_penalty: bool = False
+    x_warmup: int = 0
     batch_size: int = 256
+    critic_uniform_samples: int = 0
+    common_random_numbers: bool = False
+    critic: str = "td"
 
     def __post_init__(self) -> None:
         check_fields(
@@ -87,7 +139,10 @@ class RACConfig:
             positive=("w0", "alpha0", "beta0", "xi0"),
             non_negative=("tau_decay", "w_growth", "alpha_decay", "beta_decay", "xi_decay"),
             positive_int=("batch_size",),
+            non_negative_int=("x_warmup", "critic_uniform_samples"),
         )
+        if self.critic not in ("td", "model"):
+            raise ValueError(f"leader.critic must be 'td' or 'model', got {self.critic!r}")
         if self.beta0 > 1:
             raise ValueError(f"leader.beta0 must be in (0, 1], got {self.beta0!r}")
 
@@ -153,9 +208,18 @@ class RACLeader:
         self.problem, self.rng = problem, rng
         self.tau0 = problem.tau
         self._x = problem.initial_x()
-        self.actor = PenalizedActorCritic(problem.policy_shape)
-        self.penalized_chains = VisitationChains(problem, c.batch_size, rng)
-        self.auxiliary_chains = VisitationChains(problem, c.batch_size, rng)
+        if c.critic == "model":
+            self.actor = ModelBasedPenalizedActor(problem.policy_shape,
+                                                  problem.model.n_leader_actions)
+        else:
+            self.actor = PenalizedActorCritic(problem.policy_shape)
+        if c.common_random_numbers:
+            state = rng.integers(2**63)
+            streams = np.random.default_rng(state), np.random.default_rng(state)
+        else:
+            streams = rng, rng
+        self.penalized_chains = VisitationChains(problem, c.batch_size, streams[0])
+        self.auxiliary_chains = VisitationChains(problem, c.batch_size, streams[1])
         self.k = 0
         self.samples = 0
 
@@ -174,13 +238,28 @@ class RACLeader:
     def _schedule(self, value0: float, exponent: float) -> float:
         return value0 * (self.k + 1.0) ** exponent
 
+    def _critic_batch(self, penalized: TransitionBatch) -> TransitionBatch:
+        """``penalized`` plus ``critic_uniform_samples`` transitions from uniform pairs."""
+        n = self.config.critic_uniform_samples
+        if n == 0:
+            return penalized
+        S, A = self.problem.policy_shape
+        states, actions = self.rng.integers(S, size=n), self.rng.integers(A, size=n)
+        uniform = sample_transitions(self.problem.model, self.problem.leader_policy(self._x),
+                                     states, actions, self.rng)
+        self.samples += n
+        return TransitionBatch.concatenate([penalized, uniform])
+
     def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
         c, problem = self.config, self.problem
         tau, gamma = problem.tau, problem.model.gamma
         w = self._schedule(c.w0, c.w_growth)
         alpha = self._schedule(c.alpha0, -c.alpha_decay)
         beta = self._schedule(c.beta0, -c.beta_decay)
-        xi = self._schedule(c.xi0, -c.xi_decay)
+        moving = self.k >= c.x_warmup
+        xi = c.xi0 * (self.k - c.x_warmup + 1.0) ** -c.xi_decay if moving else 0.0
+        if c.xi_per_penalty:
+            xi /= w
         pi, pihat = self.penalized_policy, responses[0]
 
         # 1. samples of both visitations
@@ -190,7 +269,11 @@ class RACLeader:
 
         # 2-3. critic (soft TD(0) for pi under the reward r_F + r_L / w) and actor (mirror
         # descent on the critic)
-        self.actor.step(penalized, w, tau, gamma, alpha, beta)
+        critic_batch = self._critic_batch(penalized)
+        if c.critic == "model":
+            self.actor.step(critic_batch, problem.leader_policy(self._x), w, tau, gamma, alpha)
+        else:
+            self.actor.step(critic_batch, w, tau, gamma, alpha, beta)
 
         # 4. leader: Hessian-free x-gradient
         g_x = hessian_free_x_gradient(problem, self._x, w, penalized, auxiliary)
