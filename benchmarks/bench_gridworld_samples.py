@@ -78,6 +78,7 @@ class MethodRow:
     """One leader over seeds: samples to tolerance and final unregularized objective."""
 
     leader: str
+    follower: str  # the follower label(s) the spec pairs the leader with
     seeds: int
     samples_to_tol: tuple[float, ...]  # inf where a seed never got there
     finals: tuple[float, ...]
@@ -128,8 +129,16 @@ def unregularized_curves(store: ResultStore) -> dict[str, list[dict[str, np.ndar
     return curves
 
 
-def method_rows(curves: dict[str, list[dict[str, np.ndarray]]], ref: Reference,
-                tolerance: float) -> list[MethodRow]:
+def followers_of(store: ResultStore) -> dict[str, str]:
+    """Per leader label, the follower label(s) of its matches (comma-separated)."""
+    labels: dict[str, set[str]] = defaultdict(set)
+    for record in store.records():
+        labels[record.leader].add(record.follower)
+    return {leader: ", ".join(sorted(names)) for leader, names in labels.items()}
+
+
+def method_rows(curves: dict[str, list[dict[str, np.ndarray]]], followers: dict[str, str],
+                ref: Reference, tolerance: float) -> list[MethodRow]:
     threshold = ref.value + tolerance * ref.range
     rows = []
     for leader, runs in curves.items():
@@ -138,7 +147,7 @@ def method_rows(curves: dict[str, list[dict[str, np.ndarray]]], ref: Reference,
             reach = first_reach(metrics, threshold, OBJECTIVE)
             costs.append(reach.samples if reach is not None else float("inf"))
         finals = tuple(float(m[OBJECTIVE][-1]) for m in runs)
-        rows.append(MethodRow(leader, len(runs), tuple(costs), finals,
+        rows.append(MethodRow(leader, followers[leader], len(runs), tuple(costs), finals,
                               sum(f <= threshold for f in finals)))
     rows.sort(key=lambda r: (-(r.reached * 2 > r.seeds), r.median_samples, r.leader))
     return rows
@@ -151,15 +160,16 @@ def _count(value: float) -> str:
 
 
 def markdown_table(rows: Sequence[MethodRow]) -> str:
-    lines = ["| method | seeds reaching tol | samples to tol, median | spread (min – max) | "
-             "final Phi_0, median | final spread (min – max) | seeds ending within tol |",
-             "|---|---:|---:|---|---:|---|---:|"]
+    lines = ["| method | follower | seeds reaching tol | samples to tol, median | "
+             "spread (min – max) | final Phi_0, median | final spread (min – max) | "
+             "seeds ending within tol |",
+             "|---|---|---:|---:|---|---:|---|---:|"]
     for r in rows:
         finite = [c for c in r.samples_to_tol if np.isfinite(c)]
         spread = f"{_count(min(finite))} – {_count(max(r.samples_to_tol))}" if finite else "–"
         median = _count(r.median_samples) if r.reached * 2 > r.seeds else "not reached"
         lines.append(
-            f"| {r.leader} | {r.reached}/{r.seeds} | {median} | {spread} | "
+            f"| {r.leader} | {r.follower} | {r.reached}/{r.seeds} | {median} | {spread} | "
             f"{statistics.median(r.finals):.3f} | {min(r.finals):.3f} – {max(r.finals):.3f} | "
             f"{r.final_within}/{r.seeds} |")
     return "\n".join(lines)
@@ -178,9 +188,12 @@ def verdicts(rows: Sequence[MethodRow]) -> list[str]:
                        "seeds.")
         else:
             word = "confirmed" if a < b else "refuted"
+            different = (f" Their followers differ (`{rac.follower}` vs `{nested.follower}`), "
+                         "so this compares the pairs, not the leaders alone."
+                         if rac.follower != nested.follower else "")
             out.append(f"- *Single loop needs fewer samples than nested*: **{word}** on this "
                        f"problem: `rac` {_count(a)} vs `pbrl-value-sampled` {_count(b)} "
-                       "(median samples to tolerance).")
+                       f"(median samples to tolerance).{different}")
     fixed = by_name.get("rac-fixed-tau")
     if rac and fixed:
         a, b = statistics.median(rac.finals), statistics.median(fixed.finals)
@@ -219,8 +232,9 @@ def report(rows: Sequence[MethodRow], ref: Reference, args: argparse.Namespace,
            machine: list[str]) -> str:
     return "\n".join([
         SECTION_HEADING, "",
-        f"Spec `{args.spec.as_posix()}` played into `{args.out.as_posix()}` (every method "
-        "learns from samples against a soft Q-learning follower; see the spec). Objective: "
+        f"Spec `{args.spec.as_posix()}` played into `{args.out.as_posix()}`: every method "
+        "learns from samples, against the follower learner the spec pairs it with (column "
+        "*follower*; the spec's comments say why). Objective: "
         "the exact *unregularized* hyper-objective Phi_0(x) = -V_L under an exact "
         "unregularized best response (`-leader_value`), the same for every method whatever its "
         f"entropy schedule. Reference: the exact `hypergradient` leader with the exact best "
@@ -276,7 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ref = reference(spec, args.reference_iterations)
     with ResultStore(args.out) as store:
         curves = unregularized_curves(store)
-    rows = method_rows(curves, ref, args.tolerance)
+        followers = followers_of(store)
+    rows = method_rows(curves, followers, ref, args.tolerance)
     draw(curves, ref, args.tolerance, shared.REPO_ROOT / args.figure)
     shared.publish(report(rows, ref, args, machine), args, SECTION_HEADING)
     return 0
