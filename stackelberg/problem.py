@@ -35,7 +35,6 @@ from stackelberg.tabular import (
     soft_max_value,
     softmax,
     solve_mdp,
-    state_transitions,
 )
 
 
@@ -250,7 +249,9 @@ class JointEvaluation:
         """
         m, ev = self.mdp, self.follower
         sigma = greedy_policy(ev.Q, m.tau)
-        nu = m.gamma * state_transitions(m.P, sigma).T @ m.rho - m.rho
+        # P_sigma^T rho as one product with P's (s, a) rows, without forming P_sigma
+        S = m.rho.shape[0]
+        nu = m.gamma * ((m.rho[:, None] * sigma).reshape(-1) @ m.P.reshape(-1, S)) - m.rho
         dtilde = ev.solve_transposed(nu)
         weights_x = m.rho[:, None] * sigma + dtilde[:, None] * self.pi
         advantage = ev.Q - m.tau * safe_log(self.pi) - ev.V[:, None]
