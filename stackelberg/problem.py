@@ -30,11 +30,11 @@ from stackelberg.tabular import (
     check_tau,
     evaluate_policy,
     greedy_policy,
+    row_sum,
     safe_log,
     soft_max_value,
     softmax,
     solve_mdp,
-    state_transitions,
 )
 
 
@@ -84,7 +84,7 @@ def leader_logit_gradient(
     centred direct gradient, which is the mirror-descent (KL geometry) step on the logits.
     """
     q = np.einsum("sa,sba->sb", weights, U)
-    centred = q - (mu * q).sum(axis=1, keepdims=True)
+    centred = q - row_sum(mu * q)[:, None]
     return centred if mirror else mu * centred
 
 
@@ -135,7 +135,8 @@ class JointEvaluation:
     def leader_values(self) -> np.ndarray:
         """``V_L(s)`` of the joint chain (no entropy term for the leader)."""
         model = self.problem.model
-        r_L = np.einsum("sb,sa,sba->s", self.mu, self.pi, model.leader_rewards)
+        # two steps: the three-operand einsum takes about half as long again
+        r_L = row_sum(self.pi * np.einsum("sb,sba->sa", self.mu, model.leader_rewards))
         return self.follower.solve(r_L)
 
     def _backup(self, rewards: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -196,6 +197,28 @@ class JointEvaluation:
             theta=follower_logit_gradient(self._state_weights, self.pi, advantage, mirror),
         )
 
+    def grad_value_combination(self, leader: float, follower: float,
+                               mirror: bool = False) -> Gradient:
+        """Gradient of ``leader * V_L(x, pi) + follower * V(x, pi)`` in ``x`` and ``theta``.
+
+        Backups, advantages and both gradients are linear in the values, so one backup of the
+        combined values serves both players (a penalized leader follows ``f - lam V``:
+        ``leader = -1``, ``follower = -lam``), where :meth:`grad_upper_objective` and
+        :meth:`grad_follower_value` take one each.
+        """
+        model, pi = self.problem.model, self.pi
+        values = leader * self.leader_values + follower * self.follower.V
+        U = self._backup(leader * model.leader_rewards + follower * model.follower_rewards,
+                         values)
+        # sum_b mu U = leader Q_L + follower Q over the follower's actions
+        advantage = np.einsum("sb,sba->sa", self.mu, U) - values[:, None]
+        if follower != 0:
+            advantage -= (follower * self.mdp.tau) * safe_log(pi)
+        return Gradient(
+            x=self._leader_gradient(U, self._occupancy_weights, mirror),
+            theta=follower_logit_gradient(self._state_weights, pi, advantage, mirror),
+        )
+
     def leader_q_over_follower_actions(self) -> np.ndarray:
         """``Q_L(s, a) = sum_b mu(b|s) U_L(s, b, a)``: the leader's value of each follower
         action."""
@@ -226,7 +249,9 @@ class JointEvaluation:
         """
         m, ev = self.mdp, self.follower
         sigma = greedy_policy(ev.Q, m.tau)
-        nu = m.gamma * state_transitions(m.P, sigma).T @ m.rho - m.rho
+        # P_sigma^T rho as one product with P's (s, a) rows, without forming P_sigma
+        S = m.rho.shape[0]
+        nu = m.gamma * ((m.rho[:, None] * sigma).reshape(-1) @ m.P.reshape(-1, S)) - m.rho
         dtilde = ev.solve_transposed(nu)
         weights_x = m.rho[:, None] * sigma + dtilde[:, None] * self.pi
         advantage = ev.Q - m.tau * safe_log(self.pi) - ev.V[:, None]
@@ -271,7 +296,7 @@ class StackelbergProblem:
         # their arguments, so remembering them changes no result.
         self._mdps: dict[bytes, FollowerMDP] = {}
         self._best_responses: dict[bytes, tuple[float, MDPSolution]] = {}
-        self._evaluations: dict[tuple[bytes, bytes], PolicyEvaluation] = {}
+        self._evaluations: dict[tuple[bytes, bytes], MDPSolution] = {}
 
     def set_tau(self, tau: float) -> None:
         """Change the follower's entropy weight (a leader with a decaying schedule, REFERENCE §4
@@ -373,7 +398,8 @@ class StackelbergProblem:
         """Exact evaluation of ``(x, pi)``; see :class:`JointEvaluation`. Pass ``mdp`` (the
         result of :meth:`follower_mdp` for this ``x``) to share it between evaluations."""
         known = self._evaluations.get((x.tobytes(), pi.tobytes()))
-        return JointEvaluation(self, x, pi, mdp, follower=known)
+        follower = None if known is None else known.evaluation
+        return JointEvaluation(self, x, pi, mdp, follower=follower)
 
     def best_response(
         self, x: np.ndarray, pi0: np.ndarray | None = None, tol: float = 1e-12
@@ -381,16 +407,23 @@ class StackelbergProblem:
         """The follower's exact (soft) best response ``pi*_x`` by policy iteration.
 
         A best response to the same ``x`` found recently to the same or a finer tolerance is
-        returned as it is.
+        returned as it is. A warm start ``pi0`` that is (the very array of) a remembered best
+        response to another ``x`` starts from that answer's values instead (``V0`` of
+        :func:`solve_mdp`: one evaluation fewer), and policy iteration stops on its prediction
+        of the next policy change (``predict``): the returned policy is evaluated only when
+        asked for (the Bellman-penalty leader never asks).
         """
         key = x.tobytes()
         known = self._best_responses.get(key)
         if known is not None and known[0] <= tol:
             return known[1]
+        # identity, not equality: a follower passes back the array it was given, and a stale
+        # warm start would only cost iterations
+        V0 = next((s.last.V for _, s in self._best_responses.values() if s.pi is pi0), None)
         m = self.follower_mdp(x)
-        solution = solve_mdp(m.P, m.r, m.gamma, m.tau, pi0=pi0, tol=tol)
+        solution = solve_mdp(m.P, m.r, m.gamma, m.tau, pi0=pi0, tol=tol, V0=V0, predict=True)
         self._remember(self._best_responses, key, (tol, solution))
-        self._remember(self._evaluations, (key, solution.pi.tobytes()), solution.evaluation)
+        self._remember(self._evaluations, (key, solution.pi.tobytes()), solution)
         return solution
 
     def value_penalty(self, x: np.ndarray, pi: np.ndarray) -> float:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cache, cached_property, reduce
 
 import numpy as np
 import scipy.linalg
@@ -39,14 +40,45 @@ def check_tau(tau: float) -> float:
     return tau
 
 
+#: Rows up to this length are reduced across their entries (a few elementwise calls, or a
+#: product with a vector of ones) rather than by numpy's reduction along the last axis, which
+#: loops over the rows one by one: the row maxima of a 100 x 3 array took 4 us, against 1.4 us
+#: across its 3 columns (16.7 against 2 us at 500 x 3).
+SHORT_ROW = 16
+
+
+@cache
+def _ones(n: int) -> np.ndarray:
+    ones = np.ones(n)
+    ones.flags.writeable = False
+    return ones
+
+
+def row_max(z: np.ndarray) -> np.ndarray:
+    """Maximum over the last axis (shape ``(rows,)`` for a 2-D array)."""
+    if z.ndim != 2 or z.shape[1] > SHORT_ROW:
+        return z.max(axis=-1)
+    if z.shape[1] == 1:
+        return z[:, 0].copy()
+    return reduce(np.maximum, z.T)
+
+
+def row_sum(z: np.ndarray) -> np.ndarray:
+    """Sum over the last axis of a float array (shape ``(rows,)`` for a 2-D one)."""
+    if z.ndim != 2 or z.shape[1] > SHORT_ROW:
+        return z.sum(axis=-1)
+    return z @ _ones(z.shape[1])
+
+
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax along ``axis``."""
-    z = logits - logits.max(axis=axis, keepdims=True)
+    rows = logits.ndim == 2 and axis in (-1, 1)
+    z = logits - (row_max(logits)[:, None] if rows else logits.max(axis=axis, keepdims=True))
     if z.dtype.kind != "f":
         z = z.astype(float)
     # in place: on small arrays the allocations cost as much as the arithmetic
     np.exp(z, out=z)
-    z /= z.sum(axis=axis, keepdims=True)
+    z /= row_sum(z)[:, None] if rows else z.sum(axis=axis, keepdims=True)
     return z
 
 
@@ -63,7 +95,7 @@ def xlogx(p: np.ndarray) -> np.ndarray:
 
 def neg_entropy(pi: np.ndarray) -> np.ndarray:
     """``h(pi)(s) = sum_a pi(a|s) log pi(a|s)`` for every state (REFERENCE §1)."""
-    return xlogx(pi).sum(axis=-1)
+    return row_sum(xlogx(pi))
 
 
 def safe_log(p: np.ndarray) -> np.ndarray:
@@ -115,6 +147,11 @@ REFINE_MIN_CONTRACTION = 0.5
 
 #: Policy iteration borrows factorizations from this many states on (see :func:`solve_mdp`).
 REFINE_MIN_STATES = 150
+
+#: Margin of :func:`solve_mdp`'s prediction of the next policy change (``predict=True``): the
+#: quadratic model's constant, estimated from the last two changes, grows by at most this factor
+#: (measured on warm-started random games: it shrank from one step to the next).
+PREDICT_SAFETY = 10.0
 
 #: Refinement steps a solve may take with a borrowed factorization after policy iteration has
 #: accepted it (each step contracts by the rate policy iteration observed, so a few suffice).
@@ -238,7 +275,11 @@ def evaluate_policy(
     M = state_transitions(P, pi)
     M *= -gamma
     M.reshape(-1)[:: S + 1] += 1.0  # I - gamma P_pi without an identity matrix
-    r_pi = (pi * r).sum(axis=1) - tau * neg_entropy(pi)
+    # one row sum of r - tau log pi under pi
+    w = pi * r
+    if tau > 0:
+        w -= tau * xlogx(pi)
+    r_pi = row_sum(w)
     V = None if borrow is None else refine(M, borrow, r_pi, max_steps=max_refine_steps)
     if V is None:
         lu, kept = lu_factor(M, overwrite=True), None
@@ -259,20 +300,49 @@ def greedy_policy(Q: np.ndarray, tau: float) -> np.ndarray:
 
 def soft_max_value(Q: np.ndarray, tau: float) -> np.ndarray:
     """``max_q <Q, q> - tau h(q)`` per state: ``tau logsumexp(Q/tau)``, or ``max Q`` for tau = 0."""
+    m = row_max(Q)
     if tau > 0:
-        m = Q.max(axis=-1)
-        return m + tau * np.log(np.exp((Q - m[:, None]) / tau).sum(axis=-1))
-    return Q.max(axis=-1)
+        return m + tau * np.log(row_sum(np.exp((Q - m[:, None]) / tau)))
+    return m
 
 
 @dataclass(frozen=True)
 class MDPSolution:
-    """Optimal (soft) policy of an MDP with its evaluation and the iterations it took."""
+    """Optimal (soft) policy of an MDP with its evaluation and the iterations it took.
+
+    Attributes
+    ----------
+    pi : array (S, A)
+        The policy.
+    iterations : int
+        Improvement steps taken.
+    last : PolicyEvaluation
+        The last evaluation policy iteration made: of ``pi`` itself, or, when ``mdp`` is set,
+        of the policy ``pi`` is (soft-)greedy for (its values are within the square of the last
+        policy change of the optimal ones: a warm start for a nearby MDP, see ``V0`` of
+        :func:`solve_mdp`).
+    factorizations : int
+        LU factorizations it took (the rest borrowed one); not counting ``evaluation``'s when
+        it is made on demand.
+    mdp : tuple or None
+        When ``pi`` was returned without its own evaluation, the arguments of
+        :func:`evaluate_policy` other than ``pi`` (``P, r, gamma, tau, borrow,
+        max_refine_steps``); :attr:`evaluation` then evaluates it on first access.
+    """
 
     pi: np.ndarray
-    evaluation: PolicyEvaluation
     iterations: int
-    factorizations: int = 0  # LU factorizations it took (the rest borrowed one)
+    last: PolicyEvaluation = field(repr=False)
+    factorizations: int = 0
+    mdp: tuple | None = field(default=None, repr=False)
+
+    @cached_property
+    def evaluation(self) -> PolicyEvaluation:
+        """Exact evaluation of ``pi`` (made on first access when ``pi`` was not evaluated)."""
+        if self.mdp is None:
+            return self.last
+        P, r, gamma, tau, borrow, max_refine_steps = self.mdp
+        return evaluate_policy(P, r, self.pi, gamma, tau, borrow, max_refine_steps)
 
     @property
     def V(self) -> np.ndarray:
@@ -292,6 +362,8 @@ def solve_mdp(
     tol: float = 1e-12,
     max_iter: int = 200,
     max_refine_steps: int | None = None,
+    V0: np.ndarray | None = None,
+    predict: bool = False,
 ) -> MDPSolution:
     """Optimal policy of an (entropy-regularized) MDP by (soft) policy iteration.
 
@@ -313,7 +385,8 @@ def solve_mdp(
     pi0 : array (S, A), optional
         Warm start; uniform by default.
     tol : float
-        Stop when the policy changes by less than ``tol`` (max-norm).
+        Stop when the policy changes by less than ``tol`` (max-norm); with ``predict``, also
+        when the next change is predicted to be below ``tol``.
     max_iter : int
         Upper bound on improvement steps.
     max_refine_steps : int, optional
@@ -322,6 +395,16 @@ def solve_mdp(
         ``4 S^2`` flops) against a factorization (``2 S^3 / 3``), with the per-call overhead
         that makes refinement a loss on small systems (measured: slower at ``S = 100``, faster
         from ``S = 200``).
+    V0 : array (S,), optional
+        Values near the optimal ones (e.g. a nearby MDP's, :attr:`MDPSolution.last`): the
+        first policy is then greedy for ``r + gamma P V0``, which costs a matrix-vector product
+        where ``pi0`` costs an evaluation; ``pi0`` is ignored.
+    predict : bool
+        For ``tau > 0``, also stop once the quadratic convergence of the policy changes
+        ``c_k`` predicts the next one, ``c_{k+1} ~ c_k^3 / c_{k-1}^2``, to be below ``tol``
+        with a margin of ``PREDICT_SAFETY``: the new policy is returned without being evaluated
+        (its :attr:`MDPSolution.evaluation` is made on demand), which saves the evaluation
+        that would only confirm convergence.
 
     Returns
     -------
@@ -331,9 +414,14 @@ def solve_mdp(
     S, A = r.shape
     if max_refine_steps is None:
         max_refine_steps = S // 40 if S >= REFINE_MIN_STATES else 0
-    pi = np.full((S, A), 1.0 / A) if pi0 is None else pi0
+    if V0 is not None:
+        pi = greedy_policy(r + gamma * (P.reshape(-1, S) @ V0).reshape(r.shape), tau)
+    else:
+        pi = np.full((S, A), 1.0 / A) if pi0 is None else pi0
     evaluation = evaluate_policy(P, r, pi, gamma, tau)
     factorizations = 1
+    predict = predict and tau > 0
+    previous = math.inf  # the last policy change (none yet: no prediction)
     for iteration in range(1, max_iter + 1):
         new_pi = greedy_policy(evaluation.Q, tau)
         if tau == 0:
@@ -345,10 +433,16 @@ def solve_mdp(
         if change <= tol:
             # pi is (soft-)greedy in its own Q to within tol: it is the fixed point, and its
             # evaluation is already at hand (no extra factorization)
-            return MDPSolution(pi=pi, evaluation=evaluation, iterations=iteration,
+            return MDPSolution(pi=pi, iterations=iteration, last=evaluation,
                                factorizations=factorizations)
-        pi = new_pi
         borrow = evaluation.lu if max_refine_steps > 0 else None
+        if predict and change < previous < math.inf and (
+            PREDICT_SAFETY * change**3 <= tol * previous**2
+        ):
+            return MDPSolution(pi=new_pi, iterations=iteration, last=evaluation,
+                               factorizations=factorizations,
+                               mdp=(P, r, gamma, tau, borrow, max_refine_steps))
+        pi, previous = new_pi, change
         evaluation = evaluate_policy(P, r, pi, gamma, tau, borrow, max_refine_steps)
         factorizations += evaluation.M is None
     raise ConvergenceError(

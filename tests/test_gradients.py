@@ -384,3 +384,18 @@ def test_hypergradient_requires_positive_tau():
     problem = StackelbergProblem(random_markov_game(3, 2, 2, gamma=0.9, seed=0), tau=0.0)
     with pytest.raises(ValueError, match="tau"):
         problem.hypergradient(np.zeros(problem.x_shape))
+
+
+@pytest.mark.parametrize("weights", [(-1.0, -7.0), (0.0, 1.0), (-1.0, 0.0), (2.0, 3.0)])
+@pytest.mark.parametrize("mirror", [False, True])
+def test_grad_value_combination_is_the_combination_of_the_two_gradients(case, weights, mirror):
+    """One backup of the combined values gives ``a grad V_L + b grad V`` (``V_L = -f``)."""
+    leader, follower = weights
+    ev = case.problem.evaluate(case.x, case.pi)
+    combined = ev.grad_value_combination(leader, follower, mirror)
+    expected = (-leader) * ev.grad_upper_objective(mirror) + follower * ev.grad_follower_value(
+        mirror
+    )
+    scale = max(np.abs(expected.x).max(), np.abs(expected.theta).max())
+    np.testing.assert_allclose(combined.x, expected.x, rtol=0, atol=1e-13 * scale)
+    np.testing.assert_allclose(combined.theta, expected.theta, rtol=0, atol=1e-13 * scale)

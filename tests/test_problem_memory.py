@@ -74,3 +74,43 @@ def test_value_penalty_gradient_is_unchanged_by_the_memory():
         np.testing.assert_array_equal(ev.grad_follower_value().x, expected.grad_follower_value().x)
         np.testing.assert_array_equal(ev.grad_upper_objective().x,
                                       expected.grad_upper_objective().x)
+
+
+def test_best_response_warm_starts_from_the_values_of_a_remembered_answer():
+    from stackelberg.tabular import solve_mdp
+
+    saved = 0
+    for seed in range(4):
+        model = random_markov_game(30, 3, 3, 0.9, seed=seed)
+        problem = StackelbergProblem(model, tau=0.02)
+        x = np.random.default_rng(seed).normal(size=problem.x_shape)
+        x_near = x + 0.1 * np.random.default_rng(seed + 1).normal(size=x.shape)
+        first = problem.best_response(x, tol=1e-10)
+        # the very array it returned: policy iteration starts from that answer's values
+        warm = problem.best_response(x_near, pi0=first.pi, tol=1e-10)
+        m = problem.follower_mdp(x_near)
+        expected = solve_mdp(m.P, m.r, m.gamma, m.tau, V0=first.last.V, tol=1e-10, predict=True)
+        np.testing.assert_array_equal(warm.pi, expected.pi)
+        # an equal copy is an ordinary warm start (evaluated first)
+        other = StackelbergProblem(model, problem.tau)
+        other.best_response(x, tol=1e-10)
+        by_policy = other.best_response(x_near, pi0=first.pi.copy(), tol=1e-10)
+        saved += by_policy.factorizations - warm.factorizations
+        exact = StackelbergProblem(model, problem.tau).best_response(x_near, tol=1e-13)
+        for solution in (warm, by_policy):
+            assert np.abs(solution.pi - exact.pi).max() <= 1e-10
+            np.testing.assert_allclose(solution.V, exact.V, rtol=0, atol=1e-10)
+    assert saved > 0
+
+
+def test_an_unevaluated_best_response_is_evaluated_once_and_shared():
+    model = random_markov_game(30, 3, 3, 0.9, seed=0)
+    problem = StackelbergProblem(model, tau=0.02)
+    x = np.random.default_rng(0).normal(size=problem.x_shape)
+    solution = problem.best_response(x, tol=1e-10)
+    assert solution.mdp is not None  # stopped on the predicted change: not evaluated yet
+    ev = problem.evaluate(x, solution.pi)
+    assert ev.follower is solution.evaluation
+    fresh = StackelbergProblem(model, problem.tau).evaluate(x, solution.pi)
+    np.testing.assert_array_equal(ev.follower.V, fresh.follower.V)
+    np.testing.assert_array_equal(ev.visitation, fresh.visitation)

@@ -19,6 +19,8 @@ from stackelberg.tabular import (
     kl_rows,
     log_softmax,
     neg_entropy,
+    row_max,
+    row_sum,
     soft_max_value,
     softmax,
     solve_mdp,
@@ -434,3 +436,70 @@ def test_a_borrowed_evaluation_solves_exactly_even_when_refinement_stalls():
     np.testing.assert_allclose(ev.solve(rhs), np.linalg.solve(M, rhs), rtol=0, atol=1e-12)
     np.testing.assert_allclose(ev.solve_transposed(rhs), np.linalg.solve(M.T, rhs),
                                rtol=0, atol=1e-12)
+
+
+# -- predicted convergence, warm start from values -------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_predicted_stop_returns_a_policy_within_tol_and_saves_the_confirming_evaluation(seed):
+    P, r = random_mdp(seed, 30, 3, reward_scale=2.0)
+    gamma, tau, tol = 0.9, 0.05, 1e-10
+    start = solve_mdp(P, r, gamma, tau)
+    r_near = r + 0.05 * np.random.default_rng(seed).normal(size=r.shape)
+    exact = solve_mdp(P, r_near, gamma, tau, tol=1e-13)
+    plain = solve_mdp(P, r_near, gamma, tau, pi0=start.pi, tol=tol)
+    predicted = solve_mdp(P, r_near, gamma, tau, pi0=start.pi, tol=tol, predict=True)
+    assert predicted.mdp is not None  # stopped on the prediction: pi was not evaluated
+    assert predicted.factorizations == plain.factorizations - 1
+    assert np.abs(predicted.pi - exact.pi).max() <= tol
+    # the evaluation made on demand is the policy's own, and is made once
+    direct = evaluate_policy(P, r_near, predicted.pi, gamma, tau)
+    np.testing.assert_array_equal(predicted.V, direct.V)
+    np.testing.assert_array_equal(predicted.Q, direct.Q)
+    assert predicted.evaluation is predicted.evaluation
+    np.testing.assert_allclose(predicted.V, exact.V, rtol=0, atol=1e-10)
+    # last: the evaluation of the policy before, whose values are already near the optimum
+    np.testing.assert_allclose(predicted.last.V, exact.V, rtol=0, atol=1e-6)
+
+
+def test_prediction_needs_two_changes_and_tau_positive():
+    P, r = random_mdp(3, 20, 3, reward_scale=2.0)
+    at_optimum = solve_mdp(P, r, 0.9, 0.05, tol=1e-13)
+    # from the optimum the first change is already below tol: no prediction, pi evaluated
+    again = solve_mdp(P, r, 0.9, 0.05, pi0=at_optimum.pi, tol=1e-10, predict=True)
+    assert again.iterations == 1 and again.mdp is None
+    # tau = 0 stops on a stable greedy set only
+    hard = solve_mdp(P, r, 0.9, 0.0, predict=True)
+    assert hard.mdp is None
+    np.testing.assert_allclose(hard.V, solve_mdp(P, r, 0.9, 0.0).V, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_warm_start_from_values_reaches_the_same_optimum(seed):
+    P, r = random_mdp(seed, 30, 3, reward_scale=2.0)
+    gamma, tau = 0.9, 0.05
+    start = solve_mdp(P, r, gamma, tau)
+    r_near = r + 0.05 * np.random.default_rng(seed).normal(size=r.shape)
+    exact = solve_mdp(P, r_near, gamma, tau, tol=1e-13)
+    from_values = solve_mdp(P, r_near, gamma, tau, V0=start.V, tol=1e-10)
+    from_policy = solve_mdp(P, r_near, gamma, tau, pi0=start.pi, tol=1e-10)
+    assert from_values.factorizations <= from_policy.factorizations
+    assert np.abs(from_values.pi - exact.pi).max() <= 1e-10
+    np.testing.assert_allclose(from_values.V, exact.V, rtol=0, atol=1e-10)
+    # V0 is used, not pi0: a bad pi0 changes nothing
+    uniform = np.full_like(start.pi, 1.0 / 3)
+    same = solve_mdp(P, r_near, gamma, tau, pi0=uniform, V0=start.V, tol=1e-10)
+    np.testing.assert_array_equal(same.pi, from_values.pi)
+
+
+@pytest.mark.parametrize("shape", [(100, 3), (7, 1), (4, 16), (5, 17), (1, 3), (6,)])
+def test_row_reductions_match_numpy(shape):
+    z = np.random.default_rng(0).normal(size=shape)
+    np.testing.assert_array_equal(row_max(z), z.max(axis=-1))
+    np.testing.assert_allclose(row_sum(z), z.sum(axis=-1), rtol=1e-15, atol=1e-15)
+    # a fresh array, never a view of the input
+    if z.ndim == 2:
+        m = row_max(z)
+        m += 1.0
+        np.testing.assert_array_equal(row_max(z), z.max(axis=-1))

@@ -255,13 +255,13 @@ class PBRLLeader:
         if self.config.penalty == "value":
             ev_hat: JointEvaluation = self.problem.evaluate(self._x, pihat, mdp)
             penalty = ev_hat.follower_value - ev.follower_value
-            grad_pi = ev.grad_follower_value(mirror)
-            # pihat is held fixed: only its x part enters (Danskin)
-            grad_p = Gradient(ev_hat.grad_follower_value_x(mirror) - grad_pi.x, -grad_pi.theta)
+            # f - lam V(x, pi) in one backup; pihat is held fixed: only its x part enters
+            # (Danskin)
+            own = ev.grad_value_combination(-1.0, -lam, mirror)
+            direction = Gradient(own.x + lam * ev_hat.grad_follower_value_x(mirror), own.theta)
         else:
             penalty = ev.bellman_penalty()
-            grad_p = ev.grad_bellman_penalty(mirror)
-        direction = ev.grad_upper_objective(mirror) + lam * grad_p
+            direction = ev.grad_upper_objective(mirror) + lam * ev.grad_bellman_penalty(mirror)
         # the logit gradient is the mirror direction times the policy (leader_logit_gradient)
         mu_rows = ev.mu[: self._x.shape[0]]  # softmax(x): one row per row of x
         gradient = Gradient(mu_rows * direction.x, pi * direction.theta) if mirror else direction
