@@ -47,7 +47,7 @@ import numpy as np
 import scipy.optimize
 
 from stackelberg.problem import Gradient, JointEvaluation, StackelbergProblem
-from stackelberg.tabular import safe_log, softmax
+from stackelberg.tabular import row_max, safe_log, softmax
 from stackelberg.validation import check_fields
 
 PENALTIES = ("value", "bellman")
@@ -324,7 +324,7 @@ class PBRLLeader:
             step = self.penalized_gradient(pihat, lam)
             self._x = self._x - (c.alpha_x / lam) * step.direction.x
             self.theta = self.theta - (c.alpha_pi / lam) * step.direction.theta
-        self.theta -= self.theta.max(axis=1, keepdims=True)  # softmax is shift-invariant
+        self.theta -= row_max(self.theta)[:, None]  # softmax is shift-invariant
         self.k += 1
         # stationarity: the norm of the logit gradient of F_lam (unconstrained variables); while
         # other starts remain to be tried it is reported as inf, so that the coordinator's
