@@ -26,9 +26,10 @@ class BestResponseConfig:
     ----------
     tol : float
         Policy iteration stops when an improvement step changes the policy by less than this
-        (max-norm). Policy iteration converges quadratically, so the policy's error is about
-        ``tol``; 1e-10 is far below what any leader update can resolve and saves a
-        factorization per step over 1e-12.
+        (max-norm), or, for ``tau > 0``, when its quadratic convergence predicts the next change
+        to be below it (``solve_mdp(predict=True)``; the policy returned is then the next one,
+        not evaluated). Either way the policy's error is about ``tol``; 1e-10 is far below
+        what any leader update can resolve and saves a factorization per step over 1e-12.
     """
 
     section = "follower"
