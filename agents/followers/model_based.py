@@ -38,6 +38,15 @@ from stackelberg.tabular import solve_mdp
 from stackelberg.validation import check_fields
 
 
+def tally(shape: tuple[int, ...], indices: tuple[np.ndarray, ...],
+          weights: np.ndarray | None = None) -> np.ndarray:
+    """Per cell of an array of ``shape``, how many samples have the index ``indices`` there
+    (or the sum of their ``weights``): e.g. ``tally((S, A, S), (s, a, s'))`` counts
+    transitions."""
+    key = np.ravel_multi_index(indices, shape)
+    return np.bincount(key, weights=weights, minlength=int(np.prod(shape))).reshape(shape)
+
+
 def empirical_transitions(counts: np.ndarray) -> np.ndarray:
     """``P_hat(s'|s, a) = N(s, a, s') / sum_s'' N(s, a, s'')`` from counts of shape ``(S, A, S)``;
     a pair never seen stays where it is."""
@@ -126,21 +135,18 @@ class ModelBasedFollower:
         """Discount the statistics by the memories and add one batch of transitions."""
         c = self.config
         S, A = self._policy.shape
-        pair = batch.states * A + batch.follower_actions
         self.transition_counts *= c.transition_memory
-        self.transition_counts += np.bincount(pair * S + batch.next_states,
-                                              minlength=S * A * S).reshape(S, A, S)
+        self.transition_counts += tally((S, A, S), (batch.states, batch.follower_actions,
+                                                    batch.next_states))
         if c.observes_commitment:  # (s, b, a), stationary: plain means
-            key = (batch.states * self.reward_sums.shape[1] + batch.leader_actions) * A \
-                + batch.follower_actions
+            cell = (batch.states, batch.leader_actions, batch.follower_actions)
         else:
-            key = pair
+            cell = (batch.states, batch.follower_actions)
             self.reward_counts *= c.reward_memory
             self.reward_sums *= c.reward_memory
-        size = self.reward_sums.size
-        self.reward_counts += np.bincount(key, minlength=size).reshape(self.reward_sums.shape)
-        self.reward_sums += np.bincount(key, weights=batch.follower_rewards,
-                                        minlength=size).reshape(self.reward_sums.shape)
+        shape = self.reward_sums.shape
+        self.reward_counts += tally(shape, cell)
+        self.reward_sums += tally(shape, cell, batch.follower_rewards)
 
     def step(self, x: np.ndarray) -> None:
         problem, c = self.problem, self.config

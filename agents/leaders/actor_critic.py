@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.followers.model_based import empirical_means, empirical_transitions
+from agents.followers.model_based import empirical_means, empirical_transitions, tally
 from stackelberg.sampling import TransitionBatch
 from stackelberg.tabular import evaluate_policy, log_softmax, td_update
 
@@ -90,14 +90,12 @@ class ModelBasedPenalizedActor:
     def observe(self, batch: TransitionBatch) -> None:
         """Add a batch of transitions to the statistics."""
         S, B, A = self.reward_counts.shape
-        pair = batch.states * A + batch.follower_actions
-        self.transition_counts += np.bincount(pair * S + batch.next_states,
-                                              minlength=S * A * S).reshape(S, A, S)
-        triple = (batch.states * B + batch.leader_actions) * A + batch.follower_actions
-        for total, weights in ((self.reward_counts, None),
-                               (self.follower_sums, batch.follower_rewards),
-                               (self.leader_sums, batch.leader_rewards)):
-            total += np.bincount(triple, weights=weights, minlength=S * B * A).reshape(S, B, A)
+        self.transition_counts += tally((S, A, S), (batch.states, batch.follower_actions,
+                                                    batch.next_states))
+        cell = (batch.states, batch.leader_actions, batch.follower_actions)
+        self.reward_counts += tally((S, B, A), cell)
+        self.follower_sums += tally((S, B, A), cell, batch.follower_rewards)
+        self.leader_sums += tally((S, B, A), cell, batch.leader_rewards)
 
     def step(self, batch: TransitionBatch, mu: np.ndarray, w: float, tau: float, gamma: float,
              alpha: float) -> None:
