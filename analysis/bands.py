@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from analysis.tournament import OBJECTIVE, Competitor, GameRanking, MatchData
+from analysis.matches import Competitor, MatchData
+from analysis.scoring import Reference, score_curve
+from analysis.tournament import GameRanking
 
 #: x axes a band can be drawn against: a column of the metrics.
 X_AXES = ("iteration", "samples")
@@ -39,13 +41,16 @@ class Band:
 
 @dataclass(frozen=True)
 class GameBands:
-    """Every competitor's band in one game, against one x axis, of ``f - offset``."""
+    """Every competitor's band of its score in one game, against one x axis; ``target`` is
+    the score the speed columns count to; ``exact``: scores are distances to a known equilibrium
+    value."""
 
     game: str
     x_name: str
     y_label: str
     bands: tuple[Band, ...]
-    tolerance: float
+    target: float
+    exact: bool
 
 
 def common_grid(xs: Sequence[np.ndarray], max_points: int = 400) -> np.ndarray:
@@ -95,49 +100,67 @@ def mean_band(competitor: Competitor, curves: Sequence[tuple[np.ndarray, np.ndar
                 len(curves))
 
 
-def _curve(match: MatchData, x_name: str, offset: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """A match's (x, f - offset), keeping rows where both are finite (and x > 0 for samples)."""
+def _curve(match: MatchData, ref: Reference, x_name: str
+           ) -> tuple[np.ndarray, np.ndarray] | None:
+    """A match's (x, score) rows where both are finite (and x > 0 against samples)."""
     x = np.asarray(match.metrics.get(x_name, ()), dtype=float)
-    y = np.asarray(match.metrics.get(OBJECTIVE, ()), dtype=float)
+    y = score_curve(match.metrics, ref)
     if x.size == 0 or y.size != x.size:
         return None
     keep = np.isfinite(x) & np.isfinite(y)
     if x_name == "samples":
         keep &= x > 0
-    return (x[keep], y[keep] - offset) if keep.any() else None
+    return (x[keep], y[keep]) if keep.any() else None
 
 
 def game_bands(matches: Sequence[MatchData], ranking: GameRanking, x_name: str = "iteration",
-               relative_to_best: bool = True, quantiles: tuple[float, float] = (0.0, 1.0),
-               max_points: int = 400) -> GameBands:
-    """Bands of the hyper-objective of every competitor of ``ranking.game`` against ``x_name``.
+               quantiles: tuple[float, float] = (0.0, 1.0), max_points: int = 400) -> GameBands:
+    """Bands of the score (distance to the game's reference, :mod:`analysis.scoring`) of every
+    competitor of ``ranking.game`` against ``x_name``, in ranking order (best first).
 
     Parameters
     ----------
     matches : sequence of MatchData
         Failed matches and other games are skipped.
     ranking : GameRanking
-        Gives the game, the order of the bands (best first) and the best final value.
+        Gives the game, its reference, the order of the bands and the speed target.
     x_name : {"iteration", "samples"}
         Against samples, only rows with samples > 0 count, and competitors without any are
         left out (exact methods draw no samples).
-    relative_to_best : bool
-        Plot ``f - best`` (the gap to the game's best mean final value, which a log-like
-        scale shows well) rather than ``f``.
     quantiles : (float, float)
         The band's edges over seeds; (0, 1) is the range from the best to the worst seed.
     """
     if x_name not in X_AXES:
         raise ValueError(f"x_name must be one of {X_AXES}, got {x_name!r}")
-    relative = relative_to_best and bool(np.isfinite(ranking.best))
-    offset = ranking.best if relative else 0.0
     curves: dict[Competitor, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     for match in matches:
         if match.ok and match.game == ranking.game:
-            curve = _curve(match, x_name, offset)
+            curve = _curve(match, ranking.reference, x_name)
             if curve is not None:
                 curves[match.competitor].append(curve)
     bands = tuple(band(s.competitor, curves[s.competitor], quantiles, max_points)
                   for s in ranking.standings if curves.get(s.competitor))
-    y_label = "f - best mean final f" if relative else "f = -V_L"
-    return GameBands(ranking.game, x_name, y_label, bands, ranking.tolerance)
+    return GameBands(ranking.game, x_name, ranking.reference.score_label, bands,
+                     ranking.threshold, ranking.reference.exact)
+
+
+@dataclass(frozen=True)
+class Facet:
+    """One panel of a faceted convergence figure: a leader's bands (at most ``max_curves``,
+    best first) and how many more it has that only the table lists."""
+
+    leader: str
+    bands: tuple[Band, ...]
+    hidden: int
+
+
+def facets_by_leader(data: GameBands, leaders: Sequence[str], max_curves: int = 8
+                     ) -> tuple[Facet, ...]:
+    """``data`` split into one panel per leader (in the ``leaders`` order, leaders without a
+    band left out), each with its followers' bands; a panel keeps its ``max_curves`` best."""
+    out = []
+    for leader in leaders:
+        mine = [b for b in data.bands if b.competitor.leader == leader]
+        if mine:
+            out.append(Facet(leader, tuple(mine[:max_curves]), max(0, len(mine) - max_curves)))
+    return tuple(out)

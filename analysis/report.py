@@ -1,24 +1,37 @@
-"""The tournament report: a results store -> ranking tables (CSV), figures (PNG) and ``index.md``.
+"""The tournament report: a results store -> ranking tables (CSV), figures (PNG and SVG),
+``index.md`` (for GitHub) and ``index.html`` (one self-contained page).
 
-``index.md`` opens with the overall ranking, so a reader sees at once which leader (and follower
-learner) to use; then, per game, its table, its convergence bands and its heatmap; then the
-failed matches. The rules behind every number are those of :mod:`analysis.tournament`.
+Both indexes open with the overall ranking, so a reader sees at once which leader (and follower
+learner) to use; then, per game, what it is scored against, its table, its convergence figures
+and its heatmap; then the failed matches and the settings the tournament ran with. The rules
+behind every number are those of :mod:`analysis.tournament` and :mod:`analysis.scoring`.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from analysis import report_figures as figures
 from analysis.bands import X_AXES, game_bands
-from analysis.tables import failures_table, fmt_text, game_table, overall_table
+from analysis.document import (
+    Document,
+    FigureBlock,
+    Section,
+    TableBlock,
+    Text,
+    to_html,
+    to_markdown,
+)
+from analysis.palette import make_palette
+from analysis.tables import Column, Table, failures_table, fmt_text, game_table, overall_table
 from analysis.tournament import (
     DEFAULT_TOLERANCE,
     GameRanking,
@@ -35,16 +48,21 @@ from analysis.tournament import (
 from stackelberg.results import FILENAME, ResultStore
 
 RANKING_RULE = (
-    "Competitors are (leader, follower learner) pairs. In each game they are ranked by their "
-    "mean final hyper-objective f = -V_L over successful seeds (**lower is better**; equal "
-    "means share the average rank; a pair with no successful seed ranks last); the overall "
-    "rank orders pairs by the number of games they played (more first), then by their average "
-    "rank over those games. The speed rank orders "
-    "pairs by the median samples (or wall seconds, when some match drew none) at which a seed "
-    "first came within the tolerance of the game's best mean final value; a seed that never "
-    "did counts as infinitely slow. The tolerance is {relative:g} x the range of the pairs' "
-    "mean final values in the game ({absolute:g} when that range is 0). Failed matches are "
-    "left out of every mean."
+    "Competitors are (leader, follower learner) pairs, all scored on one objective: the "
+    "leader's value V_L against an exact unregularized best response, as a distance to the "
+    "game's reference (the strong Stackelberg value where it is known, else the best V_L any "
+    "match found; **lower is better**; a leader's own entropy schedule never changes its "
+    "score). In each game pairs are ranked by their mean final score over successful seeds "
+    "(means equal up to rounding, 1e-9 relative, share the average rank; a pair with no "
+    "successful seed ranks last). The overall rank puts pairs that played more games first, "
+    "then orders them by average rank; the overall heatmap draws the same ranks. The speed "
+    "rank orders pairs by the median samples, then iterations, from which a seed stays within "
+    "the tolerance of the game's best mean score to the end (a seed that never settles there "
+    "counts as infinitely slow; exact leaders draw no samples); both are deterministic, wall "
+    "time is shown but never ranked on. The tolerance is {relative:g} x the range of the "
+    "pairs' mean scores in the game ({absolute:g} when that range is 0). \"identical over "
+    "seeds\": every seed gave the same final score, so there is no interval to show. Failed "
+    "matches are left out of every mean."
 )
 
 
@@ -58,6 +76,7 @@ class ReportFiles:
 
     out_dir: Path
     index: Path
+    html: Path
     tables: tuple[Path, ...]
     figures: tuple[Path, ...]
 
@@ -70,6 +89,10 @@ def read_store(store_dir: str | Path) -> list[MatchData]:
     ReportError
         If ``store_dir`` is not a directory, holds no results store, or the store is empty.
     """
+    return _read(store_dir)[0]
+
+
+def _read(store_dir: str | Path) -> tuple[list[MatchData], dict[str, Any] | None]:
     store_dir = Path(store_dir)
     if not store_dir.is_dir():
         raise ReportError(f"{store_dir} is not a directory")
@@ -78,13 +101,13 @@ def read_store(store_dir: str | Path) -> list[MatchData]:
                           "directory (run `stackelberg tournament` into it first)")
     try:
         with ResultStore(store_dir) as store:
-            matches = read_matches(store)
+            matches, spec = read_matches(store), store.spec()
     except sqlite3.DatabaseError as err:
         raise ReportError(f"{store_dir / FILENAME} cannot be read as a results store: {err}"
                           ) from None
     if not matches:
         raise ReportError(f"{store_dir / FILENAME} holds no match yet")
-    return matches
+    return matches, spec
 
 
 def slugs(names: Sequence[str]) -> dict[str, str]:
@@ -108,25 +131,69 @@ def _headline(overall: Sequence[OverallStanding]) -> str:
                       f"**{fmt_text(s.competitor.follower)}**" for s in top)
     tie = " (tied)" if len(top) > 1 else ""
     return (f"Best overall{tie}: {names}, average rank {top[0].average_rank:.3g} over "
-            f"{top[0].games} game(s), by final hyper-objective f = -V_L (lower is better).")
+            f"{top[0].games} game(s), by distance to each game's reference (lower is better).")
 
 
-def _game_section(ranking: GameRanking, table_file: str,
-                  figure_files: Sequence[str]) -> list[str]:
-    if math.isfinite(ranking.best):
-        target = (f"Best mean final f: {ranking.best:.6g}; tolerance {ranking.tolerance:.2g} "
-                  f"(target f <= {ranking.threshold:.6g}); speed measured in "
-                  f"{ranking.speed_basis}.")
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+
+
+def settings_table(spec: Mapping[str, Any]) -> Table:
+    """The spec the tournament ran with, one row per entry (games, leaders, followers, budget,
+    seeds, exclusions)."""
+    rows: list[dict[str, str]] = []
+
+    def add(kind: str, name: str, entry: Mapping[str, Any], skip: tuple[str, ...] = ()) -> None:
+        text = ", ".join(f"{k} = {_value(v)}" for k, v in sorted(entry.items()) if k not in skip)
+        rows.append({"kind": kind, "name": name, "settings": text or "defaults"})
+
+    rows.append({"kind": "seeds", "name": "", "settings": _value(spec.get("seeds", []))})
+    if isinstance(spec.get("budget"), Mapping):
+        add("budget", "every match", spec["budget"])
+    for kind, key in (("game", "games"), ("leader", "leaders"), ("follower", "followers")):
+        for entry in spec.get(key, []):
+            if isinstance(entry, Mapping):
+                add(kind, str(entry.get("label", "")), entry, skip=("label",))
+    for entry in spec.get("exclude", []):
+        if isinstance(entry, Mapping):
+            add("exclude", "", entry)
+    columns = (Column("kind", "entry"), Column("name", "label"), Column("settings", "settings"))
+    return Table(columns, tuple(rows))
+
+
+def _budget_line(spec: Mapping[str, Any] | None) -> str:
+    if not spec:
+        return "The store holds no spec: settings unknown."
+    budget = spec.get("budget", {})
+    budget = ", ".join(f"{k} = {_value(v)}" for k, v in sorted(budget.items())) or "defaults"
+    overrides = [f"{e.get('label')}: {_value(e['budget'])}" for e in spec.get("leaders", [])
+                 if isinstance(e, Mapping) and "budget" in e]
+    extra = f"; per-leader budgets: {'; '.join(overrides)}" if overrides else ""
+    taus = sorted({f"{e.get('label')} tau = {e.get('tau', 'default')}"
+                   for e in spec.get("followers", []) if isinstance(e, Mapping)})
+    return (f"Settings: seeds {_value(spec.get('seeds', []))}; budget {budget}{extra}; "
+            f"followers {', '.join(taus)} (all settings at the end).")
+
+
+def _game_blocks(ranking: GameRanking, slug: str, figure_blocks: Sequence[FigureBlock],
+                 game_entry: Mapping[str, Any] | None) -> tuple:
+    ref = ranking.reference
+    if np.isfinite(ranking.best):
+        target = (f"Best mean score {ranking.best:.4g}; speed target: score <= "
+                  f"{ranking.threshold:.4g} (tolerance {ranking.tolerance:.2g}).")
     else:
         target = "No match of this game succeeded."
-    lines = [f"## Game `{ranking.game}`", "", game_table(ranking).to_markdown(),
-             f"{target} CSV: [{table_file}]({table_file}).", ""]
-    lines += [f"![{ranking.game}: {name.split('_', 1)[0]}]({name})\n" for name in figure_files]
-    return lines
+    blocks: list = [Text(ref.describe() + " " + target)]
+    if game_entry:
+        settings = ", ".join(f"{k} = {_value(v)}" for k, v in sorted(game_entry.items())
+                             if k != "label")
+        blocks.append(Text(f"Game settings: {settings}."))
+    blocks.append(TableBlock(game_table(ranking), f"rankings_{slug}.csv", f"ranking-{slug}"))
+    return (*blocks, *figure_blocks)
 
 
 def write_report(store_dir: str | Path, out_dir: str | Path | None = None,
-                 rule: ToleranceRule = DEFAULT_TOLERANCE, dpi: int = 100) -> ReportFiles:
+                 rule: ToleranceRule = DEFAULT_TOLERANCE, dpi: int = 130) -> ReportFiles:
     """Write the report of the results store in ``store_dir``.
 
     Parameters
@@ -138,18 +205,14 @@ def write_report(store_dir: str | Path, out_dir: str | Path | None = None,
     rule : ToleranceRule
         The tolerance of the speed columns.
     dpi : int
-        Resolution of the PNG figures.
-
-    Returns
-    -------
-    ReportFiles
+        Resolution of the PNG figures (the SVGs are vector graphics).
 
     Raises
     ------
     ReportError
         See :func:`read_store`.
     """
-    matches = read_store(store_dir)
+    matches, spec = _read(store_dir)
     out = Path(out_dir) if out_dir is not None else Path(store_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     rankings = rank_games(matches, rule)
@@ -157,48 +220,65 @@ def write_report(store_dir: str | Path, out_dir: str | Path | None = None,
     failures = failed_matches(matches)
     games = [r.game for r in rankings]
     slug = slugs(games)
-    styles = figures.competitor_styles([s.competitor for s in overall])
+    palette = make_palette((s.competitor.leader for s in overall),
+                           (s.competitor.follower for s in overall), spec)
+    game_entries = {e.get("label"): e for e in (spec or {}).get("games", [])
+                    if isinstance(e, Mapping)}
     tables: list[Path] = []
-    pngs: list[Path] = []
+    written: list[Path] = []
 
-    def table(name: str, data) -> str:
-        tables.append(data.write_csv(out / name))
-        return name
+    def figure(stem: str, fig, alt: str, caption: str = "") -> FigureBlock:
+        written.extend(figures.save_png_svg(fig, out / stem, dpi))
+        return FigureBlock(stem, alt, caption)
 
-    def figure(name: str, fig) -> str:
-        figures.save(fig, out / name, dpi)
-        pngs.append(out / name)
-        return name
+    def table(block: TableBlock) -> TableBlock:
+        if block.csv:
+            tables.append(block.table.write_csv(out / block.csv))
+        return block
 
-    overall_csv = table("rankings_overall.csv", overall_table(overall, games))
-    index = ["# Tournament report", "", _headline(overall), "",
-             overall_table(overall, games).to_markdown(),
-             RANKING_RULE.format(relative=rule.relative, absolute=rule.absolute),
-             f"CSV: [{overall_csv}]({overall_csv}). {len(matches)} match(es), "
-             f"{len(failures)} failed" + (" (listed at the end)." if failures else "."), ""]
+    overall_blocks: list = [table(TableBlock(overall_table(overall, games),
+                                             "rankings_overall.csv", "ranking-overall"))]
     if len(overall) > 1:
-        name = figure("heatmap_overall.png", figures.heatmap_figure(overall_heatmap(overall)))
-        index += [f"![average rank of every pair]({name})", ""]
+        heat = overall_heatmap(overall, palette.leaders, palette.followers)
+        overall_blocks.append(figure("heatmap_overall", figures.heatmap_figure(heat),
+                                     "overall rank of every pair",
+                                     figures.heatmap_caption(heat) + "."))
+    sections = [Section("Overall ranking", tuple(overall_blocks), "overall")]
     for ranking in rankings:
-        csv_name = table(f"rankings_{slug[ranking.game]}.csv", game_table(ranking))
-        panels = [game_bands(matches, ranking, x) for x in X_AXES]
-        panels = [p for p in panels if p.bands]
-        names = []
-        if panels:
-            names.append(figure(f"convergence_{slug[ranking.game]}.png",
-                                figures.convergence_figure(panels, styles)))
-        heat = game_heatmap(ranking)
+        name = slug[ranking.game]
+        blocks = []
+        for x_name in X_AXES:
+            data = game_bands(matches, ranking, x_name)
+            if data.bands:
+                stem = f"convergence_{name}" if x_name == "iteration" else \
+                    f"convergence_{x_name}_{name}"
+                blocks.append(figure(stem, figures.convergence_figure(data, palette),
+                                     f"{ranking.game}: score against {x_name}",
+                                     f"One panel per leader; at most {figures.MAX_CURVES} "
+                                     "curves per panel, the rest are in the table."))
+        heat = game_heatmap(ranking, palette.leaders, palette.followers)
         if heat.values.size > 1 and np.isfinite(heat.values).any():
-            names.append(figure(f"heatmap_{slug[ranking.game]}.png",
-                                figures.heatmap_figure(heat)))
-        index += _game_section(ranking, csv_name, names)
-    index += [f"## Failed matches ({len(failures)})", ""]
+            blocks.append(figure(f"heatmap_{name}", figures.heatmap_figure(heat),
+                                 f"{ranking.game}: mean final score of every pair",
+                                 figures.heatmap_caption(heat) + "."))
+        game_blocks = _game_blocks(ranking, name, blocks, game_entries.get(ranking.game))
+        for block in game_blocks:
+            if isinstance(block, TableBlock):
+                table(block)
+        sections.append(Section(f"Game {ranking.game}", game_blocks, f"game-{name}"))
+    failure_blocks: tuple = (Text("None."),)
     if failures:
-        name = table("failed_matches.csv", failures_table(failures))
-        index += [failures_table(failures).to_markdown(),
-                  f"Full error texts: [{name}]({name}).", ""]
-    else:
-        index += ["None.", ""]
-    index_path = out / "index.md"
-    index_path.write_text("\n".join(index))
-    return ReportFiles(out, index_path, tuple(tables), tuple(pngs))
+        failure_blocks = (table(TableBlock(failures_table(failures), "failed_matches.csv",
+                                           caption="Full error texts in the CSV.")),)
+    sections.append(Section(f"Failed matches ({len(failures)})", failure_blocks, "failures"))
+    if spec:
+        sections.append(Section("Settings", (TableBlock(settings_table(spec)),), "settings"))
+    lead = (Text(_headline(overall)),
+            Text(RANKING_RULE.format(relative=rule.relative, absolute=rule.absolute)),
+            Text(f"{len(matches)} match(es), {len(failures)} failed. " + _budget_line(spec)))
+    doc = Document("Tournament report", lead, tuple(sections))
+    index = out / "index.md"
+    index.write_text(to_markdown(doc))
+    page = out / "index.html"
+    page.write_text(to_html(doc, out))
+    return ReportFiles(out, index, page, tuple(tables), tuple(written))

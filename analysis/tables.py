@@ -8,13 +8,15 @@ infinite cost).
 from __future__ import annotations
 
 import csv
+import html
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.tournament import FailedMatch, GameRanking, OverallStanding
+from analysis.matches import FailedMatch
+from analysis.tournament import GameRanking, OverallStanding, Standing
 
 MISSING = "–"
 
@@ -44,13 +46,14 @@ def fmt_rank(value: float) -> str:
 @dataclass(frozen=True)
 class Column:
     """A table column: its CSV name, its Markdown header and its Markdown formatter
-    (``markdown=False``: in the CSV only)."""
+    (``markdown=False``: in the CSV only; ``csv=False``: for readers only)."""
 
     key: str
     header: str
     fmt: Callable[[Any], str] = fmt_text
     numeric: bool = False
     markdown: bool = True
+    csv: bool = True
 
 
 @dataclass(frozen=True)
@@ -69,15 +72,31 @@ class Table:
                   for row in self.rows]
         return "\n".join(lines) + "\n"
 
+    def to_html(self, table_id: str | None = None) -> str:
+        """The Markdown table's cells as an HTML ``<table>`` (numbers right-aligned)."""
+        shown = [c for c in self.columns if c.markdown]
+
+        def cell(tag: str, column: Column, text: str) -> str:
+            align = ' class="num"' if column.numeric else ""
+            return f"<{tag}{align}>{html.escape(text)}</{tag}>"
+
+        head = "".join(cell("th", c, c.header) for c in shown)
+        body = "".join("<tr>" + "".join(cell("td", c, c.fmt(row[c.key])) for c in shown)
+                       + "</tr>\n" for row in self.rows)
+        ident = f' id="{html.escape(table_id)}"' if table_id else ""
+        return (f"<table{ident}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n"
+                "</table>\n")
+
     def write_csv(self, path: str | Path) -> Path:
         """Write the raw values under the columns' keys (NaN as an empty cell)."""
         path = Path(path)
+        stored = [c for c in self.columns if c.csv]
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow([c.key for c in self.columns])
+            writer.writerow([c.key for c in stored])
             for row in self.rows:
                 writer.writerow(["" if isinstance(v, float) and math.isnan(v) else v
-                                 for v in (row[c.key] for c in self.columns)])
+                                 for v in (row[c.key] for c in stored)])
         return path
 
 
@@ -87,10 +106,12 @@ def _competitor_columns() -> tuple[Column, ...]:
 
 
 def overall_table(standings: Sequence[OverallStanding], games: Sequence[str]) -> Table:
-    """The overall ranking: average rank over games (by final hyper-objective), best first."""
+    """The overall ranking: pairs that played more games first, then by average rank over
+    games (each game ranked by mean final score); best first."""
     columns = (
         *_competitor_columns(),
-        Column("average_rank", "average rank (final f, lower is better)", fmt_number(3), True),
+        Column("average_rank", "average rank over games (lower is better)", fmt_number(3),
+               True),
         Column("games", "games", fmt_number(), True),
         *(Column(f"rank_{game}", f"rank in {game}", fmt_rank, True) for game in games),
         Column("average_speed_rank", "average speed rank", fmt_number(3), True),
@@ -107,37 +128,55 @@ def overall_table(standings: Sequence[OverallStanding], games: Sequence[str]) ->
     return Table(columns, rows)
 
 
+def spread_text(standing: Standing) -> str | float:
+    """The ± column of a game table: the 95% CI half-width, or why there is none."""
+    if standing.deterministic:
+        return "identical over seeds"
+    if standing.score.n == 1:
+        return "1 seed"
+    return standing.score.half_width
+
+
+def fmt_spread(value: Any) -> str:
+    return value if isinstance(value, str) else fmt_number(2)(value)
+
+
 def game_table(ranking: GameRanking) -> Table:
-    """One game's standings: final hyper-objective with its 95% CI, then speed to the target
-    (in Markdown, only the cost the speed rank is based on; the CSV has both)."""
-    speed = ranking.speed_basis
-    has_sse = any(math.isfinite(s.sse_gap) for s in ranking.standings)
+    """One game's standings: the mean final score (distance to the game's reference) with its
+    95% CI, the values it comes from, then the cost to the speed target."""
+    ref = ranking.reference
+    kind = "exact SSE" if ref.exact else "best found"
     columns = (
         *_competitor_columns(),
-        Column("f_mean", "final f = -V_L, mean (lower is better)", fmt_number(), True),
-        Column("f_ci_halfwidth", "± 95% CI", fmt_number(2), True),
-        Column("f_ci_low", "95% CI low", numeric=True, markdown=False),
-        Column("f_ci_high", "95% CI high", numeric=True, markdown=False),
-        Column("leader_value", "leader value V_L", fmt_number(), True),
+        Column("score_mean", f"{ref.score_label}, mean (lower is better)", fmt_number(4),
+               True),
+        Column("score_spread", "± 95% CI", fmt_spread, True, csv=False),
+        Column("deterministic", "identical over seeds", markdown=False),
+        Column("score_ci_low", "95% CI low", numeric=True, markdown=False),
+        Column("score_ci_high", "95% CI high", numeric=True, markdown=False),
+        Column("leader_value", "V_L vs exact best response", fmt_number(6), True),
+        Column("hyper_objective", "hyper-objective f at follower's tau (not ranked)",
+               fmt_number(6), True),
         Column("lower_level_gap", "lower-level gap", fmt_number(3), True),
-        *((Column("sse_gap", "gap to SSE value", fmt_number(3), True),) if has_sse else ()),
         Column("seeds_ok", "seeds ok", fmt_number(), True),
         Column("seeds_failed", "seeds failed", fmt_number(), True),
-        Column("reached", "seeds reaching best + tol", fmt_number(), True),
-        Column("samples_to_tol", "samples to tol (median)", fmt_number(4), True,
-               markdown=speed == "samples"),
-        Column("seconds_to_tol", "seconds to tol (median)", fmt_number(3), True,
-               markdown=speed == "seconds"),
-        Column("speed_rank", f"speed rank (by {speed})", fmt_rank, True),
+        Column("reached", "seeds reaching target", fmt_number(), True),
+        Column("samples_to_tol", "samples to target (median)", fmt_number(4), True),
+        Column("iterations_to_tol", "iterations to target (median)", fmt_number(4), True),
+        Column("seconds_to_tol", "wall s to target (not ranked)", fmt_number(2), True),
+        Column("speed_rank", "speed rank (samples, then iterations)", fmt_rank, True),
+        Column("reference", "reference", markdown=False),
     )
     rows = tuple({
         "rank": s.rank, "leader": s.competitor.leader, "follower": s.competitor.follower,
-        "f_mean": s.hyper_objective.mean, "f_ci_low": s.hyper_objective.low,
-        "f_ci_high": s.hyper_objective.high, "f_ci_halfwidth": s.hyper_objective.half_width,
-        "leader_value": s.leader_value, "lower_level_gap": s.lower_level_gap,
-        "sse_gap": s.sse_gap, "seeds_ok": s.seeds_ok, "seeds_failed": s.seeds_failed,
-        "reached": s.reached, "samples_to_tol": s.samples_to_tol,
+        "score_mean": s.score.mean, "score_spread": spread_text(s),
+        "deterministic": s.deterministic, "score_ci_low": s.score.low,
+        "score_ci_high": s.score.high, "leader_value": s.leader_value,
+        "hyper_objective": s.hyper_objective, "lower_level_gap": s.lower_level_gap,
+        "seeds_ok": s.seeds_ok, "seeds_failed": s.seeds_failed, "reached": s.reached,
+        "samples_to_tol": s.samples_to_tol, "iterations_to_tol": s.iterations_to_tol,
         "seconds_to_tol": s.seconds_to_tol, "speed_rank": s.speed_rank,
+        "reference": f"{kind} {ref.value:.12g}",
     } for s in ranking.standings)
     return Table(columns, rows)
 

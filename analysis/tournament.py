@@ -1,35 +1,34 @@
-"""Rankings of a tournament: what a results store holds -> per-game and overall standings.
+"""Rankings of a tournament: stored matches -> per-game and overall standings, and heatmaps.
 
 Pure functions on match records and their metrics (:class:`MatchData`); nothing here draws or
 writes a file. The conventions the report states in its headers are decided here:
 
-**Competitor.** A competitor is a (leader, follower learner) pair. The follower learner is part of
-what a user chooses, and a better follower learner makes every leader better (DESIGN, "Who owns
-which policy"), so ranking pairs compares whole configurations on equal terms; the heatmaps
-(:func:`game_heatmap`) then separate what the leader and what the follower contribute.
+**Competitor.** A competitor is a (leader, follower learner) pair. The follower learner is part
+of what a user chooses, and a better follower learner makes every leader better (DESIGN, "Who
+owns which policy"), so ranking pairs compares whole configurations on equal terms; the heatmaps
+then separate what the leader and what the follower contribute.
 
-**Objective.** Every match is scored by its final hyper-objective ``f = -V_L`` (the leader's
-objective at the follower's exact best response): **lower is better**.
+**Score.** Every match is scored by its final distance to the game's reference
+(:mod:`analysis.scoring`): the strong Stackelberg value where it is known, else the best leader
+value any match found; **lower is better**, the same objective for every leader.
 
-**Ranking rule.** In each game, competitors are ranked by the mean of their final
-hyper-objective over successful seeds (1 = best); equal means share the average of the ranks
-they span. A competitor with no successful seed in a game ranks last there (tied with any other
-such competitor). The overall ranking orders competitors by their average rank over the games
-they played (ties share a rank; the table lists tied competitors by average speed rank, then
-by name).
+**Ranking rule.** In each game, competitors are ranked by their mean score over successful seeds
+(1 = best); means equal to within ``TIE_RTOL`` of the game's scale (rounding error) share the
+average of the ranks they span. A competitor with no
+successful seed ranks last there. The overall ranking (:func:`overall_ranking`) is the one
+ranking of pairs across games: the table lists it and the overall heatmap draws it.
 
-**Tolerance and speed.** In each game the target is ``best + tol``, where ``best`` is the
-lowest mean final hyper-objective of any competitor and ``tol`` is :class:`ToleranceRule`:
-``relative`` (1e-2) times the range (max - min) of the competitors' mean final values, or
-``absolute`` (1e-3) when that range is 0. A seed *reaches* the target at the first recorded
-iteration whose hyper-objective is at or below it; its cost is that row's ``samples`` and
-``wall_seconds``. A competitor's cost is the median over its successful seeds, a seed that
-never reaches counting as infinitely slow: so it "reaches" only when more than half its seeds
-do, and otherwise it is reported as not reached. Speed ranks use samples when every successful
-match of the game drew samples, and wall seconds otherwise (exact methods draw none).
+**Tolerance and speed.** In each game the target is a score of ``best + tol``, ``best`` being
+the lowest mean score and ``tol`` given by :class:`ToleranceRule`. A seed *reaches* the target at
+the first recorded row from which its score stays at or below it to the end
+(:func:`settled_reach`: passing through the target and leaving it is not converging); its costs
+are that row's samples, iteration and wall seconds. A competitor's cost is the median over its successful seeds, a seed that never reaches
+counting as infinitely costly. The speed rank orders by samples, then by iterations: both are
+deterministic for a given seed, whereas wall time depends on the machine and its load, so it is
+shown but never ranked on. Exact leaders draw no samples and so are ordered by iterations.
 
-**Failures.** Failed matches are counted per competitor, listed with their errors
-(:func:`failed_matches`), and left out of every mean.
+**Failures.** Failed matches are counted per competitor, listed with their errors, and left out
+of every mean.
 """
 
 from __future__ import annotations
@@ -40,101 +39,36 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
-from stackelberg.results import MatchRecord, ResultStore
+from analysis.matches import (
+    Competitor,
+    FailedMatch,
+    MatchData,
+    failed_matches,
+    read_matches,
+)
+from analysis.scoring import (
+    HYPER,
+    Reference,
+    final_score,
+    game_reference,
+    hyper_objective_at_tau,
+    score_curve,
+)
+from analysis.stats import Interval, average_ranks, t_interval, tied_ranks
 
-#: The summary/metrics entry every ranking is based on: f = -V_L, lower is better.
-OBJECTIVE = "hyper_objective"
-
-
-@dataclass(frozen=True, order=True)
-class Competitor:
-    """A (leader, follower learner) pair, by the labels of the tournament spec."""
-
-    leader: str
-    follower: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.leader} / {self.follower}"
-
-
-@dataclass(frozen=True)
-class MatchData:
-    """One stored match and its per-iteration metrics (empty for a failed match)."""
-
-    record: MatchRecord
-    metrics: Mapping[str, np.ndarray]
-
-    @property
-    def competitor(self) -> Competitor:
-        return Competitor(self.record.leader, self.record.follower)
-
-    @property
-    def game(self) -> str:
-        return self.record.game
-
-    @property
-    def ok(self) -> bool:
-        return self.record.ok
-
-    def final(self, name: str) -> float:
-        """A summary entry as a float (NaN when the summary lacks it)."""
-        value = self.record.summary.get(name)
-        return float(value) if isinstance(value, (int, float)) else math.nan
-
-
-def read_matches(store: ResultStore) -> list[MatchData]:
-    """Every match of ``store`` with its metrics (failed matches have none)."""
-    return [MatchData(record, store.metrics(record.match_id) if record.ok else {})
-            for record in store.records()]
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A mean over ``n`` values and its two-sided confidence interval (NaN bounds when n < 2)."""
-
-    mean: float
-    low: float
-    high: float
-    n: int
-
-    @property
-    def half_width(self) -> float:
-        return (self.high - self.low) / 2
-
-
-def t_interval(values: Iterable[float], confidence: float = 0.95) -> Interval:
-    """Student-t confidence interval of the mean: ``mean +- t_{(1+c)/2, n-1} s / sqrt(n)``.
-
-    ``s`` is the sample standard deviation (``ddof=1``). With one value there is no interval
-    (NaN bounds); with none the mean is NaN as well.
-    """
-    x = np.asarray(list(values), dtype=float)
-    n = x.size
-    if n == 0:
-        return Interval(math.nan, math.nan, math.nan, 0)
-    mean = float(x.mean())
-    if n == 1:
-        return Interval(mean, math.nan, math.nan, 1)
-    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return Interval(mean, mean - half, mean + half, n)
-
-
-def average_ranks(values: Sequence[float]) -> np.ndarray:
-    """Ranks of ``values`` in increasing order, 1 = lowest; ties share the average of the
-    ranks they span; NaN ranks last (tied with other NaNs and with +inf)."""
-    x = np.asarray(values, dtype=float)
-    return stats.rankdata(np.where(np.isnan(x), np.inf, x), method="average")
+#: Name of the score column added to a match's metrics for :func:`first_reach`.
+SCORE = "score"
+#: The column the old reports ranked on (kept for callers that rank on it themselves).
+OBJECTIVE = HYPER
 
 
 @dataclass(frozen=True)
 class ToleranceRule:
-    """How close to a game's best final value counts as having converged.
+    """How close to a game's best mean score counts as having converged.
 
-    ``tol = relative * (max - min)`` of the competitors' mean final hyper-objectives in the
-    game, or ``absolute`` when that range is 0 (or undefined).
+    ``tol = relative * (max - min)`` of the competitors' mean scores in the game, or
+    ``absolute`` when that range is 0 (or undefined).
     """
 
     relative: float = 1e-2
@@ -163,21 +97,36 @@ class Reach:
     seconds: float
 
 
-def first_reach(metrics: Mapping[str, np.ndarray], threshold: float,
-                objective: str = OBJECTIVE) -> Reach | None:
-    """The first recorded row whose ``objective`` column (the hyper-objective by default) is
-    ``<= threshold``; None if none is."""
-    f = np.asarray(metrics.get(objective, ()), dtype=float)
-    hits = np.flatnonzero(f <= threshold)
-    if hits.size == 0:
-        return None
-    k = int(hits[0])
-
+def _reach_at(metrics: Mapping[str, np.ndarray], k: int) -> Reach:
     def at(name: str) -> float:
         column = metrics.get(name)
         return float(column[k]) if column is not None else math.nan
 
     return Reach(at("iteration"), at("samples"), at("wall_seconds"))
+
+
+def first_reach(metrics: Mapping[str, np.ndarray], threshold: float,
+                objective: str = OBJECTIVE) -> Reach | None:
+    """The first recorded row whose ``objective`` column is ``<= threshold``; None if none is."""
+    f = np.asarray(metrics.get(objective, ()), dtype=float)
+    hits = np.flatnonzero(f <= threshold)
+    return _reach_at(metrics, int(hits[0])) if hits.size else None
+
+
+def settled_reach(metrics: Mapping[str, np.ndarray], threshold: float,
+                  objective: str = SCORE) -> Reach | None:
+    """The first recorded row from which the ``objective`` column stays ``<= threshold`` to the
+    end; None if the last row is above it. A match that passes through the target and leaves
+    it has not converged there, so it does not count as fast."""
+    f = np.asarray(metrics.get(objective, ()), dtype=float)
+    outside = np.flatnonzero(~(f <= threshold))  # NaN counts as outside
+    if f.size == 0 or (outside.size and outside[-1] == f.size - 1):
+        return None
+    return _reach_at(metrics, int(outside[-1]) + 1 if outside.size else 0)
+
+
+#: Scores (and average ranks) closer than this, relative to the game's scale, tie.
+TIE_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -187,29 +136,36 @@ class Standing:
     Attributes
     ----------
     competitor : Competitor
-    hyper_objective : Interval
-        Final ``f = -V_L`` over successful seeds: mean and 95% t-interval (lower is better).
-    leader_value, lower_level_gap, sse_gap : float
-        Means of the final values over successful seeds (``sse_gap`` NaN outside matrix games).
+    score : Interval
+        Final distance to the game's reference over successful seeds: mean and 95% t-interval.
+    deterministic : bool
+        At least two successful seeds, all with the same final score: the seed changed nothing.
+    leader_value, lower_level_gap : float
+        Means of the final values over successful seeds.
+    hyper_objective : float
+        Mean final hyper-objective at the follower's configured tau; NaN when some seed's was
+        recorded at the leader's own tau (shown, never ranked on).
     seeds_ok, seeds_failed : int
     reached : int
-        Successful seeds that reached the game's target (see the module docstring).
-    samples_to_tol, seconds_to_tol : float
+        Successful seeds that reached the game's target.
+    samples_to_tol, iterations_to_tol, seconds_to_tol : float
         Median cost to reach the target over successful seeds; ``inf`` when not reached, NaN
         when no seed succeeded.
     rank, speed_rank : float
-        Rank by mean final hyper-objective and by cost to the target (1 = best, ties averaged).
+        Rank by mean score and by (samples, iterations) to the target (1 = best, ties averaged).
     """
 
     competitor: Competitor
-    hyper_objective: Interval
+    score: Interval
+    deterministic: bool
     leader_value: float
+    hyper_objective: float
     lower_level_gap: float
-    sse_gap: float
     seeds_ok: int
     seeds_failed: int
     reached: int
     samples_to_tol: float
+    iterations_to_tol: float
     seconds_to_tol: float
     rank: float
     speed_rank: float
@@ -217,26 +173,31 @@ class Standing:
 
 @dataclass(frozen=True)
 class GameRanking:
-    """The standings of one game, best first, with the target the speed columns refer to."""
+    """The standings of one game, best first, with its reference and the speed target."""
 
     game: str
     standings: tuple[Standing, ...]
+    reference: Reference
     best: float
     tolerance: float
-    speed_basis: str  # "samples" or "seconds"
 
     @property
     def threshold(self) -> float:
         return self.best + self.tolerance
 
 
-def _median_cost(costs: Sequence[float]) -> float:
+def _median(costs: Sequence[float]) -> float:
     return float(np.median(costs)) if costs else math.nan
 
 
 def _nanmean(values: Sequence[float]) -> float:
     x = np.asarray(values, dtype=float)
     return float(np.nanmean(x)) if np.isfinite(x).any() else math.nan
+
+
+def scored_metrics(match: MatchData, ref: Reference) -> dict[str, np.ndarray]:
+    """A match's metrics with its :data:`SCORE` column (distance to ``ref`` per row)."""
+    return {**match.metrics, SCORE: score_curve(match.metrics, ref)}
 
 
 def rank_game(matches: Sequence[MatchData], game: str,
@@ -250,33 +211,37 @@ def rank_game(matches: Sequence[MatchData], game: str,
         raise ValueError(f"no match of game {game!r}")
     competitors = sorted(by_competitor)
     ok = {c: [m for m in by_competitor[c] if m.ok] for c in competitors}
-    means = {c: t_interval(m.final(OBJECTIVE) for m in ok[c]) for c in competitors}
+    all_ok = [m for c in competitors for m in ok[c]]
+    ref = game_reference([m.record.summary for m in all_ok], [m.metrics for m in all_ok])
+    finals = {c: [final_score(m.record.summary, ref) for m in ok[c]] for c in competitors}
+    means = {c: t_interval(finals[c]) for c in competitors}
     finite = [i.mean for i in means.values() if np.isfinite(i.mean)]
     best = min(finite) if finite else math.nan
     tolerance = rule.tolerance(finite)
-    all_ok = [m for c in competitors for m in ok[c]]
-    basis = "samples" if all_ok and all(m.final("samples") > 0 for m in all_ok) else "seconds"
 
     rows = []
     for c in competitors:
-        reaches = [first_reach(m.metrics, best + tolerance) for m in ok[c]]
-        samples = [r.samples if r else math.inf for r in reaches]
-        seconds = [r.seconds if r else math.inf for r in reaches]
+        reaches = [settled_reach(scored_metrics(m, ref), best + tolerance) for m in ok[c]]
         rows.append(dict(
-            competitor=c, hyper_objective=means[c],
+            competitor=c, score=means[c],
+            deterministic=len(finals[c]) >= 2 and len(set(finals[c])) == 1,
             leader_value=_nanmean([m.final("leader_value") for m in ok[c]]),
+            hyper_objective=float(np.mean([hyper_objective_at_tau(
+                m.record.summary, m.metrics, m.record.config) for m in ok[c]]))
+            if ok[c] else math.nan,
             lower_level_gap=_nanmean([m.final("lower_level_gap") for m in ok[c]]),
-            sse_gap=_nanmean([m.final("sse_gap") for m in ok[c]]),
             seeds_ok=len(ok[c]), seeds_failed=len(by_competitor[c]) - len(ok[c]),
             reached=sum(r is not None for r in reaches),
-            samples_to_tol=_median_cost(samples), seconds_to_tol=_median_cost(seconds)))
-    ranks = average_ranks([row["hyper_objective"].mean for row in rows])
-    speed_key = "samples_to_tol" if basis == "samples" else "seconds_to_tol"
-    speed = average_ranks([row[speed_key] for row in rows])
+            samples_to_tol=_median([r.samples if r else math.inf for r in reaches]),
+            iterations_to_tol=_median([r.iteration if r else math.inf for r in reaches]),
+            seconds_to_tol=_median([r.seconds if r else math.inf for r in reaches])))
+    scale = abs(ref.value) if math.isfinite(ref.value) else 0.0
+    ranks = average_ranks([row["score"].mean for row in rows], TIE_RTOL * max(1.0, scale))
+    speed = tied_ranks([(row["samples_to_tol"], row["iterations_to_tol"]) for row in rows])
     standings = [Standing(**row, rank=float(r), speed_rank=float(s))
                  for row, r, s in zip(rows, ranks, speed, strict=True)]
     standings.sort(key=lambda s: (s.rank, s.speed_rank, s.competitor))
-    return GameRanking(game, tuple(standings), best, tolerance, basis)
+    return GameRanking(game, tuple(standings), ref, best, tolerance)
 
 
 def rank_games(matches: Sequence[MatchData],
@@ -321,8 +286,8 @@ def overall_ranking(rankings: Sequence[GameRanking]) -> tuple[OverallStanding, .
             seeds[s.competitor][1] += s.seeds_failed
     competitors = sorted(ranks)
     averages = [float(np.mean(list(ranks[c].values()))) for c in competitors]
-    keys = [(-len(ranks[c]), a) for c, a in zip(competitors, averages, strict=True)]
-    overall = stats.rankdata([sorted(set(keys)).index(k) for k in keys], method="average")
+    overall = tied_ranks([(-len(ranks[c]), a) for c, a in zip(competitors, averages, strict=True)],
+                         TIE_RTOL)
     standings = [
         OverallStanding(c, float(r), a, float(np.mean(speed[c])), dict(ranks[c]), *seeds[c])
         for c, a, r in zip(competitors, averages, overall, strict=True)
@@ -332,27 +297,12 @@ def overall_ranking(rankings: Sequence[GameRanking]) -> tuple[OverallStanding, .
 
 
 @dataclass(frozen=True)
-class FailedMatch:
-    """A match that failed, with its error text."""
-
-    game: str
-    competitor: Competitor
-    seed: int
-    error: str
-
-
-def failed_matches(matches: Sequence[MatchData]) -> list[FailedMatch]:
-    """Every failed match, in (game, competitor, seed) order."""
-    failed = [FailedMatch(m.game, m.competitor, m.record.seed, m.record.error or "")
-              for m in matches if not m.ok]
-    return sorted(failed, key=lambda f: (f.game, f.competitor, f.seed))
-
-
-@dataclass(frozen=True)
 class Heatmap:
-    """A leaders x followers matrix (NaN where a pair has no value), best pairs first.
+    """A leaders x followers matrix (NaN where a pair has no value); lower is better.
 
-    ``values[i, j]`` belongs to ``leaders[i]`` with ``followers[j]``; lower is better.
+    ``values[i, j]`` belongs to ``leaders[i]`` with ``followers[j]``; ``best`` lists the cells of
+    the pairs ranked first by the ranking the heatmap draws (so the table and the heatmap agree
+    by construction); ``log``: the values span decades and are best coloured on a log scale.
     """
 
     title: str
@@ -360,27 +310,55 @@ class Heatmap:
     followers: tuple[str, ...]
     values: np.ndarray
     value_label: str
+    best: tuple[tuple[int, int], ...]
+    log: bool = False
 
 
-def _heatmap(title: str, label: str, ordered: Sequence[tuple[Competitor, float]]) -> Heatmap:
-    """Lay out ``(competitor, value)`` pairs, given best first, as a leaders x followers grid;
-    leaders and followers appear in the order of their best pair."""
-    leaders = tuple(dict.fromkeys(c.leader for c, _ in ordered))
-    followers = tuple(dict.fromkeys(c.follower for c, _ in ordered))
-    values = np.full((len(leaders), len(followers)), np.nan)
-    for c, value in ordered:
-        values[leaders.index(c.leader), followers.index(c.follower)] = value
-    return Heatmap(title, leaders, followers, values, label)
+def _order(names: Iterable[str], preferred: Sequence[str] | None) -> tuple[str, ...]:
+    """``names`` in the ``preferred`` order, any others after them in name order."""
+    names = set(names)
+    first = [n for n in (preferred or ()) if n in names]
+    return tuple(first + sorted(names - set(first)))
 
 
-def game_heatmap(ranking: GameRanking) -> Heatmap:
-    """Mean final hyper-objective of every (leader, follower) pair in one game."""
-    return _heatmap(f"{ranking.game}: mean final hyper-objective",
-                    "mean final f = -V_L (lower is better)",
-                    [(s.competitor, s.hyper_objective.mean) for s in ranking.standings])
+def _heatmap(title: str, label: str, cells: Sequence[tuple[Competitor, float, float]],
+             leaders: Sequence[str] | None, followers: Sequence[str] | None,
+             log: bool) -> Heatmap:
+    """Lay out ``(competitor, value, rank)`` as a leaders x followers grid in a fixed order."""
+    rows = _order((c.leader for c, _, _ in cells), leaders)
+    cols = _order((c.follower for c, _, _ in cells), followers)
+    values = np.full((len(rows), len(cols)), np.nan)
+    top = min((rank for _, _, rank in cells), default=math.nan)
+    best = []
+    for c, value, rank in cells:
+        i, j = rows.index(c.leader), cols.index(c.follower)
+        values[i, j] = value
+        if rank == top and math.isfinite(value):
+            best.append((i, j))
+    return Heatmap(title, rows, cols, values, label, tuple(sorted(best)), log)
 
 
-def overall_heatmap(standings: Sequence[OverallStanding]) -> Heatmap:
-    """Average rank over games of every (leader, follower) pair."""
-    return _heatmap("All games: average rank", "average rank (1 = best)",
-                    [(s.competitor, s.average_rank) for s in standings])
+def game_heatmap(ranking: GameRanking, leaders: Sequence[str] | None = None,
+                 followers: Sequence[str] | None = None) -> Heatmap:
+    """Mean final score of every (leader, follower) pair in one game; the outlined cells are
+    the game table's first."""
+    return _heatmap(f"{ranking.game}: mean final score",
+                    f"{ranking.reference.score_label} (lower is better)",
+                    [(s.competitor, s.score.mean, s.rank) for s in ranking.standings],
+                    leaders, followers, log=True)
+
+
+def overall_heatmap(standings: Sequence[OverallStanding], leaders: Sequence[str] | None = None,
+                    followers: Sequence[str] | None = None) -> Heatmap:
+    """The overall rank of every (leader, follower) pair (the overall table's ``rank``)."""
+    return _heatmap("All games: overall rank", "overall rank (1 = best)",
+                    [(s.competitor, s.rank, s.rank) for s in standings],
+                    leaders, followers, log=False)
+
+
+__all__ = ["DEFAULT_TOLERANCE", "OBJECTIVE", "SCORE", "Competitor", "FailedMatch",
+           "GameRanking", "Heatmap", "Interval", "MatchData", "OverallStanding", "Reach",
+           "Standing", "ToleranceRule", "average_ranks", "failed_matches", "first_reach",
+           "settled_reach",
+           "game_heatmap", "overall_heatmap", "overall_ranking", "rank_game", "rank_games",
+           "read_matches", "scored_metrics", "t_interval"]
