@@ -22,10 +22,11 @@ ranking of pairs across games: the table lists it and the overall heatmap draws 
 the lowest mean score and ``tol`` given by :class:`ToleranceRule`. A seed *reaches* the target at
 the first recorded row from which its score stays at or below it to the end
 (:func:`settled_reach`: passing through the target and leaving it is not converging); its costs
-are that row's samples, iteration and wall seconds. A competitor's cost is the median over its successful seeds, a seed that never reaches
-counting as infinitely costly. The speed rank orders by samples, then by iterations: both are
-deterministic for a given seed, whereas wall time depends on the machine and its load, so it is
-shown but never ranked on. Exact leaders draw no samples and so are ordered by iterations.
+are that row's samples, iteration and wall seconds. A competitor's cost is the median over its
+successful seeds, a seed that never reaches counting as infinitely costly. The speed rank orders
+by samples, then by iterations: both are deterministic for a given seed, whereas wall time
+depends on the machine and its load, so it is shown but never ranked on. Exact leaders draw no
+samples and so are ordered by iterations.
 
 **Failures.** Failed matches are counted per competitor, listed with their errors, and left out
 of every mean.
