@@ -12,6 +12,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,ray]'
+	@# the report's browser test (tests/test_report_html.py) opens index.html in Chromium
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq chromium; } \
+		|| echo "chromium not installed (needs root and apt-get): the browser test will skip"
 	touch $(STAMP)
 
 # the main job: a tournament of every leader on small games, then its report

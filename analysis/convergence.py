@@ -60,40 +60,72 @@ def restart_iterations(runs: Sequence[RunRecord]) -> tuple[float, ...]:
     return tuple(sorted(found))
 
 
+#: At most this many curves in one panel; more runs are cut, and the panel title says so.
+MAX_CURVES = 8
+
+
+def _tau_note(runs: Sequence[RunRecord]) -> str:
+    """How the entropy weight the leader optimized at moved during the runs (if it did)."""
+    taus = [run.metrics["tau"] for run in runs if "tau" in run.metrics and
+            np.isfinite(run.metrics["tau"]).any()]
+    if not taus:
+        return ""
+    first, last = taus[0][np.isfinite(taus[0])][[0, -1]]
+    if all(np.nanmax(t) == np.nanmin(t) for t in taus):
+        return f" at tau = {first:g}"
+    return f" at the leader's own tau_k ({first:.3g} -> {last:.3g})"
+
+
+def _capped(title: str, series: list[Series]) -> tuple[str, tuple[Series, ...]]:
+    if len(series) <= MAX_CURVES:
+        return title, tuple(series)
+    return f"{title} (first {MAX_CURVES} of {len(series)})", tuple(series[:MAX_CURVES])
+
+
 def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
-    """The panels of the convergence figure (REFERENCE §5).
+    """The panels of a run's figure: what the leader optimized, and its gap to the truth
+    (docs/theory.md §5).
 
-    1. the leader's objective ``f(x_k, pi_k)`` and the hyper-objective ``Phi(x_k)``;
-    2. the lower-level gap ``V*(x_k) - V(x_k, pi_k)`` (log scale);
-    3. for matrix games, ``|leader value - strong Stackelberg value|`` (log scale);
-       otherwise the leader's gradient norm (log scale) where the runs report one.
+    1. what the leader optimized: its objective ``f(x_k, pi_k)`` at the tau it used, and for a
+       single run the hyper-objective ``Phi(x_k)`` at that tau (dashed);
+    2. the gap to the truth: in a matrix game ``V_SSE - V_L`` (the distance of the leader's
+       value against an exact unregularized best response to the strong Stackelberg value, log
+       scale); elsewhere, where no equilibrium value is known, that leader value itself;
+    3. the lower-level gap ``V*(x_k) - V(x_k, pi_k)`` (log scale).
 
-    Every panel carries the :func:`restart_iterations` of the runs, drawn as vertical lines.
+    Every panel carries the :func:`restart_iterations` of the runs, drawn as vertical lines,
+    and holds at most :data:`MAX_CURVES` curves.
     """
-    objective, gap, third = [], [], []
-    third_is_sse = all("sse_gap" in run.metrics for run in runs)
+    objective, truth, gap = [], [], []
+    exact = all("sse_gap" in run.metrics for run in runs)
     for run in runs:
         m = run.metrics
         it = m["iteration"]
         objective.append(Series(f"f(x, pi)  {run.label}", it, m["upper_objective"]))
-        objective.append(Series(f"Phi(x)  {run.label}", it, m["hyper_objective"]))
+        if len(runs) == 1:
+            objective.append(Series(f"Phi(x)  {run.label}", it, m["hyper_objective"]))
+        if exact:
+            truth.append(Series(run.label, it, np.maximum(np.abs(m["sse_gap"]), LOG_FLOOR)))
+        elif "leader_value" in m:
+            truth.append(Series(run.label, it, m["leader_value"]))
         gap.append(Series(run.label, it, np.maximum(np.abs(m["lower_level_gap"]), LOG_FLOOR)))
-        if third_is_sse:
-            third.append(Series(run.label, it, np.maximum(np.abs(m["sse_gap"]), LOG_FLOOR)))
-        elif "grad_norm" in m:
-            third.append(Series(run.label, it, np.maximum(m["grad_norm"], LOG_FLOOR)))
     restarts = restart_iterations(runs)
-    panels = [
-        Panel("Leader objective (lower is better)", "f = -V_L", False, tuple(objective),
-              ylim=tail_limits(objective), restarts=restarts),
-        Panel("Lower-level gap", "V*(x) - V(x, pi)", True, tuple(gap), restarts=restarts),
-    ]
-    if third_is_sse:
-        panels.append(Panel("Distance to the strong Stackelberg value",
-                            "|V_L - V_SSE|", True, tuple(third), restarts=restarts))
-    elif third:
-        panels.append(Panel("Stationarity", "gradient norm", True, tuple(third),
-                            restarts=restarts))
+    title, objective = _capped("What the leader optimized" + _tau_note(runs), objective)
+    panels = [Panel(title, "f (lower is better)", False, objective,
+                    ylim=tail_limits(objective), restarts=restarts)]
+    if exact:
+        values = sorted({float(run.summary["sse_leader_value"]) for run in runs
+                         if isinstance(run.summary.get("sse_leader_value"), (int, float))})
+        known = f" = {values[0]:.6g}" if len(values) == 1 else ""
+        title, truth = _capped(f"Gap to the truth: distance to the SSE value{known}", truth)
+        panels.append(Panel(title, "V_SSE - V_L (log)", True, truth, restarts=restarts))
+    elif truth:
+        title, truth = _capped("The truth: leader value against an exact best response\n"
+                               "(no equilibrium value known for this game)", truth)
+        panels.append(Panel(title, "V_L (higher is better)", False, truth,
+                            ylim=tail_limits(truth), restarts=restarts))
+    title, gap = _capped("Lower-level gap", gap)
+    panels.append(Panel(title, "V*(x) - V(x, pi) (log)", True, gap, restarts=restarts))
     return panels
 
 
@@ -106,7 +138,7 @@ def plot_convergence(runs: Sequence[RunRecord], axes=None):
 
     panels = convergence_panels(runs)
     if axes is None:
-        fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0),
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.6),
                                  constrained_layout=True)
     else:
         fig = np.atleast_1d(axes)[0].figure
@@ -116,7 +148,7 @@ def plot_convergence(runs: Sequence[RunRecord], axes=None):
             ax.plot(series.x, series.y, style, label=series.label, linewidth=1.6)
         for iteration in panel.restarts:
             ax.axvline(iteration, color="0.6", linestyle=":", linewidth=1.0)
-        ax.set_title(panel.title)
+        ax.set_title(panel.title, fontsize=10, wrap=True)
         ax.set_xlabel("leader iteration")
         ax.set_ylabel(panel.ylabel)
         if panel.log:
@@ -125,7 +157,19 @@ def plot_convergence(runs: Sequence[RunRecord], axes=None):
             ax.set_ylim(*panel.ylim)
         ax.grid(True, alpha=0.3)
         if panel.series:
-            ax.legend(fontsize=7)
-    title = ", ".join(sorted({run.config["game"]["id"] for run in runs}))
-    fig.suptitle(title)
+            ax.legend(fontsize=9)
+    fig.suptitle(figure_title(runs))
     return fig
+
+
+def figure_title(runs: Sequence[RunRecord]) -> str:
+    """The game(s), and for a single run its final numbers against the truth."""
+    title = ", ".join(sorted({str(run.config["game"]["id"]) for run in runs}))
+    if len(runs) != 1:
+        return title
+    summary = runs[0].summary
+    parts = [f"{name} {summary[key]:.6g}" for key, name in (
+        ("leader_value", "final V_L"), ("sse_gap", "distance to SSE value"),
+        ("hyper_objective", "Phi"), ("lower_level_gap", "lower-level gap"))
+        if isinstance(summary.get(key), (int, float))]
+    return f"{title}: {runs[0].label}" + (f"\n{', '.join(parts)}" if parts else "")

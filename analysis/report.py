@@ -236,8 +236,10 @@ def write_report(store_dir: str | Path, out_dir: str | Path | None = None,
             tables.append(block.table.write_csv(out / block.csv))
         return block
 
-    overall_blocks: list = [table(TableBlock(overall_table(overall, games),
-                                             "rankings_overall.csv", "ranking-overall"))]
+    overall_blocks: list = [
+        table(TableBlock(overall_table(overall, games), "rankings_overall.csv",
+                         "ranking-overall")),
+        Text(RANKING_RULE.format(relative=rule.relative, absolute=rule.absolute))]
     if len(overall) > 1:
         heat = overall_heatmap(overall, palette.leaders, palette.followers)
         overall_blocks.append(figure("heatmap_overall", figures.heatmap_figure(heat),
@@ -274,7 +276,6 @@ def write_report(store_dir: str | Path, out_dir: str | Path | None = None,
     if spec:
         sections.append(Section("Settings", (TableBlock(settings_table(spec)),), "settings"))
     lead = (Text(_headline(overall)),
-            Text(RANKING_RULE.format(relative=rule.relative, absolute=rule.absolute)),
             Text(f"{len(matches)} match(es), {len(failures)} failed. " + _budget_line(spec)))
     doc = Document("Tournament report", lead, tuple(sections))
     index = out / "index.md"

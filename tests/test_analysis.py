@@ -9,7 +9,9 @@ import pytest
 
 from analysis.convergence import (
     LOG_FLOOR,
+    MAX_CURVES,
     convergence_panels,
+    figure_title,
     plot_convergence,
     restart_iterations,
     tail_limits,
@@ -42,23 +44,44 @@ def test_restarts_of_a_multistart_leader_are_marked_on_every_panel():
     assert all(panel.restarts == (30.0, 60.0) for panel in convergence_panels([plain, multi]))
 
 
-def test_panels_of_a_matrix_game_include_the_distance_to_the_sse():
-    panels = convergence_panels([record()])
-    assert [p.title for p in panels] == ["Leader objective (lower is better)", "Lower-level gap",
-                                         "Distance to the strong Stackelberg value"]
-    objective, gap, sse = panels
-    assert len(objective.series) == 2 and not objective.log
-    assert gap.log and sse.log
+def test_panels_show_what_the_leader_optimized_and_the_gap_to_the_truth():
+    run = record()
+    run.metrics["tau"] = 0.02 * np.arange(1, 101) ** -0.15  # a leader's own decaying tau_k
+    panels = convergence_panels([run])
+    assert [p.title.split(":")[0].split(" at ")[0] for p in panels] == [
+        "What the leader optimized", "Gap to the truth", "Lower-level gap"]
+    objective, truth, gap = panels
+    assert "own tau_k (0.02 -> " in objective.title
+    assert len(objective.series) == 2 and not objective.log  # f and Phi of the one run
+    assert truth.log and gap.log
     # exact zeros are floored so they stay on a log axis; signs are dropped
     assert gap.series[0].y.min() == LOG_FLOOR
-    np.testing.assert_allclose(sse.series[0].y, 0.5 / np.arange(1, 101))
+    np.testing.assert_allclose(truth.series[0].y, 0.5 / np.arange(1, 101))
 
 
-def test_markov_runs_show_stationarity_instead():
-    panels = convergence_panels([record(matrix=False), record(matrix=False, leader="hyper")])
-    assert panels[-1].title == "Stationarity"
-    assert len(panels[-1].series) == 2
-    assert panels[1].series[1].label == "hyper / best-response"
+def test_markov_runs_show_the_leader_value_as_the_truth():
+    runs = [record(matrix=False), record(matrix=False, leader="hyper")]
+    for run in runs:
+        run.metrics["leader_value"] = 3.0 - 1.0 / run.metrics["iteration"]
+    panels = convergence_panels(runs)
+    assert panels[1].title.startswith("The truth: leader value") and not panels[1].log
+    assert len(panels[0].series) == 2  # one f per run, no Phi with several runs
+    assert panels[2].series[1].label == "hyper / best-response"
+
+
+def test_no_panel_holds_more_than_eight_curves():
+    panels = convergence_panels([record(leader=f"L{k}") for k in range(11)])
+    assert all(len(p.series) <= MAX_CURVES == 8 for p in panels)
+    assert panels[1].title.endswith("(first 8 of 11)")
+
+
+def test_the_title_of_one_run_gives_its_final_numbers():
+    run = record()
+    run.summary.update(leader_value=3.4517, sse_gap=0.0483, sse_leader_value=3.5)
+    title = figure_title([run])
+    assert title.startswith("stackelberg/matrix-v0: pbrl-value / best-response")
+    assert "final V_L 3.4517" in title and "distance to SSE value 0.0483" in title
+    assert "= 3.5" in convergence_panels([run])[1].title
 
 
 def test_objective_limits_ignore_the_early_transient():
