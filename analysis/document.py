@@ -101,7 +101,7 @@ td { white-space: nowrap; } td:last-child { white-space: normal; }
 th { background: #f0f3f6; vertical-align: bottom; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tbody tr:nth-child(even) { background: #fafafa; }
-table[id] tbody tr:first-child { background: #fff7d6; font-weight: 600; }
+tr.top { background: #fff7d6 !important; font-weight: 600; }
 figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption, .note { color: #555; font-size: 0.9em; }
 nav a { margin-right: 1em; }

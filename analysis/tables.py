@@ -81,7 +81,13 @@ class Table:
             return f"<{tag}{align}>{html.escape(text)}</{tag}>"
 
         head = "".join(cell("th", c, c.header) for c in shown)
-        body = "".join("<tr>" + "".join(cell("td", c, c.fmt(row[c.key])) for c in shown)
+        # rows that share the first row's rank (the winners, ties included) are marked
+        top = self.rows[0].get("rank") if self.rows else None
+
+        def opening(row: Mapping[str, Any]) -> str:
+            return '<tr class="top">' if top is not None and row.get("rank") == top else "<tr>"
+
+        body = "".join(opening(row) + "".join(cell("td", c, c.fmt(row[c.key])) for c in shown)
                        + "</tr>\n" for row in self.rows)
         ident = f' id="{html.escape(table_id)}"' if table_id else ""
         return (f"<table{ident}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n"
