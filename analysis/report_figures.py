@@ -112,7 +112,8 @@ def heatmap_caption(heatmap: Heatmap) -> str:
     low, high = CLIP_PERCENTILES
     clip = (f"colours clipped at the {low:g}th and {high:g}th percentiles of the values"
             if heatmap.log else "colours span the values")
-    return (f"{heatmap.value_label}; {scale}{clip}; cells show the values (3 digits; the CSV has them all); "
+    return (f"{heatmap.value_label}; {scale}{clip}; cells show the values (3 digits; the CSV "
+            "has them all); "
             "outlined: ranked first (the table's first row); grey: pair not played")
 
 
