@@ -41,7 +41,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-
 import games
 from games import FOLLOWER, LEADER
 from stackelberg.app.config import build_experiment, load_config

@@ -6,6 +6,9 @@ another gymnasium and pulls pandas and pyarrow) is not, and its test is skipped 
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -15,6 +18,7 @@ from games import FOLLOWER, LEADER
 supersuit = pytest.importorskip("supersuit", reason="supersuit is in the dev extra")
 
 N_COPIES = 4
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def vectorized(env, n_copies: int = N_COPIES):
@@ -56,25 +60,27 @@ def test_seeded_vectorized_copies_are_reproducible_and_distinct():
     assert len({tuple(column) for column in first.T}) == N_COPIES
 
 
-def test_sb3_recipe_trains_independent_ppo_to_the_nash_outcome():
-    """A few thousand PPO steps (parameter sharing, the agent indicator tells the roles apart).
+def readme_block(first_line: str) -> str:
+    for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.S):
+        if block.startswith(first_line):
+            return block
+    raise AssertionError(f"README has no python block starting with {first_line!r}")
+
+
+def test_the_readme_sb3_recipe_trains_independent_ppo_to_the_nash_outcome():
+    """The README's recipe as printed: 4096 PPO steps, one policy shared by both agents.
 
     In the textbook game row 0 strictly dominates for the leader, so simultaneous-move
     learners end at the Nash outcome (row 0, column 0: leader 2), not at the commitment value
-    3.5 (README, "Using the games with other RL libraries").
+    3.5 (README, "Using the games with other RL libraries"); the agent indicator in the
+    observation lets the shared policy play each role.
     """
     pytest.importorskip("stable_baselines3", reason="stable-baselines3 is in the dev extra")
     torch = pytest.importorskip("torch")
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.utils import set_random_seed
-
     torch.set_num_threads(1)
-    markov = supersuit.pettingzoo_env_to_vec_env_v1(games.make_env("stackelberg/matrix-v0"))
-    vec_env = supersuit.concat_vec_envs_v1(markov, N_COPIES, base_class="stable_baselines3")
-    set_random_seed(0)  # SB3's own seeding; SuperSuit's vector env has no seed()
-    vec_env.venv.reset(seed=0)
-    model = PPO("MlpPolicy", vec_env, n_steps=128, batch_size=256, learning_rate=3e-3)
-    model.learn(total_timesteps=4096)
+    namespace: dict = {}
+    exec(compile(readme_block("# independent PPO"), "README.md", "exec"), namespace)
+    model = namespace["model"]
     probe = games.make_env("stackelberg/matrix-v0")
     observations, _ = probe.reset(seed=0)
     greedy = {agent: int(model.predict(observations[agent], deterministic=True)[0])

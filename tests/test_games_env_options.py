@@ -120,7 +120,10 @@ def undiscounted_returns(env, mu, pi, n_episodes: int, rng) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("game_id", "params"),
-    [("stackelberg/random-markov-v0", {"seed": 4, "gamma": 0.8}), ("stackelberg/patrol-v0", {"gamma": 0.8})],
+    [
+        ("stackelberg/random-markov-v0", {"seed": 4, "gamma": 0.8}),
+        ("stackelberg/patrol-v0", {"gamma": 0.8}),
+    ],
 )
 def test_termination_with_probability_one_minus_gamma_gives_the_discounted_value(game_id, params):
     """Done-means 3: the mean undiscounted return is the exact discounted value (3 SE)."""
