@@ -6,6 +6,7 @@ another gymnasium and pulls pandas and pyarrow) is not, and its test is skipped 
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -58,6 +59,36 @@ def test_seeded_vectorized_copies_are_reproducible_and_distinct():
     first = seeded_run()
     np.testing.assert_array_equal(first, seeded_run())
     assert len({tuple(column) for column in first.T}) == N_COPIES
+
+
+@pytest.mark.parametrize(
+    "wrapper",
+    ["flatten_v0", "dtype_v0", "normalize_obs_v0", "pad_action_space_v0", "pad_observations_v0"],
+)
+@pytest.mark.parametrize("kind", ["parallel", "aec"])
+def test_supersuit_observation_wrappers_take_the_one_hot_observations(wrapper, kind):
+    """The wrappers that need ``Box`` observations run a whole episode, in their spaces."""
+    wrap = getattr(supersuit, wrapper)
+    if wrapper == "dtype_v0":
+        wrap = functools.partial(wrap, dtype=np.float64)
+    env = wrap(games.make_env("stackelberg/patrol-v0", kind=kind, max_cycles=3))
+    seen = []
+    if kind == "parallel":
+        observations, _ = env.reset(seed=0)
+        while env.agents:
+            seen += [(agent, obs) for agent, obs in observations.items()]
+            actions = {agent: env.action_space(agent).sample() for agent in env.agents}
+            observations, *_ = env.step(actions)
+    else:
+        env.reset(seed=0)
+        for agent in env.agent_iter():
+            observation, _, terminated, truncated, _ = env.last()
+            seen.append((agent, observation))
+            env.step(None if terminated or truncated else env.action_space(agent).sample())
+    assert len(seen) >= 6
+    for agent, observation in seen:
+        assert isinstance(observation, np.ndarray)
+        assert env.observation_space(agent).contains(observation)
 
 
 def readme_block(first_line: str) -> str:
