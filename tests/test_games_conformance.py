@@ -77,8 +77,8 @@ def test_pettingzoo_conformance(env_id):
     seed_test(mod.env, num_cycles=NUM_CYCLES)
     parallel_seed_test(mod.parallel_env, num_cycles=NUM_CYCLES)
     max_cycles_test(mod)
-    render_test(mod.env, custom_tests={"ansi": lambda text: env_id.split("/")[1][:5] in text
-                                       or "round" in text})
+    model_name = mod.env().model.name  # the ansi text opens with it
+    render_test(mod.env, custom_tests={"ansi": lambda text: text.startswith(model_name)})
     state_test(mod.env(), mod.parallel_env())
 
 
