@@ -105,7 +105,7 @@ class EnvironmentLoop:
 
     def __init__(self, game: Game, mu, pi, horizon, actions, rng, clock):
         self.env = games.make_env(game.game_id, kind="parallel", max_cycles=horizon,
-                                  **game.params)
+                                  observation="index", **game.params)
         self.env.reset(seed=int(rng.integers(2**31)))  # seeded once; then reset() continues
         self.draw = self._drawer(mu, pi, actions, rng)
         self.transitions_per_call = horizon

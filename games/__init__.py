@@ -5,6 +5,7 @@ Importing this package registers every game of :data:`GAMES` with PettingZoo, so
 :func:`make_model` (the exact model) and :func:`make_env` (an environment sampling from it).
 """
 
+from games.commitment import StackelbergCommitmentEnv
 from games.env import (
     FOLLOWER,
     LEADER,
@@ -34,6 +35,7 @@ __all__ = [
     "LEADER",
     "GameInfo",
     "StackelbergAECEnv",
+    "StackelbergCommitmentEnv",
     "StackelbergParallelEnv",
     "absolute_game_id",
     "default_max_cycles",

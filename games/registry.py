@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import pettingzoo
 
+from games.commitment import StackelbergCommitmentEnv
 from games.env import StackelbergAECEnv, StackelbergParallelEnv
 from games.gridworld import gridworld_goal_game
 from games.matrix import matrix_game
@@ -259,6 +260,10 @@ def make_env(
     kind: EnvKind = "parallel",
     max_cycles: int | None = None,
     render_mode: str | None = None,
+    *,
+    observation: str = "onehot",
+    discount_as_termination: bool = False,
+    commitment: bool = False,
     **params: Any,
 ) -> StackelbergParallelEnv | StackelbergAECEnv:
     """Build a PettingZoo environment of a game.
@@ -268,38 +273,56 @@ def make_env(
     game_id : str
         As in :func:`make_model`.
     kind : {"parallel", "aec"}, default "parallel"
-        Simultaneous moves, or the leader first with her action shown to the follower.
+        Simultaneous moves, or the leader first with her move shown to the follower.
     max_cycles : int, optional
         Episode length; default :func:`games.env.default_max_cycles` of the game's ``gamma``.
-    render_mode : {None, "ansi"}, optional
+    render_mode : {None, "human", "ansi", "rgb_array"}, optional
         Rendering mode.
+    observation : {"onehot", "index"}, default "onehot"
+        Observation encoding (:mod:`games.observations`).
+    discount_as_termination : bool, default False
+        End every round with probability ``1 - gamma`` (:mod:`games.env`).
+    commitment : bool, default False
+        With ``kind="aec"``: the leader's action is her mixed strategy, shown to the follower
+        (:mod:`games.commitment`).
     **params
         Parameters of the game, as in :func:`make_model`.
 
     Returns
     -------
     StackelbergParallelEnv or StackelbergAECEnv
-        An environment sampling from ``make_model(game_id, **params)``, available as ``env.model``.
+        An environment sampling from ``make_model(game_id, **params)``, available as
+        ``env.model``; ``env.metadata["name"]`` is ``game_id``.
     """
     if kind not in ENV_CLASSES:
         raise ValueError(f"kind must be one of {sorted(ENV_CLASSES)}, got {kind!r}")
+    if commitment is not False and (commitment is not True or kind != "aec"):
+        raise ValueError(
+            f"commitment must be True or False and needs kind='aec' (the follower observes "
+            f"the leader's commitment before he moves), got commitment={commitment!r} with "
+            f"kind={kind!r}"
+        )
     model = make_model(game_id, **params)
-    return ENV_CLASSES[kind](model, max_cycles=max_cycles, render_mode=render_mode)
+    env_class = StackelbergCommitmentEnv if commitment else ENV_CLASSES[kind]
+    return env_class(
+        model,
+        max_cycles=max_cycles,
+        render_mode=render_mode,
+        observation=observation,
+        discount_as_termination=discount_as_termination,
+        name=game_id,
+    )
 
 
 @dataclass(frozen=True)
 class EnvEntryPoint:
-    """PettingZoo entry point: ``EnvEntryPoint(id, kind)(max_cycles=, render_mode=, **params)``."""
+    """PettingZoo entry point: ``EnvEntryPoint(id, kind)(**make_env options, **params)``."""
 
     game_id: str
     kind: EnvKind
 
-    def __call__(
-        self, *, max_cycles: int | None = None, render_mode: str | None = None, **params: Any
-    ) -> StackelbergParallelEnv | StackelbergAECEnv:
-        return make_env(
-            self.game_id, self.kind, max_cycles=max_cycles, render_mode=render_mode, **params
-        )
+    def __call__(self, **options: Any) -> StackelbergParallelEnv | StackelbergAECEnv:
+        return make_env(self.game_id, self.kind, **options)
 
 
 def register_all() -> None:

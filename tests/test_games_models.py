@@ -266,7 +266,7 @@ def small_game() -> GameModel:
 def test_parallel_env_samples_next_states_from_the_model(small_game):
     s, b, a = 2, 1, 0
     start_in_s = dataclasses.replace(small_game, initial=np.eye(small_game.n_states)[s])
-    env = StackelbergParallelEnv(start_in_s, max_cycles=1)
+    env = StackelbergParallelEnv(start_in_s, max_cycles=1, observation="index")
     env.reset(seed=2024)
     n = 20_000
     counts = np.zeros(small_game.n_states)
@@ -285,7 +285,7 @@ def test_parallel_env_samples_next_states_from_the_model(small_game):
 def test_aec_env_transitions_and_rewards_match_the_model(small_game):
     """Empirical next-state frequencies of every (s, b, a) along one long AEC trajectory."""
     rounds = 12_000
-    env = StackelbergAECEnv(small_game, max_cycles=rounds)
+    env = StackelbergAECEnv(small_game, max_cycles=rounds, observation="index")
     env.reset(seed=7)
     policy = np.random.default_rng(0)
     S, B, A = small_game.transitions.shape[:3]
@@ -322,7 +322,7 @@ def test_aec_last_returns_the_rewards_of_the_completed_round(small_game):
 def test_initial_states_follow_the_initial_distribution():
     model = patrol_game(site_values=[1.0, 0.5, 0.2])
     skewed = dataclasses.replace(model, initial=[0.6, 0.3, 0.1])
-    env = StackelbergParallelEnv(skewed)
+    env = StackelbergParallelEnv(skewed, observation="index")
     env.reset(seed=0)
     n = 10_000
     counts = np.bincount([env.reset()[0][LEADER] for _ in range(n)], minlength=3)
@@ -372,13 +372,13 @@ def test_envs_reject_invalid_actions_and_steps_before_reset(small_game):
     with pytest.raises(RuntimeError, match="reset"):
         parallel.step({LEADER: 0, FOLLOWER: 0})
     parallel.reset(seed=0)
-    with pytest.raises(ValueError, match="invalid action for follower: 2"):
+    with pytest.raises(ValueError, match="invalid action for follower_0: 2"):
         parallel.step({LEADER: 0, FOLLOWER: 2})
-    with pytest.raises(ValueError, match=r"missing \['follower'\]"):
+    with pytest.raises(ValueError, match=r"missing \['follower_0'\]"):
         parallel.step({LEADER: 0})
     aec = StackelbergAECEnv(small_game)
     aec.reset(seed=0)
-    with pytest.raises(ValueError, match="invalid action for leader"):
+    with pytest.raises(ValueError, match="invalid action for leader_0"):
         aec.step(None)
 
 
@@ -390,7 +390,7 @@ def test_ansi_render_describes_the_round():
     env.step(0)
     assert "follower attack" in env.render()
     with pytest.raises(ValueError, match="render_mode"):
-        make_env("stackelberg/patrol-v0", render_mode="human")
+        make_env("stackelberg/patrol-v0", render_mode="video")
 
 
 # --- registry -------------------------------------------------------------------------------
