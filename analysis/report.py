@@ -126,7 +126,8 @@ def _game_section(ranking: GameRanking, table_file: str,
 
 
 def write_report(store_dir: str | Path, out_dir: str | Path | None = None,
-                 rule: ToleranceRule = DEFAULT_TOLERANCE, dpi: int = 100) -> ReportFiles:
+                 rule: ToleranceRule = DEFAULT_TOLERANCE, dpi: int = 100,
+                 matches: Sequence[MatchData] | None = None) -> ReportFiles:
     """Write the report of the results store in ``store_dir``.
 
     Parameters
@@ -139,6 +140,8 @@ def write_report(store_dir: str | Path, out_dir: str | Path | None = None,
         The tolerance of the speed columns.
     dpi : int
         Resolution of the PNG figures.
+    matches : sequence of MatchData, optional
+        ``read_store(store_dir)``, when the caller has read it already.
 
     Returns
     -------
@@ -149,7 +152,7 @@ def write_report(store_dir: str | Path, out_dir: str | Path | None = None,
     ReportError
         See :func:`read_store`.
     """
-    matches = read_store(store_dir)
+    matches = read_store(store_dir) if matches is None else matches
     out = Path(out_dir) if out_dir is not None else Path(store_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     rankings = rank_games(matches, rule)

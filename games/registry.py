@@ -2,19 +2,24 @@
 
 A game is a builder, a pure function of keyword parameters returning a
 :class:`~stackelberg.model.GameModel`. :data:`GAMES` lists the built-in ones by id. Users add
-games without editing this package by naming their own builder as ``"package.module:function"``
-or ``"path/to/file.py:function"`` wherever a game id is accepted (a file path is resolved
-relative to the current directory).
+games without editing this package in one of two ways, and only these run a user's code:
+
+- a builder in a file they name, ``"path/to/file.py:function"`` wherever a game id is accepted
+  (naming the file runs it; a config resolves the path relative to the config file);
+- a builder an installed package registers on purpose in the entry-point group
+  ``stackelberg.games`` (the Python packaging convention for plug-ins), under its game id.
+
+A game id is never taken as ``"module:function"`` to import: ``"os:system"`` names no game and is
+refused without importing or calling anything.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import importlib
+import importlib.metadata
 import importlib.util
 import inspect
-import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -107,101 +112,148 @@ GAMES: dict[str, GameInfo] = {
 }
 
 
+ENTRY_POINT_GROUP = "stackelberg.games"
+_FORMS = ("a registered id (`stackelberg games` lists them), a builder in a file you name as "
+          "'path/to/file.py:function', or a game a package registers in the entry-point group "
+          f"{ENTRY_POINT_GROUP!r}")
+
+
+class GameBuildError(ValueError):
+    """A user's builder (a named file or a plug-in) could not be loaded, or raised.
+
+    Whatever a user's code raises (any exception class, a ``SyntaxError``, a failing import, a
+    ``sys.exit``) is the user's to fix, so it becomes this ``ValueError`` with the cause named.
+    """
+
+
+def _plugins() -> dict[str, importlib.metadata.EntryPoint]:
+    """Games that installed packages register on purpose, by entry-point name."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
 def _known_ids() -> str:
-    return ", ".join(sorted(GAMES))
+    return ", ".join([*sorted(GAMES), *sorted(set(_plugins()) - set(GAMES))])
 
 
-def _looks_like_path(location: str) -> bool:
-    return location.endswith(".py") or "/" in location or os.sep in location
+def _raised(err: BaseException) -> str:
+    if isinstance(err, SystemExit):
+        return f"called sys.exit({err.code!r})"
+    if isinstance(err, SyntaxError):
+        return f"has a SyntaxError: {err.msg} (line {err.lineno})"
+    return f"raised {type(err).__name__}: {err}"
 
 
-def _import_file(location: str, spec: str) -> ModuleType:
-    path = Path(location).expanduser().resolve()
-    if not path.is_file():
-        raise ValueError(
-            f"game {spec!r}: no such file {location!r} (resolved to {path}, relative to the "
-            f"current directory {Path.cwd()})"
-        )
+def _split_file_id(game_id: str) -> tuple[str, str] | None:
+    """``("path/to/file.py", "function")`` if ``game_id`` names a builder in a file."""
+    location, sep, function = game_id.rpartition(":")
+    if not sep or not location.endswith(".py"):
+        return None
+    return location, function
+
+
+def _import_file(path: Path, game_id: str) -> ModuleType:
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
     name = f"_games_user_{path.stem}_{digest}"
     module_spec = importlib.util.spec_from_file_location(name, path)
     if module_spec is None or module_spec.loader is None:
-        raise ValueError(f"game {spec!r}: cannot load {path} as a Python module")
+        raise GameBuildError(f"game {game_id!r}: cannot load {path} as a Python module")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module  # dataclasses and pickling look modules up here
     try:
         module_spec.loader.exec_module(module)
-    except BaseException:
+    except (Exception, SystemExit) as err:
         del sys.modules[name]
-        raise
+        raise GameBuildError(f"game {game_id!r}: running {path} {_raised(err)}") from None
     return module
 
 
-def load_builder(spec: str) -> Builder:
-    """Load a user builder named ``"package.module:function"`` or ``"path/to/file.py:function"``.
+def load_builder(game_id: str, base_dir: str | Path | None = None) -> Builder:
+    """Load the builder a user names as ``"path/to/file.py:function"``: this runs the file.
 
     Parameters
     ----------
-    spec : str
-        Module (dotted name, or a file path relative to the current directory) and function,
-        separated by the last colon.
-
-    Returns
-    -------
-    callable
-        The builder function.
+    game_id : str
+        A ``.py`` file (relative to ``base_dir``) and a function in it, separated by the last
+        colon. Nothing else is imported: ``"os:system"`` is refused without importing ``os``.
+    base_dir : str or Path, optional
+        What a relative path is relative to (the config file's directory); default the current
+        directory.
 
     Raises
     ------
     ValueError
-        If the module cannot be found or has no such callable.
+        If ``game_id`` is not of that form, the file does not exist or has no such function.
+    GameBuildError
+        If running the file fails in any way.
     """
-    location, _, attribute = spec.rpartition(":")
-    if not location or not attribute:
-        raise ValueError(
-            f"game {spec!r}: a user builder is 'package.module:function' or "
-            "'path/to/file.py:function'"
-        )
-    if _looks_like_path(location):
-        module = _import_file(location, spec)
-    else:
-        try:
-            module = importlib.import_module(location)
-        except ModuleNotFoundError as err:
-            raise ValueError(f"game {spec!r}: cannot import module {location!r}: {err}") from None
-    builder = getattr(module, attribute, None)
+    parts = _split_file_id(game_id)
+    if parts is None or not parts[1].isidentifier():
+        raise ValueError(f"game {game_id!r}: a builder in a file is named "
+                         "'path/to/file.py:function'")
+    location, function = parts
+    path = Path(absolute_game_id(game_id, base_dir).rpartition(":")[0])
+    if not path.is_file():
+        where = Path(base_dir) if base_dir is not None else Path.cwd()
+        raise ValueError(f"game {game_id!r}: no such file {location!r} (resolved to {path}, "
+                         f"relative to {where})")
+    builder = getattr(_import_file(path, game_id), function, None)
     if builder is None or not callable(builder):
-        raise ValueError(f"game {spec!r}: module {location!r} has no function {attribute!r}")
+        raise ValueError(f"game {game_id!r}: {location!r} has no function {function!r}")
     return builder
 
 
-def absolute_game_id(game_id: str) -> str:
-    """``game_id`` with the file path of a ``"path/to/file.py:function"`` builder made absolute.
+def absolute_game_id(game_id: str, base_dir: str | Path | None = None) -> str:
+    """``game_id`` with the file of a ``"path/to/file.py:function"`` builder made absolute.
 
-    The result names the same builder from any current directory: a worker process or a Ray
-    worker on a shared file system. Registered ids and ``"package.module:function"`` builders
-    are returned unchanged.
+    A relative path is taken relative to ``base_dir`` (default the current directory). The
+    result names the same builder from any current directory: a worker process or a Ray
+    worker on a shared file system. Any other id is returned unchanged.
     """
-    location, _, attribute = game_id.rpartition(":")
-    if game_id in GAMES or not location or not _looks_like_path(location):
+    parts = _split_file_id(game_id)
+    if game_id in GAMES or parts is None:
         return game_id
-    return f"{Path(location).expanduser().resolve()}:{attribute}"
+    location, function = parts
+    path = Path(location).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return f"{path.resolve()}:{function}"
 
 
-def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any]]:
+def _load_plugin(game_id: str, entry_point: importlib.metadata.EntryPoint) -> Builder:
+    try:
+        builder = entry_point.load()
+    except (Exception, SystemExit) as err:
+        raise GameBuildError(f"game {game_id!r}: loading the plug-in {entry_point.value!r} "
+                             f"(entry point group {ENTRY_POINT_GROUP!r}) {_raised(err)}"
+                             ) from None
+    if not callable(builder):
+        raise GameBuildError(f"game {game_id!r}: the plug-in {entry_point.value!r} is not a "
+                             "function")
+    return builder
+
+
+def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any], bool]:
+    """The builder of ``game_id``, its registered defaults, and whether it is the user's code.
+
+    Only three things are ever called: a builder of :data:`GAMES`, a function in a file the id
+    names, or a builder an installed package registered under :data:`ENTRY_POINT_GROUP`.
+    """
     if game_id in GAMES:
         info = GAMES[game_id]
-        return info.builder, info.defaults
-    if ":" in game_id:
-        return load_builder(game_id), {}
-    raise ValueError(
-        f"unknown game {game_id!r}; known ids: {_known_ids()}; or name your own builder as "
-        "'package.module:function' or 'path/to/file.py:function'"
-    )
+        return info.builder, info.defaults, False
+    if _split_file_id(game_id) is not None:
+        return load_builder(game_id), {}, True
+    plugins = _plugins()
+    if game_id in plugins:
+        return _load_plugin(game_id, plugins[game_id]), {}, True
+    raise ValueError(f"unknown game {game_id!r}; a game is {_FORMS}; known ids: {_known_ids()}")
 
 
 def _check_parameters(game_id: str, builder: Builder, kwargs: Mapping[str, Any]) -> None:
-    parameters = inspect.signature(builder).parameters.values()
+    try:
+        parameters = inspect.signature(builder).parameters.values()
+    except (TypeError, ValueError):  # a builtin or an odd callable: let the call decide
+        return
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return
     accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -226,8 +278,10 @@ def make_model(game_id: str, **params: Any) -> GameModel:
     Parameters
     ----------
     game_id : str
-        A registered id (see :data:`GAMES`), or a user builder ``"package.module:function"`` /
-        ``"path/to/file.py:function"``.
+        A registered id (see :data:`GAMES`), a builder in a file ``"path/to/file.py:function"``
+        (relative to the current directory; :func:`absolute_game_id` resolves it from
+        elsewhere), or a game an installed package registers in the entry-point group
+        ``stackelberg.games``.
     **params
         Keyword parameters of the builder; they override the registered defaults.
 
@@ -241,12 +295,21 @@ def make_model(game_id: str, **params: Any) -> GameModel:
     ValueError
         Unknown id (the message lists the known ids), unknown or missing parameter (the message
         names it and lists the accepted ones), a builder that does not return a ``GameModel``,
-        or a parameter the builder rejects.
+        or a parameter the builder rejects. Anything a user's builder raises, a ``sys.exit``
+        included, is a :class:`GameBuildError` (a ``ValueError``).
     """
-    builder, defaults = _resolve(game_id)
+    builder, defaults, users = _resolve(game_id)
     kwargs = {**copy.deepcopy(dict(defaults)), **params}
     _check_parameters(game_id, builder, kwargs)
-    model = builder(**kwargs)
+    if users:
+        try:
+            model = builder(**kwargs)
+        except (TypeError, ValueError):  # a rejected parameter or an invalid model: its message
+            raise
+        except (Exception, SystemExit) as err:
+            raise GameBuildError(f"game {game_id!r}: the builder {_raised(err)}") from None
+    else:
+        model = builder(**kwargs)
     if not isinstance(model, GameModel):
         raise ValueError(
             f"game {game_id!r}: the builder returned {type(model).__name__}, not a GameModel"
