@@ -135,6 +135,12 @@ def _known_ids() -> str:
     return ", ".join([*sorted(GAMES), *sorted(set(_plugins()) - set(GAMES))])
 
 
+def _reraise_interrupt(err: BaseException) -> None:
+    """A user's Ctrl-C stops the program; anything else a user's code raises is reported."""
+    if isinstance(err, KeyboardInterrupt):
+        raise err
+
+
 def _raised(err: BaseException) -> str:
     if isinstance(err, SystemExit):
         return f"called sys.exit({err.code!r})"
@@ -159,11 +165,16 @@ def _import_file(path: Path, game_id: str) -> ModuleType:
         raise GameBuildError(f"game {game_id!r}: cannot load {path} as a Python module")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module  # dataclasses and pickling look modules up here
+    # running the user's file must not write into the user's directory (__pycache__)
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         module_spec.loader.exec_module(module)
-    except (Exception, SystemExit) as err:
+    except BaseException as err:
         del sys.modules[name]
+        _reraise_interrupt(err)
         raise GameBuildError(f"game {game_id!r}: running {path} {_raised(err)}") from None
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     return module
 
 
@@ -222,7 +233,8 @@ def absolute_game_id(game_id: str, base_dir: str | Path | None = None) -> str:
 def _load_plugin(game_id: str, entry_point: importlib.metadata.EntryPoint) -> Builder:
     try:
         builder = entry_point.load()
-    except (Exception, SystemExit) as err:
+    except BaseException as err:
+        _reraise_interrupt(err)
         raise GameBuildError(f"game {game_id!r}: loading the plug-in {entry_point.value!r} "
                              f"(entry point group {ENTRY_POINT_GROUP!r}) {_raised(err)}"
                              ) from None
@@ -306,7 +318,8 @@ def make_model(game_id: str, **params: Any) -> GameModel:
             model = builder(**kwargs)
         except (TypeError, ValueError):  # a rejected parameter or an invalid model: its message
             raise
-        except (Exception, SystemExit) as err:
+        except BaseException as err:
+            _reraise_interrupt(err)
             raise GameBuildError(f"game {game_id!r}: the builder {_raised(err)}") from None
     else:
         model = builder(**kwargs)

@@ -59,7 +59,9 @@ def describe_type(annotation: Any) -> str:
                 inner = inner[len(article):]
         plural = {"integer": "integers", "number": "numbers", "string": "strings",
                   "boolean (true or false)": "booleans (true or false)"}
-        return "a list of " + plural.get(inner, inner if inner.startswith("list") else inner)
+        if inner.startswith("list of "):
+            return "a list of lists of " + inner[len("list of "):]
+        return "a list of " + plural.get(inner, inner)
     return "a value"
 
 

@@ -90,6 +90,11 @@ def cmd_tournament(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / Path(args.spec).stem
     try:
         spec = load_spec(args.spec)
+    except ConfigError as err:  # name the spec file, unless the message already does
+        message = str(err)
+        raise UserError(message if message.startswith(str(args.spec))
+                        else f"{args.spec}: {message}") from None
+    try:
         result = run_tournament(spec, out, workers=args.workers, ray_address=args.ray_address,
                                 progress=not args.quiet, retry_failed=args.retry_failed)
     except (ConfigError, StoreError, ExecutorError) as err:

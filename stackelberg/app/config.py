@@ -260,8 +260,10 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     :class:`ConfigError` here, before any run directory exists."""
     try:
         model = games.make_model(config.game_id, **config.game_params)
-    except (TypeError, ValueError) as err:  # ModelError is a ValueError
-        raise ConfigError(f"game {config.game_id!r}: {err}") from None
+    except (TypeError, ValueError) as err:  # ModelError and GameBuildError are ValueErrors
+        message, named = str(err), f"game {config.game_id!r}: "
+        raise ConfigError(f"game.id = {config.game_id!r}: {message.removeprefix(named)}"
+                          ) from None
     problem = StackelbergProblem(model, config.tau)
     leader_spec, follower_spec = LEADERS[config.leader], FOLLOWERS[config.follower]
     leader = leader_spec.factory(_agent_config(LEADERS, "leader", config.leader,
