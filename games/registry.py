@@ -131,6 +131,12 @@ def _plugins() -> dict[str, importlib.metadata.EntryPoint]:
     return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def plugin_games() -> dict[str, str]:
+    """Game ids that installed packages register (entry-point group ``stackelberg.games``),
+    with the ``module:function`` each names; nothing is imported."""
+    return {name: ep.value for name, ep in sorted(_plugins().items()) if name not in GAMES}
+
+
 def _known_ids() -> str:
     return ", ".join([*sorted(GAMES), *sorted(set(_plugins()) - set(GAMES))])
 
@@ -172,7 +178,7 @@ def _import_file(path: Path, game_id: str) -> ModuleType:
     except BaseException as err:
         del sys.modules[name]
         _reraise_interrupt(err)
-        raise GameBuildError(f"game {game_id!r}: running {path} {_raised(err)}") from None
+        raise GameBuildError(f"game {game_id!r}: running {path} {_raised(err)}") from err
     finally:
         sys.dont_write_bytecode = writes_bytecode
     return module
@@ -237,7 +243,7 @@ def _load_plugin(game_id: str, entry_point: importlib.metadata.EntryPoint) -> Bu
         _reraise_interrupt(err)
         raise GameBuildError(f"game {game_id!r}: loading the plug-in {entry_point.value!r} "
                              f"(entry point group {ENTRY_POINT_GROUP!r}) {_raised(err)}"
-                             ) from None
+                             ) from err
     if not callable(builder):
         raise GameBuildError(f"game {game_id!r}: the plug-in {entry_point.value!r} is not a "
                              "function")
@@ -320,7 +326,7 @@ def make_model(game_id: str, **params: Any) -> GameModel:
             raise
         except BaseException as err:
             _reraise_interrupt(err)
-            raise GameBuildError(f"game {game_id!r}: the builder {_raised(err)}") from None
+            raise GameBuildError(f"game {game_id!r}: the builder {_raised(err)}") from err
     else:
         model = builder(**kwargs)
     if not isinstance(model, GameModel):

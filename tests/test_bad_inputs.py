@@ -618,6 +618,9 @@ def test_a_plugin_game_registered_through_an_entry_point(tmp_path, monkeypatch, 
         "    return matrix_game([[2 * scale, 4 * scale], [1, 3]], [[1, 0], [0, 1]])\n")
     monkeypatch.syspath_prepend(str(site))
     work = workspace(tmp_path)
+    listing = cli("games", "--json", cwd=work)
+    assert "acme/textbook-v0" in {row["id"] for row in json.loads(listing.stdout)}
+    assert "acme-system" not in listing.stdout and "acme_games" not in sys.modules  # not run
     (work / "case.toml").write_text(game("acme/textbook-v0", scale=1.0))
     result = cli("run", "case.toml", "--out", "plugin", "--quiet", cwd=work)
     assert result.returncode == 0, result.stderr

@@ -29,11 +29,15 @@ class UserError(Exception):
 
 def cmd_games(args: argparse.Namespace) -> int:
     import games
+    from games.registry import plugin_games
 
     rows = [
         {"id": info.id, "description": info.description, "parameters": info.parameters()}
         for info in games.GAMES.values()
     ]
+    # plug-ins are listed, not imported: listing must not run an installed package's code
+    rows += [{"id": name, "description": f"plug-in game {value} (entry point)",
+              "parameters": {}} for name, value in plugin_games().items()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -42,7 +46,8 @@ def cmd_games(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r['id']:<{width}}  {r['description']}")
         params = ", ".join(f"{k}={v!r}" for k, v in r["parameters"].items())
-        print(f"{'':<{width}}    parameters: {params}")
+        if params:
+            print(f"{'':<{width}}    parameters: {params}")
     return EXIT_OK
 
 
