@@ -679,3 +679,19 @@ def test_an_unwritable_out_is_reported_before_the_match_runs(tmp_path, monkeypat
     (work / "case.toml").write_text(config())
     result = cli("run", "case.toml", "--out", "notes.txt/run", "--quiet", cwd=work)
     assert result.returncode == 2 and "cannot write" in result.stderr
+
+
+def test_running_out_of_memory_is_a_user_error(tmp_path, monkeypatch, cli):
+    import stackelberg.app.rundir as rundir
+
+    def too_big(*args, **kwargs):  # what numpy raises for e.g. n_states = 100000
+        raise MemoryError("Unable to allocate 298. GiB for an array")
+
+    monkeypatch.setattr(rundir, "run_match", too_big)
+    work = workspace(tmp_path)
+    (work / "case.toml").write_text(config())
+    before = snapshot(work.parent)
+    result = cli("run", "case.toml", "--out", "out", "--quiet", cwd=work)
+    assert result.returncode == 2 and "more memory" in result.stderr
+    assert "case.toml" in result.stderr and "298. GiB" in result.stderr
+    assert snapshot(work.parent) == before

@@ -70,6 +70,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                                      overwrite=args.overwrite)
     except OutputError as err:
         raise UserError(str(err)) from None
+    except MemoryError as err:  # numpy: "Unable to allocate 298. GiB for an array ..."
+        raise UserError(f"{args.config}: the experiment needs more memory than there is "
+                        f"({err}); make the game or the batch sizes smaller") from None
     except ConfigError as err:  # building the game or the agents
         raise UserError(str(in_file(args.config, err, args.overrides))) from None
     s = result.summary
