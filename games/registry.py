@@ -10,21 +10,17 @@ games without editing this package in one of two ways, and only these run a user
   ``stackelberg.games`` (the Python packaging convention for plug-ins), under its game id.
 
 A game id is never taken as ``"module:function"`` to import: ``"os:system"`` names no game and is
-refused without importing or calling anything.
+refused without importing or calling anything. Loading and calling a user's code is
+:mod:`games.user_games`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import importlib.metadata
-import importlib.util
 import inspect
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import MappingProxyType, ModuleType
+from types import MappingProxyType
 from typing import Any, Literal
 
 import pettingzoo
@@ -34,7 +30,21 @@ from games.gridworld import gridworld_goal_game
 from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game
+from games.user_games import (
+    ENTRY_POINT_GROUP,
+    GameBuildError,
+    absolute_game_id,
+    call_user_builder,
+    load_builder,
+    load_plugin,
+    plugins,
+    split_file_id,
+)
 from stackelberg.model import GameModel
+
+__all__ = ["ENTRY_POINT_GROUP", "GAMES", "EnvEntryPoint", "GameBuildError", "GameInfo",
+           "absolute_game_id", "load_builder", "make_env", "make_model", "plugin_games",
+           "register_all"]
 
 Builder = Callable[..., GameModel]
 EnvKind = Literal["parallel", "aec"]
@@ -112,142 +122,19 @@ GAMES: dict[str, GameInfo] = {
 }
 
 
-ENTRY_POINT_GROUP = "stackelberg.games"
 _FORMS = ("a registered id (`stackelberg games` lists them), a builder in a file you name as "
           "'path/to/file.py:function', or a game a package registers in the entry-point group "
           f"{ENTRY_POINT_GROUP!r}")
 
 
-class GameBuildError(ValueError):
-    """A user's builder (a named file or a plug-in) could not be loaded, or raised.
-
-    Whatever a user's code raises (any exception class, a ``SyntaxError``, a failing import, a
-    ``sys.exit``) is the user's to fix, so it becomes this ``ValueError`` with the cause named.
-    """
-
-
-def _plugins() -> dict[str, importlib.metadata.EntryPoint]:
-    """Games that installed packages register on purpose, by entry-point name."""
-    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
-
-
 def plugin_games() -> dict[str, str]:
     """Game ids that installed packages register (entry-point group ``stackelberg.games``),
     with the ``module:function`` each names; nothing is imported."""
-    return {name: ep.value for name, ep in sorted(_plugins().items()) if name not in GAMES}
+    return {name: ep.value for name, ep in sorted(plugins().items()) if name not in GAMES}
 
 
 def _known_ids() -> str:
-    return ", ".join([*sorted(GAMES), *sorted(set(_plugins()) - set(GAMES))])
-
-
-def _reraise_interrupt(err: BaseException) -> None:
-    """A user's Ctrl-C stops the program; anything else a user's code raises is reported."""
-    if isinstance(err, KeyboardInterrupt):
-        raise err
-
-
-def _raised(err: BaseException) -> str:
-    if isinstance(err, SystemExit):
-        return f"called sys.exit({err.code!r})"
-    if isinstance(err, SyntaxError):
-        return f"has a SyntaxError: {err.msg} (line {err.lineno})"
-    return f"raised {type(err).__name__}: {err}"
-
-
-def _split_file_id(game_id: str) -> tuple[str, str] | None:
-    """``("path/to/file.py", "function")`` if ``game_id`` names a builder in a file."""
-    location, sep, function = game_id.rpartition(":")
-    if not sep or not location.endswith(".py"):
-        return None
-    return location, function
-
-
-def _import_file(path: Path, game_id: str) -> ModuleType:
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-    name = f"_games_user_{path.stem}_{digest}"
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise GameBuildError(f"game {game_id!r}: cannot load {path} as a Python module")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module  # dataclasses and pickling look modules up here
-    # running the user's file must not write into the user's directory (__pycache__)
-    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-    try:
-        module_spec.loader.exec_module(module)
-    except BaseException as err:
-        del sys.modules[name]
-        _reraise_interrupt(err)
-        raise GameBuildError(f"game {game_id!r}: running {path} {_raised(err)}") from err
-    finally:
-        sys.dont_write_bytecode = writes_bytecode
-    return module
-
-
-def load_builder(game_id: str, base_dir: str | Path | None = None) -> Builder:
-    """Load the builder a user names as ``"path/to/file.py:function"``: this runs the file.
-
-    Parameters
-    ----------
-    game_id : str
-        A ``.py`` file (relative to ``base_dir``) and a function in it, separated by the last
-        colon. Nothing else is imported: ``"os:system"`` is refused without importing ``os``.
-    base_dir : str or Path, optional
-        What a relative path is relative to (the config file's directory); default the current
-        directory.
-
-    Raises
-    ------
-    ValueError
-        If ``game_id`` is not of that form, the file does not exist or has no such function.
-    GameBuildError
-        If running the file fails in any way.
-    """
-    parts = _split_file_id(game_id)
-    if parts is None or not parts[1].isidentifier():
-        raise ValueError(f"game {game_id!r}: a builder in a file is named "
-                         "'path/to/file.py:function'")
-    location, function = parts
-    path = Path(absolute_game_id(game_id, base_dir).rpartition(":")[0])
-    if not path.is_file():
-        where = Path(base_dir) if base_dir is not None else Path.cwd()
-        raise ValueError(f"game {game_id!r}: no such file {location!r} (resolved to {path}, "
-                         f"relative to {where})")
-    builder = getattr(_import_file(path, game_id), function, None)
-    if builder is None or not callable(builder):
-        raise ValueError(f"game {game_id!r}: {location!r} has no function {function!r}")
-    return builder
-
-
-def absolute_game_id(game_id: str, base_dir: str | Path | None = None) -> str:
-    """``game_id`` with the file of a ``"path/to/file.py:function"`` builder made absolute.
-
-    A relative path is taken relative to ``base_dir`` (default the current directory). The
-    result names the same builder from any current directory: a worker process or a Ray
-    worker on a shared file system. Any other id is returned unchanged.
-    """
-    parts = _split_file_id(game_id)
-    if game_id in GAMES or parts is None:
-        return game_id
-    location, function = parts
-    path = Path(location).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
-    return f"{path.resolve()}:{function}"
-
-
-def _load_plugin(game_id: str, entry_point: importlib.metadata.EntryPoint) -> Builder:
-    try:
-        builder = entry_point.load()
-    except BaseException as err:
-        _reraise_interrupt(err)
-        raise GameBuildError(f"game {game_id!r}: loading the plug-in {entry_point.value!r} "
-                             f"(entry point group {ENTRY_POINT_GROUP!r}) {_raised(err)}"
-                             ) from err
-    if not callable(builder):
-        raise GameBuildError(f"game {game_id!r}: the plug-in {entry_point.value!r} is not a "
-                             "function")
-    return builder
+    return ", ".join([*sorted(GAMES), *sorted(set(plugins()) - set(GAMES))])
 
 
 def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any], bool]:
@@ -259,11 +146,11 @@ def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any], bool]:
     if game_id in GAMES:
         info = GAMES[game_id]
         return info.builder, info.defaults, False
-    if _split_file_id(game_id) is not None:
+    if split_file_id(game_id) is not None:
         return load_builder(game_id), {}, True
-    plugins = _plugins()
-    if game_id in plugins:
-        return _load_plugin(game_id, plugins[game_id]), {}, True
+    registered = plugins()
+    if game_id in registered:
+        return load_plugin(game_id, registered[game_id]), {}, True
     raise ValueError(f"unknown game {game_id!r}; a game is {_FORMS}; known ids: {_known_ids()}")
 
 
@@ -319,16 +206,7 @@ def make_model(game_id: str, **params: Any) -> GameModel:
     builder, defaults, users = _resolve(game_id)
     kwargs = {**copy.deepcopy(dict(defaults)), **params}
     _check_parameters(game_id, builder, kwargs)
-    if users:
-        try:
-            model = builder(**kwargs)
-        except (TypeError, ValueError):  # a rejected parameter or an invalid model: its message
-            raise
-        except BaseException as err:
-            _reraise_interrupt(err)
-            raise GameBuildError(f"game {game_id!r}: the builder {_raised(err)}") from err
-    else:
-        model = builder(**kwargs)
+    model = call_user_builder(game_id, builder, kwargs) if users else builder(**kwargs)
     if not isinstance(model, GameModel):
         raise ValueError(
             f"game {game_id!r}: the builder returned {type(model).__name__}, not a GameModel"
