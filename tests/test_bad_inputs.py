@@ -695,3 +695,17 @@ def test_running_out_of_memory_is_a_user_error(tmp_path, monkeypatch, cli):
     assert result.returncode == 2 and "more memory" in result.stderr
     assert "case.toml" in result.stderr and "298. GiB" in result.stderr
     assert snapshot(work.parent) == before
+
+
+def test_a_report_is_replaced_whole_and_never_written_over_other_files(tmp_path, cli):
+    work = workspace(tmp_path, stores=True)
+    first = cli("report", "store", cwd=work)
+    assert first.returncode == 0, first.stderr
+    report = work / "store" / "report"
+    names = {p.name for p in report.iterdir()}
+    assert {".stackelberg-report", "index.md", "rankings_overall.csv"} <= names
+    (report / "stale.csv").write_text("from an earlier report\n")  # ours: replaced whole
+    again = cli("report", "store", cwd=work)
+    assert again.returncode == 0, again.stderr
+    assert {p.name for p in report.iterdir()} == names
+    assert [p.name for p in (work / "store").iterdir() if p.name.startswith(".")] == []
