@@ -1,7 +1,7 @@
 """The ``stackelberg`` command line.
 
     stackelberg games [--json]
-    stackelberg run CONFIG.toml [--out DIR] [--quiet] [section.key=value ...]
+    stackelberg run CONFIG.toml [--out DIR] [--overwrite] [--quiet] [section.key=value ...]
     stackelberg tournament SPEC.toml [--out DIR] [--workers N] [--ray-address ADDR] [--quiet]
     stackelberg plot RUN_DIR [RUN_DIR ...] [--out FILE]
     stackelberg report DIR [--out OUT_DIR] [--tolerance REL]
@@ -18,6 +18,8 @@ import math
 import sys
 import traceback
 from pathlib import Path
+
+from stackelberg.app.output import OutputError, OutputKind, prepare
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 MAX_FAILURES_SHOWN = 5
@@ -57,7 +59,6 @@ def _default_out(config_path: str, config) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from stackelberg.app.config import ConfigError, in_file, load_config
-    from stackelberg.app.output import OutputError
     from stackelberg.app.rundir import run_experiment
 
     try:
@@ -143,6 +144,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _is_old_report(names: set[str], path: Path) -> bool:
+    """A report directory written before the marker: its index.md is a tournament report."""
+    try:
+        return "index.md" in names and \
+            (path / "index.md").read_text(encoding="utf-8").startswith("# Tournament report")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+#: A report directory: derived data, so an earlier report is replaced without asking.
+REPORT = OutputKind(what="report", option="--out", marker=".stackelberg-report",
+                    legacy=_is_old_report)
+
+
 def _tolerance(text: str) -> float:
     try:
         value = float(text)
@@ -156,7 +171,6 @@ def _tolerance(text: str) -> float:
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import ReportError, read_store, write_report
     from analysis.tournament import ToleranceRule
-    from stackelberg.app.output import OutputError, OutputKind, prepare
 
     try:
         rule = ToleranceRule(relative=args.tolerance)
@@ -166,10 +180,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         matches = read_store(args.dir)
     except ReportError as err:
         raise UserError(str(err)) from None
-    report = OutputKind(what="report", option="--out", marker=".stackelberg-report",
-                        legacy=_is_old_report)  # derived data: replaced without asking
     try:
-        output = prepare(report, args.out or Path(args.dir) / "report")
+        output = prepare(REPORT, args.out or Path(args.dir) / "report")
     except OutputError as err:
         raise UserError(str(err)) from None
     try:
@@ -181,15 +193,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"report: {out / files.index.name} ({len(files.tables)} tables, "
           f"{len(files.figures)} figures)")
     return EXIT_OK
-
-
-def _is_old_report(names: set[str], path: Path) -> bool:
-    """A report directory written before the marker: its index.md is a tournament report."""
-    try:
-        return "index.md" in names and \
-            (path / "index.md").read_text(encoding="utf-8").startswith("# Tournament report")
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 def build_parser() -> argparse.ArgumentParser:
