@@ -193,7 +193,8 @@ def _game_blocks(ranking: GameRanking, slug: str, figure_blocks: Sequence[Figure
 
 
 def write_report(store_dir: str | Path, out_dir: str | Path | None = None,
-                 rule: ToleranceRule = DEFAULT_TOLERANCE, dpi: int = 130) -> ReportFiles:
+                 rule: ToleranceRule = DEFAULT_TOLERANCE, dpi: int = 130,
+                 matches: Sequence[MatchData] | None = None) -> ReportFiles:
     """Write the report of the results store in ``store_dir``.
 
     Parameters
@@ -206,13 +207,16 @@ def write_report(store_dir: str | Path, out_dir: str | Path | None = None,
         The tolerance of the speed columns.
     dpi : int
         Resolution of the PNG figures (the SVGs are vector graphics).
+    matches : sequence of MatchData, optional
+        ``read_store(store_dir)``, when the caller has read it already.
 
     Raises
     ------
     ReportError
         See :func:`read_store`.
     """
-    matches, spec = _read(store_dir)
+    stored, spec = _read(store_dir)
+    matches = stored if matches is None else matches
     out = Path(out_dir) if out_dir is not None else Path(store_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     rankings = rank_games(matches, rule)

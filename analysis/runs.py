@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 
 RUN_FILES = ("config.json", "metrics.csv", "summary.json")
+#: What a figure of a run needs: metrics columns, and config entries (section, key).
+METRIC_COLUMNS = ("iteration", "upper_objective", "hyper_objective", "lower_level_gap")
+CONFIG_ENTRIES = (("game", "id"), ("leader", "algorithm"), ("follower", "learner"))
 
 
 @dataclass(frozen=True)
@@ -27,29 +30,77 @@ class RunRecord:
         return f"{self.config['leader']['algorithm']} / {self.config['follower']['learner']}"
 
 
+def _cell(path: Path, line: int, key: str, text: str | None) -> float:
+    if text in ("", None):
+        return np.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{path}, line {line}, column {key!r}: {text!r} is not a number"
+                         ) from None
+
+
 def read_metrics_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """Columns of a ``metrics.csv`` as float arrays (empty cells become NaN)."""
-    with Path(path).open(newline="") as handle:
+    """Columns of a ``metrics.csv`` as float arrays (empty cells become NaN).
+
+    Raises ``ValueError`` naming the file, line and column of a cell that is not a number.
+    """
+    path = Path(path)
+    with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
         return {}
     return {
-        key: np.array([float(row[key]) if row[key] not in ("", None) else np.nan for row in rows])
+        key: np.array([_cell(path, line, key, row[key]) for line, row in enumerate(rows, 2)])
         for key in rows[0]
     }
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"{path} is not a JSON file a run wrote: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return data
+
+
 def load_run(run_dir: str | Path) -> RunRecord:
-    """Load a complete run directory; raise ``ValueError`` naming what is missing."""
+    """Load a complete run directory.
+
+    Raises
+    ------
+    ValueError
+        Naming the file (and the line, column or key) that is missing or unreadable: a run
+        directory has every file of :data:`RUN_FILES`, at least one metrics row, and the config
+        entries of :data:`CONFIG_ENTRIES`.
+    """
     path = Path(run_dir)
     if not path.is_dir():
         raise ValueError(f"{path} is not a directory")
     missing = [name for name in RUN_FILES if not (path / name).is_file()]
     if missing:
         raise ValueError(f"{path} is not a complete run directory: missing {', '.join(missing)}")
-    return RunRecord(
-        path=path,
-        config=json.loads((path / "config.json").read_text()),
-        metrics=read_metrics_csv(path / "metrics.csv"),
-        summary=json.loads((path / "summary.json").read_text()),
-    )
+    config = _read_json(path / "config.json")
+    for section, key in CONFIG_ENTRIES:
+        if not isinstance(config.get(section), dict) or key not in config[section]:
+            raise ValueError(f"{path / 'config.json'} has no {section}.{key}: it is not the "
+                             "config of a run")
+    try:
+        metrics = read_metrics_csv(path / "metrics.csv")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path / 'metrics.csv'} is not UTF-8 text: {err}") from None
+    if not metrics:
+        raise ValueError(f"{path / 'metrics.csv'} holds no rows (only a header, or nothing): "
+                         "the run recorded no iteration")
+    return RunRecord(path=path, config=config, metrics=metrics,
+                     summary=_read_json(path / "summary.json"))
+
+
+def check_plottable(run: RunRecord) -> None:
+    """Raise ``ValueError`` naming the first column of :data:`METRIC_COLUMNS` that the run's
+    ``metrics.csv`` lacks (the convergence figure draws them)."""
+    absent = [column for column in METRIC_COLUMNS if column not in run.metrics]
+    if absent:
+        raise ValueError(f"{run.path / 'metrics.csv'} has no column {absent[0]!r}")

@@ -76,9 +76,11 @@ class ToleranceRule:
     absolute: float = 1e-3
 
     def __post_init__(self) -> None:
-        if not (self.relative > 0 and self.absolute > 0):
-            raise ValueError(f"tolerances must be > 0, got relative={self.relative!r}, "
-                             f"absolute={self.absolute!r}")
+        # inf would make every seed "converged" at once and every threshold infinite
+        if not all(isinstance(t, (int, float)) and not isinstance(t, bool)
+                   and math.isfinite(t) and t > 0 for t in (self.relative, self.absolute)):
+            raise ValueError(f"tolerances must be finite numbers > 0, got "
+                             f"relative={self.relative!r}, absolute={self.absolute!r}")
 
     def tolerance(self, means: Iterable[float]) -> float:
         x = np.asarray([m for m in means if np.isfinite(m)], dtype=float)

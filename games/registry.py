@@ -2,24 +2,25 @@
 
 A game is a builder, a pure function of keyword parameters returning a
 :class:`~stackelberg.model.GameModel`. :data:`GAMES` lists the built-in ones by id. Users add
-games without editing this package by naming their own builder as ``"package.module:function"``
-or ``"path/to/file.py:function"`` wherever a game id is accepted (a file path is resolved
-relative to the current directory).
+games without editing this package in one of two ways, and only these run a user's code:
+
+- a builder in a file they name, ``"path/to/file.py:function"`` wherever a game id is accepted
+  (naming the file runs it; a config resolves the path relative to the config file);
+- a builder an installed package registers on purpose in the entry-point group
+  ``stackelberg.games`` (the Python packaging convention for plug-ins), under its game id.
+
+A game id is never taken as ``"module:function"`` to import: ``"os:system"`` names no game and is
+refused without importing or calling anything. Loading and calling a user's code is
+:mod:`games.user_games`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import importlib
-import importlib.util
 import inspect
-import os
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import MappingProxyType, ModuleType
+from types import MappingProxyType
 from typing import Any, Literal
 
 import pettingzoo
@@ -30,7 +31,21 @@ from games.gridworld import gridworld_goal_game
 from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game
+from games.user_games import (
+    ENTRY_POINT_GROUP,
+    GameBuildError,
+    absolute_game_id,
+    call_user_builder,
+    load_builder,
+    load_plugin,
+    plugins,
+    split_file_id,
+)
 from stackelberg.model import GameModel
+
+__all__ = ["ENTRY_POINT_GROUP", "GAMES", "EnvEntryPoint", "GameBuildError", "GameInfo",
+           "absolute_game_id", "load_builder", "make_env", "make_model", "plugin_games",
+           "register_all"]
 
 Builder = Callable[..., GameModel]
 EnvKind = Literal["parallel", "aec"]
@@ -108,101 +123,43 @@ GAMES: dict[str, GameInfo] = {
 }
 
 
+_FORMS = ("a registered id (`stackelberg games` lists them), a builder in a file you name as "
+          "'path/to/file.py:function', or a game a package registers in the entry-point group "
+          f"{ENTRY_POINT_GROUP!r}")
+
+
+def plugin_games() -> dict[str, str]:
+    """Game ids that installed packages register (entry-point group ``stackelberg.games``),
+    with the ``module:function`` each names; nothing is imported."""
+    return {name: ep.value for name, ep in sorted(plugins().items()) if name not in GAMES}
+
+
 def _known_ids() -> str:
-    return ", ".join(sorted(GAMES))
+    return ", ".join([*sorted(GAMES), *sorted(set(plugins()) - set(GAMES))])
 
 
-def _looks_like_path(location: str) -> bool:
-    return location.endswith(".py") or "/" in location or os.sep in location
+def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any], bool]:
+    """The builder of ``game_id``, its registered defaults, and whether it is the user's code.
 
-
-def _import_file(location: str, spec: str) -> ModuleType:
-    path = Path(location).expanduser().resolve()
-    if not path.is_file():
-        raise ValueError(
-            f"game {spec!r}: no such file {location!r} (resolved to {path}, relative to the "
-            f"current directory {Path.cwd()})"
-        )
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-    name = f"_games_user_{path.stem}_{digest}"
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise ValueError(f"game {spec!r}: cannot load {path} as a Python module")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module  # dataclasses and pickling look modules up here
-    try:
-        module_spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
-
-
-def load_builder(spec: str) -> Builder:
-    """Load a user builder named ``"package.module:function"`` or ``"path/to/file.py:function"``.
-
-    Parameters
-    ----------
-    spec : str
-        Module (dotted name, or a file path relative to the current directory) and function,
-        separated by the last colon.
-
-    Returns
-    -------
-    callable
-        The builder function.
-
-    Raises
-    ------
-    ValueError
-        If the module cannot be found or has no such callable.
+    Only three things are ever called: a builder of :data:`GAMES`, a function in a file the id
+    names, or a builder an installed package registered under :data:`ENTRY_POINT_GROUP`.
     """
-    location, _, attribute = spec.rpartition(":")
-    if not location or not attribute:
-        raise ValueError(
-            f"game {spec!r}: a user builder is 'package.module:function' or "
-            "'path/to/file.py:function'"
-        )
-    if _looks_like_path(location):
-        module = _import_file(location, spec)
-    else:
-        try:
-            module = importlib.import_module(location)
-        except ModuleNotFoundError as err:
-            raise ValueError(f"game {spec!r}: cannot import module {location!r}: {err}") from None
-    builder = getattr(module, attribute, None)
-    if builder is None or not callable(builder):
-        raise ValueError(f"game {spec!r}: module {location!r} has no function {attribute!r}")
-    return builder
-
-
-def absolute_game_id(game_id: str) -> str:
-    """``game_id`` with the file path of a ``"path/to/file.py:function"`` builder made absolute.
-
-    The result names the same builder from any current directory: a worker process or a Ray
-    worker on a shared file system. Registered ids and ``"package.module:function"`` builders
-    are returned unchanged.
-    """
-    location, _, attribute = game_id.rpartition(":")
-    if game_id in GAMES or not location or not _looks_like_path(location):
-        return game_id
-    return f"{Path(location).expanduser().resolve()}:{attribute}"
-
-
-def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any]]:
     if game_id in GAMES:
         info = GAMES[game_id]
-        return info.builder, info.defaults
-    if ":" in game_id:
-        return load_builder(game_id), {}
-    raise ValueError(
-        f"unknown game {game_id!r}; known ids: {_known_ids()}; or name your own builder as "
-        "'package.module:function' or 'path/to/file.py:function'"
-    )
+        return info.builder, info.defaults, False
+    if split_file_id(game_id) is not None:
+        return load_builder(game_id), {}, True
+    registered = plugins()
+    if game_id in registered:
+        return load_plugin(game_id, registered[game_id]), {}, True
+    raise ValueError(f"unknown game {game_id!r}; a game is {_FORMS}; known ids: {_known_ids()}")
 
 
 def _check_parameters(game_id: str, builder: Builder, kwargs: Mapping[str, Any]) -> None:
-    parameters = inspect.signature(builder).parameters.values()
+    try:
+        parameters = inspect.signature(builder).parameters.values()
+    except (TypeError, ValueError):  # a builtin or an odd callable: let the call decide
+        return
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return
     accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -227,8 +184,10 @@ def make_model(game_id: str, **params: Any) -> GameModel:
     Parameters
     ----------
     game_id : str
-        A registered id (see :data:`GAMES`), or a user builder ``"package.module:function"`` /
-        ``"path/to/file.py:function"``.
+        A registered id (see :data:`GAMES`), a builder in a file ``"path/to/file.py:function"``
+        (relative to the current directory; :func:`absolute_game_id` resolves it from
+        elsewhere), or a game an installed package registers in the entry-point group
+        ``stackelberg.games``.
     **params
         Keyword parameters of the builder; they override the registered defaults.
 
@@ -242,12 +201,13 @@ def make_model(game_id: str, **params: Any) -> GameModel:
     ValueError
         Unknown id (the message lists the known ids), unknown or missing parameter (the message
         names it and lists the accepted ones), a builder that does not return a ``GameModel``,
-        or a parameter the builder rejects.
+        or a parameter the builder rejects. Anything a user's builder raises, a ``sys.exit``
+        included, is a :class:`GameBuildError` (a ``ValueError``).
     """
-    builder, defaults = _resolve(game_id)
+    builder, defaults, users = _resolve(game_id)
     kwargs = {**copy.deepcopy(dict(defaults)), **params}
     _check_parameters(game_id, builder, kwargs)
-    model = builder(**kwargs)
+    model = call_user_builder(game_id, builder, kwargs) if users else builder(**kwargs)
     if not isinstance(model, GameModel):
         raise ValueError(
             f"game {game_id!r}: the builder returned {type(model).__name__}, not a GameModel"

@@ -49,7 +49,8 @@ def test_run_writes_a_complete_run_directory(tmp_path, cli_process):
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
     assert {p.name for p in out.iterdir()} == {
-        "config.json", "metrics.csv", "summary.json", "convergence.png"}
+        ".stackelberg-run", "config.json", "metrics.csv", "summary.json", "convergence.png"}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging
     summary = json.loads((out / "summary.json").read_text())
     for key in ("leader_value", "lower_level_gap", "iterations", "wall_seconds", "seed",
                 "sse_leader_value"):

@@ -467,10 +467,13 @@ def test_user_builder_from_a_relative_file_path(user_dir):
     assert env.model.n_follower_actions == 2
 
 
-def test_user_builder_from_an_absolute_path_and_from_a_module(user_dir):
+def test_user_builder_from_an_absolute_path_and_never_from_a_module_name(user_dir):
     by_path = make_model(f"{user_dir / 'sub' / 'my_games_file.py'}:needs_size", size=3)
-    by_module = make_model("my_games_mod:needs_size", size=3)
-    assert by_path.n_follower_actions == by_module.n_follower_actions == 3
+    assert by_path.n_follower_actions == 3
+    # the same functions in an importable module: a game id never imports a module by name
+    with pytest.raises(ValueError, match="unknown game 'my_games_mod:needs_size'"):
+        make_model("my_games_mod:needs_size", size=3)
+    assert "my_games_mod" not in sys.modules
 
 
 @pytest.mark.parametrize(
@@ -486,7 +489,7 @@ def test_user_builder_from_an_absolute_path_and_from_a_module(user_dir):
         ("sub/my_games_file.py:not_a_model", {}, "returned list, not a GameModel"),
         ("sub/my_games_file.py:missing", {}, "has no function 'missing'"),
         ("sub/absent.py:prisoners", {}, "no such file 'sub/absent.py'"),
-        ("no_such_module_xyz:prisoners", {}, "cannot import module 'no_such_module_xyz'"),
+        ("no_such_module_xyz:prisoners", {}, "unknown game 'no_such_module_xyz:prisoners'"),
     ],
 )
 def test_user_builder_errors_name_the_problem(user_dir, game_id, params, message):

@@ -272,7 +272,7 @@ def test_a_failing_match_is_stored_as_failed_and_the_others_complete(tmp_path, m
         records = store.records()
         failed = [r for r in records if not r.ok]
         assert {(r.game, r.leader) for r in failed} == {("fragile", "pbrl-value")}
-        assert all(r.error.startswith("RuntimeError: the game broke") for r in failed)
+        assert all("raised RuntimeError: the game broke" in r.error.splitlines()[0] for r in failed)
         assert all(r.summary == {} and len(store.metrics(r.match_id)["iteration"]) == 0
                    for r in failed)
         ok = [r for r in records if r.ok]

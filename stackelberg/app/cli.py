@@ -1,7 +1,7 @@
 """The ``stackelberg`` command line.
 
     stackelberg games [--json]
-    stackelberg run CONFIG.toml [--out DIR] [--quiet] [section.key=value ...]
+    stackelberg run CONFIG.toml [--out DIR] [--overwrite] [--quiet] [section.key=value ...]
     stackelberg tournament SPEC.toml [--out DIR] [--workers N] [--ray-address ADDR] [--quiet]
     stackelberg plot RUN_DIR [RUN_DIR ...] [--out FILE]
     stackelberg report DIR [--out OUT_DIR] [--tolerance REL]
@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import traceback
 from pathlib import Path
+
+from stackelberg.app.output import OutputError, OutputKind, prepare
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 MAX_FAILURES_SHOWN = 5
@@ -28,11 +31,15 @@ class UserError(Exception):
 
 def cmd_games(args: argparse.Namespace) -> int:
     import games
+    from games.registry import plugin_games
 
     rows = [
         {"id": info.id, "description": info.description, "parameters": info.parameters()}
         for info in games.GAMES.values()
     ]
+    # plug-ins are listed, not imported: listing must not run an installed package's code
+    rows += [{"id": name, "description": f"plug-in game {value} (entry point)",
+              "parameters": {}} for name, value in plugin_games().items()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -41,7 +48,8 @@ def cmd_games(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r['id']:<{width}}  {r['description']}")
         params = ", ".join(f"{k}={v!r}" for k, v in r["parameters"].items())
-        print(f"{'':<{width}}    parameters: {params}")
+        if params:
+            print(f"{'':<{width}}    parameters: {params}")
     return EXIT_OK
 
 
@@ -50,15 +58,24 @@ def _default_out(config_path: str, config) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from stackelberg.app.config import ConfigError, load_config
+    from stackelberg.app.config import ConfigError, in_file, load_config
     from stackelberg.app.rundir import run_experiment
 
     try:
         config = load_config(args.config, args.overrides)
-        out = Path(args.out) if args.out else _default_out(args.config, config)
-        result, out = run_experiment(config, out, progress=not args.quiet)
     except ConfigError as err:
         raise UserError(str(err)) from None
+    out = Path(args.out) if args.out else _default_out(args.config, config)
+    try:
+        result, out = run_experiment(config, out, progress=not args.quiet,
+                                     overwrite=args.overwrite)
+    except OutputError as err:
+        raise UserError(str(err)) from None
+    except MemoryError as err:  # numpy: "Unable to allocate 298. GiB for an array ..."
+        raise UserError(f"{args.config}: the experiment needs more memory than there is "
+                        f"({err}); make the game or the batch sizes smaller") from None
+    except ConfigError as err:  # building the game or the agents
+        raise UserError(str(in_file(args.config, err, args.overrides))) from None
     s = result.summary
     print(f"run directory: {out}")
     line = (f"leader value {s['leader_value']:.6f}  hyper-objective {s['hyper_objective']:.6f}  "
@@ -82,6 +99,11 @@ def cmd_tournament(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / Path(args.spec).stem
     try:
         spec = load_spec(args.spec)
+    except ConfigError as err:  # name the spec file, unless the message already does
+        message = str(err)
+        raise UserError(message if message.startswith(str(args.spec))
+                        else f"{args.spec}: {message}") from None
+    try:
         result = run_tournament(spec, out, workers=args.workers, ray_address=args.ray_address,
                                 progress=not args.quiet, retry_failed=args.retry_failed)
     except (ConfigError, StoreError, ExecutorError) as err:
@@ -122,19 +144,54 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _is_old_report(names: set[str], path: Path) -> bool:
+    """A report directory written before the marker: its index.md is a tournament report."""
+    try:
+        return "index.md" in names and \
+            (path / "index.md").read_text(encoding="utf-8").startswith("# Tournament report")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+#: A report directory: derived data, so an earlier report is replaced without asking.
+REPORT = OutputKind(what="report", option="--out", marker=".stackelberg-report",
+                    legacy=_is_old_report)
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis.report import ReportError, write_report
+    from analysis.report import ReportError, read_store, write_report
     from analysis.tournament import ToleranceRule
 
     try:
         rule = ToleranceRule(relative=args.tolerance)
     except ValueError as err:
         raise UserError(f"--tolerance: {err}") from None
-    try:
-        files = write_report(args.dir, args.out, rule)
+    try:  # the store first: nothing is created for a directory that holds none
+        matches = read_store(args.dir)
     except ReportError as err:
         raise UserError(str(err)) from None
-    print(f"report: {files.index} ({len(files.tables)} tables, {len(files.figures)} figures)")
+    try:
+        output = prepare(REPORT, args.out or Path(args.dir) / "report")
+    except OutputError as err:
+        raise UserError(str(err)) from None
+    try:
+        files = write_report(args.dir, output.staging, rule, matches=matches)
+    except BaseException:
+        output.abort()
+        raise
+    out = output.commit()
+    print(f"report: {out / files.html.name} and {out / files.index.name} "
+          f"({len(files.tables)} tables, {len(files.figures)} figures)")
     return EXIT_OK
 
 
@@ -154,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", metavar="section.key=value",
                      help="override config entries, e.g. run.iterations=100")
     run.add_argument("--out", help="run directory (default runs/<config>-<leader>-seed<N>)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an earlier run in DIR (never anything else: a non-empty "
+                     "directory that is not a run directory is refused)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
     tournament = sub.add_parser(
@@ -183,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rank a tournament's results: tables, figures, index")
     report.add_argument("dir", metavar="DIR", help="a tournament output directory")
     report.add_argument("--out", help="report directory (default DIR/report)")
-    report.add_argument("--tolerance", type=float, default=1e-2, metavar="REL",
+    report.add_argument("--tolerance", type=_tolerance, default=1e-2, metavar="REL",
                         help="speed tolerance as a fraction of the range of mean final "
                              "hyper-objectives in a game (default 0.01)")
     report.set_defaults(func=cmd_report)
@@ -192,12 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    # overrides may come after options (`run exp.toml --quiet run.seed=3`)
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        if args.command != "run" or any("=" not in item for item in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.overrides = [*args.overrides, *extra]
+    try:  # argparse exits 2 with its message on a bad argument; return that code instead
+        # overrides may come after options (`run exp.toml --quiet run.seed=3`)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            if args.command != "run" or any("=" not in item for item in extra):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.overrides = [*args.overrides, *extra]
+    except SystemExit as err:  # --help exits 0
+        return err.code if isinstance(err.code, int) else EXIT_USER
     try:
         return args.func(args)
     except UserError as err:
@@ -206,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except SystemExit as err:  # only a user's code exits on its own; never report success then
+        print(f"stackelberg {args.command}: internal error: something called "
+              f"sys.exit({err.code!r}) (rerun with --debug, and please report it)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
     except Exception as err:  # an internal failure: say so, keep the traceback for --debug
         if args.debug:
             traceback.print_exc()

@@ -7,8 +7,12 @@ A config has four sections (README, "Configuration")::
     [follower]  learner = "best-response", tau = 0.01, then the learner's hyperparameters
     [run]       iterations, seed, follower_steps, tolerance, patience, max_seconds, metrics_every
 
-Configs are data: read with ``tomllib``, nothing is evaluated. Unknown sections and keys and
-out-of-range values raise :class:`ConfigError` with a message naming the key.
+Configs are data: read with ``tomllib``, nothing is evaluated. Unknown sections and keys, values
+of the wrong type (checked against the field annotations of the config dataclasses and of a
+registered game's builder: a boolean field takes only true/false, a number field refuses
+booleans and strings) and out-of-range values raise :class:`ConfigError` with a message naming
+the key. The one place a config runs code is a game id naming a builder in a file
+(``"path/to/file.py:function"``, relative to the config file): naming the file runs it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from agents.registry import FOLLOWERS, LEADERS, AgentSpec
 from stackelberg.coordinator import MatchConfig
 from stackelberg.problem import StackelbergProblem
 from stackelberg.seeding import run_streams
+from stackelberg.validation import check_types
 
 SECTIONS = ("game", "leader", "follower", "run")
 DEFAULT_TAU = 0.01
@@ -42,8 +47,9 @@ class ExperimentConfig:
     Attributes
     ----------
     game_id : str
-        A registered game id (``stackelberg games`` lists them) or a user builder
-        ``"module:function"`` / ``"path/to/file.py:function"``.
+        A registered game id (``stackelberg games`` lists them), a user builder
+        ``"path/to/file.py:function"`` (absolute once read from a config file), or a game an
+        installed package registers in the entry-point group ``stackelberg.games``.
     game_params : dict
         Keyword arguments of the game builder.
     leader : str
@@ -105,6 +111,8 @@ def _agent_config(table: dict[str, AgentSpec], section: str, name: str,
             f"{', '.join(sorted(accepted)) or '(none)'}"
         )
     try:
+        # types first: a config's own range checks would compare a string with a number
+        check_types(section, params, spec.config_class)
         return spec.make_config(**params)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{section} ({name}): {err}") from None
@@ -143,12 +151,27 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        bad = err.object[err.start:err.start + 1]
+        raise ConfigError(f"{path} is not UTF-8 text (byte {err.start} is {bad!r}); a TOML "
+                          "file is UTF-8") from None
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err}") from None
 
 
-def parse_config(data: dict[str, Any]) -> ExperimentConfig:
-    """Validate raw config data and return an :class:`ExperimentConfig`."""
+def _check_name(section: str, key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{section}.{key} must be a string, got {value!r}")
+    return value
+
+
+def parse_config(data: dict[str, Any], base_dir: str | Path | None = None) -> ExperimentConfig:
+    """Validate raw config data and return an :class:`ExperimentConfig`.
+
+    ``base_dir`` is the config file's directory: a ``"path/to/file.py:function"`` game is
+    resolved relative to it (and kept as an absolute path); without it, relative to the current
+    directory when the game is built.
+    """
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"unknown section [{unknown[0]}]; sections are "
@@ -162,11 +185,16 @@ def parse_config(data: dict[str, Any]) -> ExperimentConfig:
     run = dict(data.get("run", {}))
     if "id" not in game:
         raise ConfigError("game.id is missing: name a game (see `stackelberg games`)")
-    game_id = game.pop("id")
-    if not isinstance(game_id, str):
-        raise ConfigError(f"game.id must be a string, got {game_id!r}")
-    leader_name = leader.pop("algorithm", "pbrl-value")
-    follower_name = follower.pop("learner", "best-response")
+    game_id = _check_name("game", "id", game.pop("id"))
+    if base_dir is not None:
+        game_id = games.absolute_game_id(game_id, base_dir)
+    if game_id in games.GAMES:  # a user's builder is not run to find its annotations
+        try:
+            check_types("game", game, games.GAMES[game_id].builder)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    leader_name = _check_name("leader", "algorithm", leader.pop("algorithm", "pbrl-value"))
+    follower_name = _check_name("follower", "learner", follower.pop("learner", "best-response"))
     tau = follower.pop("tau", DEFAULT_TAU)
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not np.isfinite(tau) \
             or tau < 0:
@@ -180,6 +208,7 @@ def parse_config(data: dict[str, Any]) -> ExperimentConfig:
         raise ConfigError(f"run.{unknown_run[0]}: unknown key; accepted: "
                           f"seed, {', '.join(sorted(accepted))}")
     try:
+        check_types("run", run, MatchConfig)
         match = MatchConfig(**run)
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err)) from None
@@ -196,9 +225,20 @@ def parse_config(data: dict[str, Any]) -> ExperimentConfig:
     return config
 
 
+def in_file(path: str | Path, err: ConfigError, overrides: list[str] | None = None
+            ) -> ConfigError:
+    """``err`` with the config file (and the command-line overrides, if any) named first."""
+    given = f" (with {' '.join(overrides)} from the command line)" if overrides else ""
+    return ConfigError(f"{path}{given}: {err}")
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read, override and validate a config file."""
-    return parse_config(apply_overrides(load_toml(path), overrides or []))
+    """Read, override and validate a config file; every message names the file."""
+    data = apply_overrides(load_toml(path), overrides or [])
+    try:
+        return parse_config(data, base_dir=Path(path).parent)
+    except ConfigError as err:
+        raise in_file(path, err, overrides) from None
 
 
 @dataclass
@@ -220,8 +260,10 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     :class:`ConfigError` here, before any run directory exists."""
     try:
         model = games.make_model(config.game_id, **config.game_params)
-    except (TypeError, ValueError) as err:  # ModelError is a ValueError
-        raise ConfigError(f"game {config.game_id!r}: {err}") from None
+    except (TypeError, ValueError) as err:  # ModelError and GameBuildError are ValueErrors
+        message, named = str(err), f"game {config.game_id!r}: "
+        raise ConfigError(f"game.id = {config.game_id!r}: {message.removeprefix(named)}"
+                          ) from None
     problem = StackelbergProblem(model, config.tau)
     leader_spec, follower_spec = LEADERS[config.leader], FOLLOWERS[config.follower]
     leader = leader_spec.factory(_agent_config(LEADERS, "leader", config.leader,

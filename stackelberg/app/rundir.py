@@ -1,9 +1,9 @@
 """Run one experiment into a run directory: ``config.json``, ``metrics.csv``,
-``summary.json``, ``convergence.png``.
+``summary.json``, ``convergence.png``, and the marker file ``.stackelberg-run``.
 
-Everything is written into a temporary sibling directory that is renamed into place only when
-the run has finished, so a failed or interrupted run never leaves a directory that looks
-complete.
+The directory is checked before the game is built and written through a staging sibling
+(:mod:`stackelberg.app.output`): a failed run leaves nothing that looks complete, and only an
+empty directory or an earlier run (with ``--overwrite``) is ever replaced.
 """
 
 from __future__ import annotations
@@ -11,14 +11,23 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import shutil
+import os
 import tempfile
 from pathlib import Path
 
 from analysis.convergence import plot_convergence
-from analysis.runs import load_run
+from analysis.runs import check_plottable, load_run
 from stackelberg.app.config import Experiment, ExperimentConfig, build_experiment
+from stackelberg.app.output import OutputKind, prepare
 from stackelberg.coordinator import MatchResult, run_match
+
+#: The files a run directory holds, besides the marker.
+RUN_FILES = ("config.json", "metrics.csv", "summary.json", "convergence.png")
+RUN = OutputKind(
+    what="run", option="--out", marker=".stackelberg-run", overwrite_flag="--overwrite",
+    # a run directory written before the marker existed: only a run's files
+    legacy=lambda names, _path: "summary.json" in names and names <= set(RUN_FILES),
+)
 
 
 def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
@@ -32,24 +41,66 @@ def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
 
 
 def save_figure(run_dirs: list[Path], out: Path) -> Path:
-    """Draw the convergence figure of ``run_dirs`` into ``out``."""
+    """Draw the convergence figure of ``run_dirs`` into ``out``.
+
+    The figure is drawn into a hidden sibling file renamed to ``out`` once complete, so a
+    failure never leaves half a figure (nor removes an earlier one).
+
+    Raises
+    ------
+    ValueError
+        A run directory that is incomplete or unreadable (the message names the file), or an
+        ``out`` that cannot be written: a directory, in a missing directory, a format
+        matplotlib does not know.
+    """
     import matplotlib.pyplot as plt
 
-    fig = plot_convergence([load_run(d) for d in run_dirs])
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    runs = [load_run(d) for d in run_dirs]
+    for run in runs:
+        check_plottable(run)
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory; name the figure file, e.g. {out}/fig.png")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: the directory {out.parent} does not exist")
+    fig = plot_convergence(runs)
+    try:
+        handle, partial = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix,
+                                           dir=out.parent)
+    except OSError as err:
+        plt.close(fig)
+        raise ValueError(f"--out {out}: cannot write in {out.parent} ({err.strerror})") from None
+    os.close(handle)
+    try:
+        fig.savefig(partial, dpi=120, format=out.suffix[1:] or "png")
+        os.replace(partial, out)
+    except ValueError as err:  # matplotlib: an unknown format
+        raise ValueError(f"--out {out}: {err}") from None
+    finally:
+        plt.close(fig)
+        Path(partial).unlink(missing_ok=True)
     return out
 
 
 def run_experiment(
-    config: ExperimentConfig, out: str | Path, progress: bool = True
+    config: ExperimentConfig, out: str | Path, progress: bool = True, overwrite: bool = False
 ) -> tuple[MatchResult, Path]:
-    """Build and run ``config``, then write its run directory at ``out`` (replacing it)."""
-    experiment: Experiment = build_experiment(config)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    """Build and run ``config``, then write its run directory at ``out``.
+
+    ``out`` is checked (:func:`stackelberg.app.output.prepare`) before the game is built; an
+    earlier run there is replaced only with ``overwrite``.
+
+    Raises
+    ------
+    OutputError
+        ``out`` cannot take a run (then nothing was built or run).
+    ConfigError
+        The game or the agents cannot be built.
+    """
+    output = prepare(RUN, out, overwrite)
+    staging = output.staging
     try:
+        experiment: Experiment = build_experiment(config)
         match_config = dataclasses.replace(config.run, progress=progress)
         result = run_match(experiment.problem, experiment.leader, experiment.followers,
                            match_config, experiment.streams)
@@ -59,10 +110,7 @@ def run_experiment(
                    "leader": config.leader, "follower": config.follower, "tau": config.tau}
         (staging / "summary.json").write_text(json.dumps(summary, indent=2))
         save_figure([staging], staging / "convergence.png")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        output.abort()
         raise
-    return result, out
+    return result, output.commit()
