@@ -1,15 +1,15 @@
 """Tournaments under faults (issue 10): a second writer, a store that is not one, an unreachable
 Ray, a ``kill -9`` of the parent, and one BLAS thread per process.
 
-The tests that need a tournament to be *running* use a game whose builder, inside a match,
-waits until the test lets it go (a ``release`` file): what the test looks at then is a state,
-not a race against the clock.
+The tests that need a tournament to be *running* use the ``held_game`` fixture (conftest): a
+game that waits inside its matches until the test releases it. The tournaments they start
+run in a user's environment, without the BLAS thread variables that the test suite sets, so
+that they also show the workers pinning their threads themselves.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import socket
@@ -20,45 +20,13 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from stackelberg.app.threads import BLAS_THREAD_VARIABLES
-from stackelberg.app.tournament import StoreBusy
+from stackelberg.app.tournament import StoreBusy, load_spec, run_tournament
 from stackelberg.app.tournament.executors import ExecutorError, RayExecutor
 from stackelberg.app.tournament.lock import LOCK_NAME, WriterLock, refuse_if_locked
 from stackelberg.results import FILENAME, MatchRecord, ResultStore
-
-HOLD = "STACKELBERG_TEST_HOLD"
-
-# The builder runs twice per process: when the spec is checked (before the lock is taken:
-# it must not wait then) and in each match (the lock is held: it waits if HOLD is set).
-HELD_GAME = f'''
-import json
-import os
-import time
-from pathlib import Path
-
-from games.matrix import matrix_game
-
-HERE = Path(__file__).parent
-
-
-def held_game():
-    """The textbook game; inside a match it records its process and, if {HOLD} is set,
-    waits for the file "release"."""
-    if (HERE / "out" / "{LOCK_NAME}").exists():
-        from threadpoolctl import threadpool_info
-
-        record = {{"pid": os.getpid(), "threads": threadpool_info()}}
-        (HERE / f"match-{{os.getpid()}}-{{time.monotonic_ns()}}.json").write_text(
-            json.dumps(record))
-        deadline = time.monotonic() + 120
-        while os.environ.get("{HOLD}") and not (HERE / "release").exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError("never released")
-            time.sleep(0.05)
-    return matrix_game([[2, 4], [1, 3]], [[1, 0], [0, 1]])
-'''
 
 SPEC = """
 seeds = [0, 1, 2]
@@ -80,21 +48,17 @@ tau = 0.05
 N_MATCHES = 3
 
 
-@pytest.fixture
-def held(tmp_path):
-    """A directory with the spec and its game; the test releases the game by ``release``."""
-    (tmp_path / "held.py").write_text(HELD_GAME)
-    (tmp_path / "spec.toml").write_text(SPEC)
-    yield tmp_path
-    (tmp_path / "release").touch()  # never leave a process waiting
+def start(command: list[str], held, hold: bool) -> subprocess.Popen:
+    """The command in its own process group, in a user's environment (no BLAS variables)."""
+    return subprocess.Popen(command, cwd=held.directory, env=held.environment(hold),
+                            start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
-def start(command: list[str], cwd: Path, hold: bool) -> subprocess.Popen:
-    env = dict(os.environ)
-    if hold:
-        env[HOLD] = "1"
-    return subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def assert_one_blas_thread(records: list[dict]) -> None:
+    for record in records:
+        assert record["threads"], "no BLAS library was loaded in the match's process?"
+        assert all(lib["num_threads"] == 1 for lib in record["threads"]), record
 
 
 def wait_for(condition, what: str, process: subprocess.Popen, seconds: float = 90) -> None:
@@ -132,12 +96,14 @@ def kill_group(process: subprocess.Popen) -> None:
 # -- one writer per results directory ----------------------------------------------------
 
 
-def test_a_second_tournament_into_the_same_directory_is_refused_at_once(held, cli_command):
+def test_a_second_tournament_into_the_same_directory_is_refused_at_once(held_game, cli_command):
+    held = held_game.directory
+    (held / "spec.toml").write_text(SPEC)
     command = cli_command("tournament", "spec.toml", "--out", "out", "--workers", "2", "--quiet")
-    first = start(command, held, hold=True)
+    first = start(command, held_game, hold=True)
     try:
-        wait_for(lambda: holding(held / "out") and len(list(held.glob("match-*.json"))) >= 2,
-                 "the first tournament plays", first)
+        wait_for(lambda: len(held_game.records()) >= 2, "the first tournament plays", first)
+        workers = held_game.records()
         second = subprocess.run(command, cwd=held, capture_output=True, text=True, timeout=120)
         assert second.returncode == 2, second.stderr
         assert f"is being written by process {first.pid}" in second.stderr
@@ -145,7 +111,7 @@ def test_a_second_tournament_into_the_same_directory_is_refused_at_once(held, cl
         assert first.poll() is None  # refused without waiting for the first to finish
         assert count_rows(held / "out") == (0, 0)  # and wrote nothing
 
-        (held / "release").touch()
+        held_game.release()
         out, err = first.communicate(timeout=120)
         assert first.returncode == 0, err
         assert f"ran {N_MATCHES} (0 failed)" in out
@@ -153,6 +119,8 @@ def test_a_second_tournament_into_the_same_directory_is_refused_at_once(held, cl
         assert not holding(held / "out")  # the lock went with the first writer
     finally:
         kill_group(first)
+    assert len({r["pid"] for r in workers}) == 2 and first.pid not in {r["pid"] for r in workers}
+    assert_one_blas_thread(workers)
 
 
 def test_the_lock_is_exclusive_and_a_killed_holder_leaves_none(tmp_path):
@@ -233,12 +201,12 @@ def _snapshot(directory: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("kind", list(NOT_STORES))
-def test_tournament_and_report_refuse_a_file_that_is_not_a_store(kind, tmp_path, cli):
+def test_tournament_and_report_refuse_a_file_that_is_not_a_store(kind, held_game, cli):
+    tmp_path = held_game.directory
     make, reason = NOT_STORES[kind]
     out = tmp_path / "out"
     out.mkdir()
     make(out / FILENAME)
-    (tmp_path / "held.py").write_text(HELD_GAME)
     (tmp_path / "spec.toml").write_text(SPEC)
     before = _snapshot(out)
     for args in (("tournament", "spec.toml", "--out", "out", "--quiet"),
@@ -283,12 +251,13 @@ def _closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_an_unreachable_ray_address_fails_within_30_seconds(held, cli_process):
+def test_an_unreachable_ray_address_fails_within_30_seconds(held_game, cli):
     pytest.importorskip("ray")
+    held = held_game.directory
+    (held / "spec.toml").write_text(SPEC)
     address = f"127.0.0.1:{_closed_port()}"
     start_time = time.monotonic()
-    result = cli_process("tournament", "spec.toml", "--out", "out", "--ray-address", address,
-                         cwd=held, timeout=60)
+    result = cli("tournament", "spec.toml", "--out", "out", "--ray-address", address, cwd=held)
     elapsed = time.monotonic() - start_time
     assert result.returncode == 2, result.stderr
     assert f"cannot reach Ray at --ray-address '{address}'" in result.stderr
@@ -305,8 +274,10 @@ def test_a_malformed_ray_address_is_refused(address):
         pass
 
 
-def test_a_failed_ray_start_leaves_the_output_directory_as_it_was(held, cli, monkeypatch):
+def test_a_failed_ray_start_leaves_the_output_directory_as_it_was(held_game, cli, monkeypatch):
     pytest.importorskip("ray")
+    held = held_game.directory
+    (held / "spec.toml").write_text(SPEC)
 
     def cannot_start(self):
         raise ExecutorError("cannot start or reach Ray at 'local': (simulated)")
@@ -365,13 +336,14 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
-def test_kill_9_of_the_parent_leaves_no_live_worker(held, cli_command):
+def test_kill_9_of_the_parent_leaves_no_live_worker(held_game, cli_command):
+    (held_game.directory / "spec.toml").write_text(SPEC)
     command = cli_command("tournament", "spec.toml", "--out", "out", "--workers", "2", "--quiet")
-    parent = start(command, held, hold=True)
+    parent = start(command, held_game, hold=True)
     try:
-        wait_for(lambda: len(list(held.glob("match-*.json"))) >= 2, "both workers play", parent)
-        workers = {json.loads(p.read_text())["pid"] for p in held.glob("match-*.json")}
-        family = descendants(parent.pid)
+        wait_for(lambda: len(held_game.records()) >= 2, "both workers play", parent)
+        workers = {record["pid"] for record in held_game.records()}
+        family = descendants(parent.pid)  # workers, fork server, resource tracker
         assert len(workers) == 2 and workers <= family
         os.kill(parent.pid, signal.SIGKILL)  # the parent only, not its process group
         parent.wait(timeout=30)
@@ -383,6 +355,7 @@ def test_kill_9_of_the_parent_leaves_no_live_worker(held, cli_command):
         assert not left, f"still alive 10 s after the parent was killed: {left}"
     finally:
         kill_group(parent)
+    assert_one_blas_thread(held_game.records())
 
 
 # -- one BLAS thread per process -------------------------------------------------------------
@@ -396,16 +369,14 @@ def test_this_test_process_runs_blas_on_one_thread():
     assert all(os.environ[variable] == "1" for variable in BLAS_THREAD_VARIABLES)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_matches_run_blas_on_one_thread_without_the_environment(workers, held, cli_command):
-    env = {k: v for k, v in os.environ.items() if k not in BLAS_THREAD_VARIABLES}
-    command = cli_command("tournament", "spec.toml", "--out", "out", "--workers", str(workers),
-                          "--quiet")
-    done = subprocess.run(command, cwd=held, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    records = [json.loads(p.read_text()) for p in held.glob("match-*.json")]
-    assert len(records) == N_MATCHES  # one per match, from inside the match
-    for record in records:
-        assert record["threads"], "no BLAS library was loaded in the worker?"
-        assert all(lib["num_threads"] == 1 for lib in record["threads"]), record
+def test_a_match_in_this_process_runs_blas_on_one_thread(held_game, monkeypatch):
+    (held_game.directory / "spec.toml").write_text(SPEC)
+    monkeypatch.chdir(held_game.directory)
+    spec = load_spec("spec.toml")
+    (held_game.directory / "out").mkdir()
+    (held_game.directory / "out" / LOCK_NAME).touch()  # what tells the game it is in a match
+    with threadpool_limits(limits=2):  # as a caller may have set it
+        result = run_tournament(spec, "out", workers=1, progress=False)
+        assert all(lib["num_threads"] == 2 for lib in threadpool_info())  # restored after
+    assert result.ran == N_MATCHES and len(held_game.records()) == N_MATCHES
+    assert_one_blas_thread(held_game.records())
