@@ -96,6 +96,7 @@ def kill_group(process: subprocess.Popen) -> None:
 # -- one writer per results directory ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_tournament_into_the_same_directory_is_refused_at_once(held_game, cli_command):
     held = held_game.directory
     (held / "spec.toml").write_text(SPEC)
@@ -336,6 +337,7 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+@pytest.mark.slow
 def test_kill_9_of_the_parent_leaves_no_live_worker(held_game, cli_command):
     (held_game.directory / "spec.toml").write_text(SPEC)
     command = cli_command("tournament", "spec.toml", "--out", "out", "--workers", "2", "--quiet")
