@@ -87,8 +87,9 @@ def held_game():
         from threadpoolctl import threadpool_info
 
         record = {{"pid": os.getpid(), "threads": threadpool_info()}}
-        (HERE / f"match-{{os.getpid()}}-{{time.monotonic_ns()}}.json").write_text(
-            json.dumps(record))
+        name = f"match-{{os.getpid()}}-{{time.monotonic_ns()}}.json"
+        (HERE / f".{{name}}").write_text(json.dumps(record))
+        os.replace(HERE / f".{{name}}", HERE / name)  # the test never reads half a file
         deadline = time.monotonic() + 120
         while os.environ.get("{HOLD}") and not (HERE / "release").exists():
             if time.monotonic() > deadline:
