@@ -382,3 +382,12 @@ def test_a_match_in_this_process_runs_blas_on_one_thread(held_game, monkeypatch)
         assert all(lib["num_threads"] == 2 for lib in threadpool_info())  # restored after
     assert result.ran == N_MATCHES and len(held_game.records()) == N_MATCHES
     assert_one_blas_thread(held_game.records())
+
+
+def test_an_output_path_that_is_a_file_is_refused_and_left_alone(held_game, cli):
+    (held_game.directory / "spec.toml").write_text(SPEC)
+    (held_game.directory / "notes.txt").write_text("my notes\n")
+    result = cli("tournament", "spec.toml", "--out", "notes.txt", "--quiet",
+                 cwd=held_game.directory)
+    assert result.returncode == 2 and "notes.txt is not a directory" in result.stderr
+    assert (held_game.directory / "notes.txt").read_text() == "my notes\n"
