@@ -23,8 +23,9 @@ demo: $(STAMP)
 	$(BIN)/stackelberg tournament configs/tournament_demo.toml --out runs/demo --workers 2
 	$(BIN)/stackelberg report runs/demo
 
+# every test, on every core; the test suite runs BLAS on one thread per process (tests/conftest.py)
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -45,7 +45,7 @@ from analysis.tournament import (
     rank_games,
     read_matches,
 )
-from stackelberg.results import FILENAME, ResultStore
+from stackelberg.results import FILENAME, ResultStore, StoreError
 
 RANKING_RULE = (
     "Competitors are (leader, follower learner) pairs, all scored on one objective: the "
@@ -100,8 +100,10 @@ def _read(store_dir: str | Path) -> tuple[list[MatchData], dict[str, Any] | None
         raise ReportError(f"{store_dir} holds no {FILENAME}: it is not a tournament output "
                           "directory (run `stackelberg tournament` into it first)")
     try:
-        with ResultStore(store_dir) as store:
+        with ResultStore(store_dir, readonly=True) as store:
             matches, spec = read_matches(store), store.spec()
+    except StoreError as err:  # not a store, damaged, another database: left as it is
+        raise ReportError(str(err)) from None
     except sqlite3.DatabaseError as err:
         raise ReportError(f"{store_dir / FILENAME} cannot be read as a results store: {err}"
                           ) from None

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 
 # ruff: noqa: E402
-BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-for _variable in BLAS_THREAD_VARIABLES:
-    os.environ.setdefault(_variable, "1")
+from stackelberg.app.threads import BLAS_THREAD_VARIABLES, pin_environment
+
+pin_environment()
 
 import argparse
 import datetime

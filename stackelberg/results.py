@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -107,6 +109,84 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=True)
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _expected_tables() -> dict[str, list[tuple[str, str]]]:
+    """Table -> [(column, declared type)] of a store, read from ``_SCHEMA`` itself."""
+    with closing(sqlite3.connect(":memory:")) as db:
+        db.executescript(_SCHEMA)
+        return _tables(db)
+
+
+def _tables(db: sqlite3.Connection) -> dict[str, list[tuple[str, str]]]:
+    names = [row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return {name: [(row[1], row[2]) for row in db.execute(f"PRAGMA table_info('{name}')")]
+            for name in names}
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change ``path``.
+
+    A WAL database without its ``-wal`` file has no writer and nothing uncheckpointed: it is
+    opened ``immutable`` so that SQLite leaves no ``-wal``/``-shm`` files behind. Otherwise
+    (a writer may be at work) it is opened read-only, which reads what the writer committed.
+    """
+    with path.open("rb") as file:
+        header = file.read(20)
+    wal_mode = len(header) == 20 and header[18] == 2
+    immutable = wal_mode and not path.with_name(path.name + "-wal").exists()
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
+    return sqlite3.connect(uri, uri=True, timeout=60.0)
+
+
+def check_store_file(path: str | Path) -> bool:
+    """Check, without changing it, that the existing file ``path`` can serve as a results store.
+
+    Returns True if it holds a store's tables, False if it is empty (a zero-byte file or a
+    SQLite database without any table: a store whose creation was cut short).
+
+    Raises
+    ------
+    StoreError
+        If ``path`` is not a SQLite database (a text file), is damaged (e.g. a truncated copy:
+        SQLite's ``quick_check`` fails), or is a database with other tables.
+    """
+    path = Path(path)
+    advice = "it was left as it is: move it away, or choose another directory"
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_MAGIC))
+    except OSError as err:
+        raise StoreError(f"{path} cannot be read as a results store: "
+                         f"{err.strerror or err}") from None
+    if not header:
+        return False
+    if header != _SQLITE_MAGIC:
+        raise StoreError(f"{path} cannot be read as a results store: it is not a SQLite "
+                         f"database (the format `stackelberg tournament` writes); {advice}")
+    try:
+        with closing(_connect_readonly(path)) as db:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+            tables = _tables(db) if problems == ["ok"] else {}
+    except sqlite3.DatabaseError as err:
+        problems = [str(err)]
+    if problems != ["ok"]:
+        raise StoreError(f"{path} cannot be read as a results store: it is damaged "
+                         f"(truncated or corrupt?), SQLite reports "
+                         f"{problems[0].strip().splitlines()[0]!r}; {advice}")
+    if not tables:
+        return False
+    expected = _expected_tables()
+    if tables != expected:
+        found = ", ".join(sorted(tables))
+        raise StoreError(f"{path} cannot be read as a results store: it is another SQLite "
+                         f"database, with the tables [{found}] where a store has "
+                         f"[{', '.join(sorted(expected))}] with their columns; {advice}")
+    return True
+
+
 class ResultStore:
     """A tournament's SQLite results store.
 
@@ -114,14 +194,32 @@ class ResultStore:
     ----------
     path : str or Path
         The SQLite file, or a directory (then ``directory / "results.sqlite"``). Created
-        with its schema when missing.
+        with its schema when missing (unless ``readonly``).
+    readonly : bool
+        Open an existing store for reading only (``report``): nothing is written, and a
+        missing file is an error.
+
+    Raises
+    ------
+    StoreError
+        If the file exists but is not a results store (see :func:`check_store_file`); it is
+        then left exactly as it was.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, readonly: bool = False):
         path = Path(path)
         if path.is_dir():
             path = path / FILENAME
         self.path = path
+        self.readonly = readonly
+        exists = path.exists()
+        if readonly and not exists:
+            raise StoreError(f"{path} does not exist")
+        has_schema = check_store_file(path) if exists else False
+        self._empty = readonly and not has_schema  # an empty file: nothing to read
+        if readonly:
+            self._db = _connect_readonly(path)
+            return
         # isolation_level=None: transactions are explicit (BEGIN ... COMMIT in write_match)
         self._db = sqlite3.connect(path, isolation_level=None, timeout=60.0)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -140,6 +238,8 @@ class ResultStore:
     # -- the spec -------------------------------------------------------------------------
     def spec(self) -> dict[str, Any] | None:
         """The spec this store was created for, or None for a new store."""
+        if self._empty:
+            return None
         row = self._db.execute("SELECT value FROM tournament WHERE key = 'spec'").fetchone()
         return None if row is None else json.loads(row[0])
 
@@ -162,9 +262,15 @@ class ResultStore:
             )
 
     # -- writing --------------------------------------------------------------------------
-    def stored_ids(self) -> set[str]:
-        """Ids of every stored match, finished or failed."""
-        return {row[0] for row in self._db.execute("SELECT match_id FROM matches")}
+    def stored_ids(self, status: str | None = None) -> set[str]:
+        """Ids of every stored match, finished or failed, or only of those with ``status``
+        (``"ok"`` or ``"failed"``)."""
+        if self._empty:
+            return set()
+        if status is None:
+            return {row[0] for row in self._db.execute("SELECT match_id FROM matches")}
+        return {row[0] for row in self._db.execute(
+            "SELECT match_id FROM matches WHERE status = ?", (status,))}
 
     def write_match(self, record: MatchRecord, metrics: Iterable[Mapping[str, float]] = ()) -> None:
         """Store one match and its per-iteration metrics rows in a single transaction.
@@ -214,6 +320,8 @@ class ResultStore:
     # -- reading --------------------------------------------------------------------------
     def records(self) -> list[MatchRecord]:
         """Every stored match, ordered by (game, leader, follower, seed)."""
+        if self._empty:
+            return []
         cursor = self._db.execute(
             "SELECT match_id, game, leader, follower, seed, status, error, config, summary, "
             "wall_seconds, finished_at FROM matches "
@@ -230,6 +338,8 @@ class ResultStore:
 
         Arrays are aligned on ``iteration``; a metric missing at an iteration is NaN.
         """
+        if self._empty:
+            return {"iteration": np.zeros(0)}
         cursor = self._db.execute(
             "SELECT iteration, name, value FROM metrics WHERE match_id = ? ORDER BY iteration",
             (match_id,))
@@ -245,4 +355,5 @@ class ResultStore:
         return columns
 
 
-__all__ = ["FILENAME", "MatchRecord", "ResultStore", "StoreError", "canonical_json"]
+__all__ = ["FILENAME", "MatchRecord", "ResultStore", "StoreError", "canonical_json",
+           "check_store_file"]

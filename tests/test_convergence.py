@@ -16,6 +16,7 @@ from agents.registry import FOLLOWERS, LEADERS
 from stackelberg.app.config import load_config
 from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.problem import StackelbergProblem
+from stackelberg.results import canonical_json
 from stackelberg.seeding import run_streams
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +44,7 @@ def play(problem, leader: str, leader_params: dict, iterations: int, seed: int =
     )
 
 
+@pytest.mark.slow
 def test_pbrl_value_approaches_the_strong_stackelberg_value_on_random_matrix_games():
     config = load_config(REPO / "configs" / "demo.toml")
     gaps = []
@@ -62,6 +64,29 @@ def test_pbrl_value_approaches_the_strong_stackelberg_value_on_random_matrix_gam
     assert within >= MATRIX_TARGET
 
 
+def markov_problem(game_id: str, game_params: dict, seed: int, tau: float) -> StackelbergProblem:
+    model = games.make_model(game_id, **{**game_params, "seed": 100 + seed})
+    return StackelbergProblem(model, tau)
+
+
+def hypergradient_reference(game_id: str, game_params: dict, seed: int, tau: float,
+                            iterations: int) -> dict:
+    """The hypergradient leader's summary on game ``seed``, computed once per game for both
+    penalties (their configs share game and tau: a third of the test's time otherwise)."""
+    key = (game_id, canonical_json(game_params), seed, tau, iterations)
+    if key not in _REFERENCES:
+        problem = markov_problem(game_id, game_params, seed, tau)
+        # the baseline gets four times the iterations: its logit steps converge slowly
+        _REFERENCES[key] = dict(
+            play(problem, "hypergradient", {"alpha": 3.0}, 4 * iterations).summary)
+    return _REFERENCES[key]
+
+
+_REFERENCES: dict[tuple, dict] = {}
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("markov-references")  # one worker computes the references once
 @pytest.mark.parametrize("config_file", ["random_markov.toml", "random_markov_bellman.toml"])
 def test_pbrl_tracks_the_hypergradient_leader_on_random_markov_games(config_file):
     config = load_config(REPO / "configs" / config_file)
@@ -69,11 +94,10 @@ def test_pbrl_tracks_the_hypergradient_leader_on_random_markov_games(config_file
     iterations = config.run.iterations
     differences, gaps, improvements = [], [], []
     for seed in range(MARKOV_GAMES):
-        model = games.make_model(config.game_id, **{**config.game_params, "seed": 100 + seed})
-        problem = StackelbergProblem(model, config.tau)
+        problem = markov_problem(config.game_id, config.game_params, seed, config.tau)
         start = problem.hyper_objective(problem.initial_x())
-        # the baseline gets four times the iterations: its logit steps converge slowly
-        reference = play(problem, "hypergradient", {"alpha": 3.0}, 4 * iterations).summary
+        reference = hypergradient_reference(config.game_id, config.game_params, seed,
+                                            config.tau, iterations)
         penalty = play(problem, penalty_leader, config.leader_params, iterations).summary
         differences.append(penalty["hyper_objective"] - reference["hyper_objective"])
         gaps.append(penalty["lower_level_gap"])

@@ -128,6 +128,7 @@ def circle_problem():
     return StackelbergProblem(dataclasses.replace(model, shared_commitment=True), tau=0.3)
 
 
+@pytest.mark.slow
 def test_two_point_estimate_with_sampled_evaluations_is_unbiased(circle_problem):
     """Sampled ``Phi_hat`` (episodes against the exact best response to each probe): the mean
     estimate matches the exact gradient of the ball-smoothed ``Phi``, which is within
@@ -157,6 +158,7 @@ def test_two_point_estimate_with_sampled_evaluations_is_unbiased(circle_problem)
     assert np.abs(smoothed - exact).max() < 0.05 * np.abs(exact).max()
 
 
+@pytest.mark.slow
 def test_zeroth_order_leader_against_the_follower_estimates_the_smoothed_partial_gradient(
         circle_problem):
     """``response = "follower"``: the leader's own estimate (its sampled objective, common

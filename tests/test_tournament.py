@@ -212,6 +212,7 @@ def test_the_demo_spec_plays_every_leader():
 # -- running -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_workers_or_ray(reference, tmp_path, monkeypatch):
     pytest.importorskip("ray")
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
@@ -227,31 +228,39 @@ def test_results_do_not_depend_on_workers_or_ray(reference, tmp_path, monkeypatc
     assert contents(tmp_path / "ray") == expected
 
 
-def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, cli_command):
-    # slower matches than SPEC's, so that the kill lands while some are stored and some not
-    text = SPEC.replace("iterations = 40", "iterations = 300").replace(
-        "seeds = [0, 1]", "seeds = [0, 1, 2]")
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_an_uninterrupted_run(held_game, cli_command, monkeypatch):
+    # SPEC and a third game whose matches (the last ones) wait until released: the kill lands
+    # when the other matches are stored and two of the held ones are being played
+    text = SPEC.replace("[[leaders]]", '[[games]]\nlabel = "held"\nid = "held.py:held_game"\n\n'
+                        "[[leaders]]", 1)
+    tmp_path = held_game.directory
     (tmp_path / "spec.toml").write_text(text)
-    total = len(spec_of(text).matches)
+    monkeypatch.chdir(tmp_path)  # where the spec's game file is found
+    matches = spec_of(text).matches
+    total, held = len(matches), sum(m.game == "held" for m in matches)
     command = cli_command("tournament", "spec.toml", "--out", "killed", "--workers", "2",
                           "--quiet")
     process = subprocess.Popen(command, cwd=tmp_path, start_new_session=True,
+                               env=held_game.environment(hold=True),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while count_rows(tmp_path / "killed")[0] < 2:
-        assert process.poll() is None, process.stderr.read().decode()
-        assert time.monotonic() < deadline, "no match was stored in time"
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)  # the command and its worker processes
-    process.wait(timeout=30)
-    process.stderr.close()
+    try:
+        deadline = time.monotonic() + 120
+        while count_rows(tmp_path / "killed")[0] < total - held or len(held_game.records()) < 2:
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.monotonic() < deadline, "the matches were not played in time"
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)  # the command and its worker processes
+        process.wait(timeout=30)
+    finally:
+        held_game.release()
+        process.stderr.close()
     assert process.returncode == -signal.SIGKILL
-    stored, distinct = count_rows(tmp_path / "killed")
-    assert 2 <= stored < total and distinct == stored
+    assert count_rows(tmp_path / "killed") == (total - held, total - held)
 
     resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"ran {total - stored} (0 failed), skipped {stored} already stored" in resumed.stdout
+    assert f"ran {held} (0 failed), skipped {total - held} already stored" in resumed.stdout
     assert count_rows(tmp_path / "killed") == (total, total)
 
     run_tournament(spec_of(text), tmp_path / "whole", progress=False)

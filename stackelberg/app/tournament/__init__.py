@@ -6,11 +6,13 @@ to a results store.
 - :mod:`.play`: playing one match (what a worker does)
 - :mod:`.executors`: in-process, local worker processes, Ray tasks
 - :mod:`.runner`: :func:`run_tournament`, the results store's only writer
+- :mod:`.lock`: one writer per results directory
 """
 
 from stackelberg.app.tournament.executors import ExecutorError, WorkerCrashed
+from stackelberg.app.tournament.lock import StoreBusy
 from stackelberg.app.tournament.runner import TournamentResult, run_tournament
 from stackelberg.app.tournament.spec import Match, TournamentSpec, load_spec, parse_spec
 
-__all__ = ["ExecutorError", "Match", "TournamentResult", "TournamentSpec", "WorkerCrashed",
-           "load_spec", "parse_spec", "run_tournament"]
+__all__ = ["ExecutorError", "Match", "StoreBusy", "TournamentResult", "TournamentSpec",
+           "WorkerCrashed", "load_spec", "parse_spec", "run_tournament"]

@@ -6,6 +6,9 @@ results store): ``slots`` matches may be in flight at once; ``submit(match)`` ha
 :class:`~stackelberg.app.tournament.play.MatchOutcome`. Executors are context managers that
 start their workers on entry and stop them on exit.
 
+Wherever a match runs, BLAS runs on one thread (:mod:`stackelberg.app.threads`), and a local
+worker process dies with the tournament (:mod:`.worker_setup`).
+
 Ray is an optional extra (``pip install 'stackelberg[ray]'``), imported only by
 :class:`RayExecutor`.
 """
@@ -14,16 +17,24 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
+from stackelberg.app.threads import pin_threads
+from stackelberg.app.tournament import worker_setup
 from stackelberg.app.tournament.play import MatchOutcome, failed_outcome, play_match
 from stackelberg.app.tournament.spec import Match
 
 #: ``ray_address`` value that starts a private local Ray instance (Ray's own meaning of it).
 RAY_LOCAL = "local"
+#: Ray's own default port of a ``ray://`` (Ray Client) address.
+RAY_CLIENT_PORT = 10001
+#: How long the cluster's address may take to accept a TCP connection. Ray itself retries an
+#: unreachable address for minutes (13 of them in issue 10) before it says so.
+RAY_CONNECT_SECONDS = 10.0
 RAY_INSTALL_HINT = ("pip install 'stackelberg[ray]' (in a checkout: .venv/bin/pip install -e "
                     "'.[ray]')")
 
@@ -49,18 +60,26 @@ class Executor(Protocol):
 
 
 class InProcessExecutor:
-    """Plays the matches one at a time in this process (``workers=1``)."""
+    """Plays the matches one at a time in this process (``workers=1``), with BLAS on one
+    thread while the executor is open (the earlier limits are restored on exit)."""
 
     slots = 1
 
     def __init__(self) -> None:
         self._queue: deque[Match] = deque()
+        self._limits: Any = None
 
     def __enter__(self) -> InProcessExecutor:
+        from threadpoolctl import threadpool_limits
+
+        self._limits = threadpool_limits(limits=1)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._queue.clear()
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+            self._limits = None
 
     def submit(self, match: Match) -> None:
         self._queue.append(match)
@@ -74,7 +93,8 @@ class ProcessExecutor:
 
     Workers are forked from a fork server that has imported the match code once
     (``forkserver`` start method): they start fast and inherit no threads, open files or
-    database connections of this process.
+    database connections of this process. Each runs BLAS on one thread and exits when this
+    process dies (:func:`~.worker_setup.setup_worker`).
     """
 
     def __init__(self, workers: int):
@@ -84,8 +104,10 @@ class ProcessExecutor:
 
     def __enter__(self) -> ProcessExecutor:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([play_match.__module__])
-        self._pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=context)
+        context.set_forkserver_preload([play_match.__module__, worker_setup.__name__])
+        self._pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=context,
+                                         initializer=worker_setup.setup_worker,
+                                         initargs=(os.getpid(),))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -112,6 +134,55 @@ class ProcessExecutor:
                 "finished matches are stored: rerun the same command to resume") from None
         except Exception as err:  # e.g. an outcome that cannot be sent back
             return failed_outcome(match, f"{type(err).__name__}: {err}")
+
+
+def _ray_endpoint(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` that ``address`` makes Ray connect to first; None for ``"local"``
+    and for an ``"auto"`` that finds no cluster (Ray says so at once)."""
+    if address == RAY_LOCAL:
+        return None
+    if address == "auto":
+        try:  # Ray's own lookup (RAY_ADDRESS, then the cluster `ray start` made last)
+            from ray._private.services import get_ray_address_from_environment
+
+            address = get_ray_address_from_environment("auto", None)
+        except Exception:  # a private function of Ray: if it moved, let ray.init decide
+            return None
+        if not address or address == RAY_LOCAL:
+            return None
+    scheme, _, rest = address.rpartition("://")
+    host, colon, port = rest.rpartition(":")
+    if not colon and scheme == "ray":
+        host, port = rest, str(RAY_CLIENT_PORT)
+    host = host.strip("[]")  # an IPv6 literal: [::1]:6379
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
+        raise ExecutorError(f"--ray-address {address!r}: expected 'local', 'auto', "
+                            "host:port (a cluster's GCS) or ray://host[:port] (Ray Client)")
+    return host, int(port)
+
+
+def check_ray_reachable(address: str, timeout: float = RAY_CONNECT_SECONDS) -> None:
+    """Raise :class:`ExecutorError` unless the host behind ``address`` accepts a TCP
+    connection on its port within ``timeout`` seconds."""
+    endpoint = _ray_endpoint(address)
+    if endpoint is None:
+        return
+    host, port = endpoint
+    try:
+        with socket.create_connection(endpoint, timeout=timeout):
+            pass
+    except OSError as err:
+        reason = "no answer" if isinstance(err, TimeoutError) else (err.strerror or str(err))
+        raise ExecutorError(
+            f"cannot reach Ray at --ray-address {address!r}: {host}:{port}: {reason}; is the "
+            "cluster running (`ray start --head` prints its address) and is the address "
+            "right? 'local' starts a private Ray instance instead") from None
+
+
+def _play_on_ray(match: Match) -> MatchOutcome:
+    """A Ray task: one BLAS thread in this Ray worker, then the match."""
+    pin_threads()
+    return play_match(match)
 
 
 class RayExecutor:
@@ -154,6 +225,7 @@ class RayExecutor:
     def __enter__(self) -> RayExecutor:
         ray = self._ray
         if not ray.is_initialized():
+            check_ray_reachable(self.address)
             try:
                 ray.init(**self._init_arguments())
             except (ConnectionError, ValueError, RuntimeError) as err:
@@ -161,7 +233,7 @@ class RayExecutor:
                                     ) from None
             self._owns_ray = True
         self.slots = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self._task = ray.remote(num_cpus=1)(play_match)
+        self._task = ray.remote(num_cpus=1)(_play_on_ray)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -200,4 +272,4 @@ def make_executor(workers: int | None = None, ray_address: str | None = None) ->
 
 
 __all__ = ["Executor", "ExecutorError", "InProcessExecutor", "ProcessExecutor", "RAY_LOCAL",
-           "RayExecutor", "WorkerCrashed", "make_executor"]
+           "RayExecutor", "WorkerCrashed", "check_ray_reachable", "make_executor"]
