@@ -333,3 +333,21 @@ def test_without_ray_the_ray_address_is_a_user_error(tmp_path, cli, monkeypatch)
     assert result.returncode == 2
     assert "needs Ray" in result.stderr and "stackelberg[ray]" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_file_game_in_a_spec_is_found_relative_to_the_spec_file(tmp_path, monkeypatch):
+    """``id = "game.py:builder"`` in a spec names a file next to the spec, wherever the command
+    runs; the stored spec keeps the id as written."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "fragile.py").write_text(FRAGILE_GAME)
+    text = SPEC.replace('id = "stackelberg/random-markov-v0"\nn_states = 3',
+                        'id = "fragile.py:fragile_game"').replace('"random"', '"fragile"')
+    (tmp_path / "specs" / "spec.toml").write_text(text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no fragile.py here: it is found from the spec's directory
+    spec = load_spec(tmp_path / "specs" / "spec.toml")
+    fragile = [m for m in spec.matches if m.game == "fragile"]
+    assert fragile and all(m.resolved["game"]["id"] == "fragile.py:fragile_game" for m in fragile)
+    assert all(Path(m.config.game_id.split(":")[0]) == tmp_path / "specs" / "fragile.py"
+               for m in fragile)

@@ -224,12 +224,12 @@ def _parse_budget(value: Any, where: str = "budget") -> dict[str, Any]:
 _SECTION_PREFIX = re.compile(r"^(game|leader|follower)( \([^)]*\))?: ")
 
 
-def _check_entry(entry: Entry) -> None:
+def _check_entry(entry: Entry, base_dir: Path | None = None) -> None:
     """Validate one entry on its own: a game's model is built, an agent's config is made."""
     try:
         if entry.kind is GAME:
             try:
-                games.make_model(entry.name, **entry.params)
+                games.make_model(games.absolute_game_id(entry.name, base_dir), **entry.params)
             except (TypeError, ValueError) as err:
                 raise ConfigError(str(err)) from None
             except Exception as err:  # a user's builder failed in its own way
@@ -241,7 +241,8 @@ def _check_entry(entry: Entry) -> None:
         raise ConfigError(f"{entry.where}: {_SECTION_PREFIX.sub('', str(err))}") from None
 
 
-def _parse_entries(data: Mapping[str, Any], kind: EntryKind) -> tuple[Entry, ...]:
+def _parse_entries(data: Mapping[str, Any], kind: EntryKind,
+                   base_dir: Path | None = None) -> tuple[Entry, ...]:
     items = data.get(kind.plural)
     if items is None or items == []:
         raise ConfigError(f"{kind.plural}: the list is empty; add at least one "
@@ -269,7 +270,7 @@ def _parse_entries(data: Mapping[str, Any], kind: EntryKind) -> tuple[Entry, ...
             raise ConfigError(f"{where}: only a leader entry may have its own budget")
         entry = Entry(kind, index, label, name, params,
                       _parse_budget(budget, f"{where}.budget") if budget else {})
-        _check_entry(entry)
+        _check_entry(entry, base_dir)
         entries.append(entry)
     return tuple(entries)
 
@@ -314,14 +315,15 @@ def _experiment(game: Entry, leader: Entry, follower: Entry, budget: Mapping[str
     })
 
 
-def _combination_matches(game: Entry, leader: Entry, follower: Entry,
-                         seeds: Sequence[int], budget: Mapping[str, Any]) -> list[Match]:
+def _combination_matches(game: Entry, leader: Entry, follower: Entry, seeds: Sequence[int],
+                         budget: Mapping[str, Any], base_dir: Path | None = None) -> list[Match]:
     """The matches of one combination, after building it once (the seed changes nothing
     that could fail to build)."""
     where = f"{game.where} x {leader.where} x {follower.where}"
     try:
         configs = [_experiment(game, leader, follower, budget, seed) for seed in seeds]
-        build_experiment(configs[0])
+        build_experiment(dataclasses.replace(
+            configs[0], game_id=games.absolute_game_id(configs[0].game_id, base_dir)))
     except ConfigError as err:
         raise ConfigError(
             f"{where}: {_SECTION_PREFIX.sub('', str(err))}; if this combination cannot work, "
@@ -329,21 +331,23 @@ def _combination_matches(game: Entry, leader: Entry, follower: Entry,
     matches = []
     for config in configs:
         resolved = config.resolved()
-        # a "path/to/file.py:function" game is found from the current directory, which a
+        # a "path/to/file.py:function" game is found from the spec file's directory, which a
         # worker process or a Ray worker need not share; the id and the store keep it as written
-        portable = dataclasses.replace(config, game_id=games.absolute_game_id(config.game_id))
+        portable = dataclasses.replace(
+            config, game_id=games.absolute_game_id(config.game_id, base_dir))
         matches.append(Match(match_id(resolved), game.label, leader.label, follower.label,
                              config.seed, portable, resolved))
     return matches
 
 
 def _expand(lists: Mapping[EntryKind, Sequence[Entry]], seeds: Sequence[int],
-            budget: Mapping[str, Any], exclude: Sequence[Exclusion]) -> tuple[Match, ...]:
+            budget: Mapping[str, Any], exclude: Sequence[Exclusion],
+            base_dir: Path | None = None) -> tuple[Match, ...]:
     matches: dict[str, Match] = {}
     for game, leader, follower in itertools.product(*(lists[kind] for kind in KINDS)):
         if any(x.drops(game.label, leader.label, follower.label) for x in exclude):
             continue
-        for match in _combination_matches(game, leader, follower, seeds, budget):
+        for match in _combination_matches(game, leader, follower, seeds, budget, base_dir):
             twin = matches.setdefault(match.match_id, match)
             if twin is not match:
                 raise ConfigError(
@@ -354,8 +358,11 @@ def _expand(lists: Mapping[EntryKind, Sequence[Entry]], seeds: Sequence[int],
     return tuple(matches.values())
 
 
-def parse_spec(data: Mapping[str, Any]) -> TournamentSpec:
+def parse_spec(data: Mapping[str, Any], base_dir: str | Path | None = None) -> TournamentSpec:
     """Validate raw spec data (a parsed TOML document) and expand it into matches.
+
+    A ``"path/to/file.py:function"`` game is found relative to ``base_dir`` (the spec file's
+    directory; default the current directory); match ids and the store keep it as written.
 
     Raises
     ------
@@ -368,16 +375,17 @@ def parse_spec(data: Mapping[str, Any]) -> TournamentSpec:
                           f"{', '.join(SPEC_KEYS)}")
     seeds = _parse_seeds(data.get("seeds"))
     budget = _parse_budget(data.get("budget", {}))
-    lists = {kind: _parse_entries(data, kind) for kind in KINDS}
+    base = Path(base_dir) if base_dir is not None else None
+    lists = {kind: _parse_entries(data, kind, base) for kind in KINDS}
     exclude = _parse_exclusions(data.get("exclude", []), lists)
-    matches = _expand(lists, seeds, budget, exclude)
+    matches = _expand(lists, seeds, budget, exclude, base)
     return TournamentSpec(games=lists[GAME], leaders=lists[LEADER], followers=lists[FOLLOWER],
                           seeds=seeds, budget=budget, exclude=exclude, matches=matches)
 
 
 def load_spec(path: str | Path) -> TournamentSpec:
     """Read and validate a tournament spec file."""
-    return parse_spec(load_toml(path))
+    return parse_spec(load_toml(path), base_dir=Path(path).parent)
 
 
 __all__ = ["Entry", "Exclusion", "Match", "TournamentSpec", "load_spec", "match_id",
