@@ -21,6 +21,14 @@ import numpy as np
 #: Absolute tolerance on probability rows summing to one.
 PROBABILITY_ATOL = 1e-8
 
+#: Largest value scale ``max |r| / (1 - gamma)`` a model may have. Values reach this scale,
+#: gradients one more factor ``1 / (1 - gamma)`` (occupancies), the hypergradient a factor
+#: ``1 / tau`` more, and norms square all of it: with values at most 1e100, every one of these
+#: stays many orders of magnitude below the largest double (1.8e308) for any ``gamma`` and
+#: ``tau`` a config can reasonably hold, where payoffs of 1e308 overflow to inf and end in NaN
+#: policies. (Relative precision does not depend on the scale; this bound is about range.)
+MAX_VALUE_SCALE = 1e100
+
 
 class ModelError(ValueError):
     """A game model is malformed (shapes, probabilities, non-finite values, discount)."""
@@ -62,6 +70,22 @@ def check_distribution(name: str, array: np.ndarray, axis: int = -1) -> None:
         row = list(index) if sums.ndim else []
         value = float(np.atleast_1d(sums)[index])
         raise ModelError(f"{name}{row} sums to {value!r}, not 1 (a probability row)")
+
+
+def check_value_scale(name: str, rewards: np.ndarray, gamma: float) -> None:
+    """Raise :class:`ModelError` naming the largest entry of ``rewards`` when
+    ``max |r| / (1 - gamma)`` exceeds :data:`MAX_VALUE_SCALE`."""
+    if rewards.size == 0:
+        return
+    index = np.unravel_index(int(np.abs(rewards).argmax()), rewards.shape)
+    largest = float(abs(rewards[index]))
+    with np.errstate(over="ignore"):
+        scale = largest / (1.0 - gamma)
+    if not scale <= MAX_VALUE_SCALE:
+        raise ModelError(
+            f"{name}{[int(i) for i in index]} = {float(rewards[index])!r} is too large: with "
+            f"gamma = {gamma!r} the values reach |r| / (1 - gamma) = {scale:.3g}, above "
+            f"{MAX_VALUE_SCALE:.0e}, the largest scale evaluated safely; rescale the rewards")
 
 
 @dataclass(frozen=True)
@@ -151,6 +175,8 @@ class GameModel:
             array.setflags(write=False)
             object.__setattr__(self, attr, array)
         object.__setattr__(self, "gamma", gamma)
+        for name, r in (("leader_rewards", rL), ("follower_rewards", rF)):
+            check_value_scale(name, r, gamma)
         if not isinstance(self.shared_commitment, (bool, np.bool_)):
             raise ModelError(
                 f"shared_commitment must be True or False, got {self.shared_commitment!r}"

@@ -3,7 +3,7 @@ every leader and follower sees the numbers it would see alone.
 
 For every registered leader x follower on three games (a bimatrix game, a random Markov game,
 a small GridWorld), a match is played with the exact metrics recorded at every iteration, every
-7th, every 50th (so only at the first and the last), and with the progress bar on; the final
+7th (with the progress bar on) and every 50th (so only at the first and the last); the final
 ``x``, the followers' policies and the summary (wall clock excepted) must be the same bit for
 bit. Budgets are tiny: the point is that the runs agree, not that they converge.
 """
@@ -21,7 +21,7 @@ from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.problem import StackelbergProblem
 from stackelberg.seeding import run_streams
 
-ITERATIONS = 24
+ITERATIONS = 16
 
 GAMES = {
     "matrix": ("stackelberg/matrix-v0", {
@@ -78,7 +78,7 @@ def test_metrics_and_progress_do_not_change_the_match(game, leader, follower):
         pytest.skip(str(err))
     expected = fingerprint(reference)
     assert np.isfinite(reference.x).all()
-    for metrics_every, progress in ((7, False), (50, False), (1, True)):
+    for metrics_every, progress in ((7, True), (50, False)):
         observed = fingerprint(play(game, leader, follower, metrics_every, progress))
         assert observed[0] == expected[0], (metrics_every, progress)
         assert observed[1:] == expected[1:], (metrics_every, progress)
