@@ -92,27 +92,36 @@ def play(match, profile: int) -> Played:
                   fingerprint(result))
 
 
-def first_difference(old: object, new: object, where: str = "") -> str | None:
-    """Where two fingerprints first differ (``None``: bit for bit the same)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        if set(old) != set(new):
-            return f"{where} keys {sorted(set(old) ^ set(new))}"
-        for key in old:
-            found = first_difference(old[key], new[key], f"{where}.{key}")
-            if found:
-                return found
-        return None
-    if isinstance(old, list) and isinstance(new, list):
-        if len(old) != len(new):
-            return f"{where} length {len(old)} vs {len(new)}"
-        for i, (a, b) in enumerate(zip(old, new)):
-            found = first_difference(a, b, f"{where}[{i}]")
-            if found:
-                return found
-        return None
-    same = old == new or (isinstance(old, float) and isinstance(new, float)
-                          and math.isnan(old) and math.isnan(new))
-    return None if same else f"{where}: {old!r} vs {new!r}"
+def _leaves(data: object, path: str = "") -> list[tuple[str, object]]:
+    """``(path, value)`` of every number in a fingerprint (``.metrics[3].hyper_objective``)."""
+    if isinstance(data, dict):
+        return [leaf for key, value in data.items() for leaf in _leaves(value, f"{path}.{key}")]
+    if isinstance(data, list):
+        return [leaf for i, item in enumerate(data) for leaf in _leaves(item, f"{path}[{i}]")]
+    return [(path, data)]
+
+
+def differences(old: dict, new: dict) -> dict[str, float] | str:
+    """Per field (list indices dropped), the largest relative difference between two
+    fingerprints where they differ; ``{}`` when they are bit for bit the same, a message when
+    their structure differs (other rows or fields)."""
+    import re
+
+    a, b = _leaves(old), _leaves(new)
+    if [p for p, _ in a] != [p for p, _ in b]:
+        return "other rows or fields"
+    out: dict[str, float] = {}
+    for (path, x), (_, y) in zip(a, b):
+        same = x == y or (isinstance(x, float) and isinstance(y, float)
+                          and math.isnan(x) and math.isnan(y))
+        if not same:
+            field = re.sub(r"\[\d+\]", "[]", path).lstrip(".")
+            try:
+                rel = abs(x - y) / max(abs(x), abs(y), 1e-300)
+            except TypeError:
+                rel = math.inf
+            out[field] = max(out.get(field, 0.0), rel)
+    return out
 
 
 def markdown(played: Sequence[Played], baseline: dict | None) -> list[str]:
@@ -125,8 +134,14 @@ def markdown(played: Sequence[Played], baseline: dict | None) -> list[str]:
         else:
             before = f"{old['cpu_seconds']:.2f} s"
             speed = f"{old['cpu_seconds'] / p.cpu_seconds:.2f}x"
-            diff = first_difference(old["fingerprint"], p.fingerprint)
-            same = "identical" if diff is None else f"**differ** at {diff}"
+            diff = differences(old["fingerprint"], p.fingerprint)
+            if isinstance(diff, str):
+                same = f"**differ**: {diff}"
+            elif not diff:
+                same = "identical"
+            else:
+                same = "identical but " + ", ".join(f"`{k}` (≤ {v:.0e} rel.)"
+                                                    for k, v in sorted(diff.items()))
         lines.append(f"| {p.leader} | {p.follower} | {p.iterations} | {p.cpu_seconds:.2f} s | "
                      f"{before} | {speed} | {same} |")
     if baseline:

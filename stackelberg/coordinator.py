@@ -233,6 +233,6 @@ def _run_match(
         metrics=rows,
         summary=summary,
         x=leader.x.copy(),
-        leader_policy=problem.leader_policy(leader.x),
+        leader_policy=problem.leader_policy(leader.x).copy(),
         follower_policies=tuple(f.policy.copy() for f in followers),
     )

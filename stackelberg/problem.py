@@ -298,6 +298,7 @@ class StackelbergProblem:
         self._mdps: dict[bytes, FollowerMDP] = {}
         self._best_responses: dict[bytes, tuple[float, MDPSolution]] = {}
         self._evaluations: dict[tuple[bytes, bytes], MDPSolution] = {}
+        self._last_policy: tuple[tuple[str, bytes], np.ndarray] | None = None
 
     def set_tau(self, tau: float) -> None:
         """Change the follower's entropy weight (a leader with a decaying schedule, Zeng et al.
@@ -351,13 +352,23 @@ class StackelbergProblem:
         return np.zeros(self.x_shape)
 
     def leader_policy(self, x: np.ndarray) -> np.ndarray:
-        """``mu_x = softmax(x)`` row by row, as an ``(S, B)`` array (a shared commitment's one
-        row is repeated for every state)."""
+        """``mu_x = softmax(x)`` row by row, as a read-only ``(S, B)`` array (a shared
+        commitment's one row is repeated for every state).
+
+        The last answer is remembered (by ``x``'s value): a sample-based match asks for the
+        same commitment several times per iteration (the follower's batch, the leader's chains
+        and estimates). A pure function of ``x``, so remembering it changes no number.
+        """
         if x.shape != self.x_shape:
             raise ValueError(f"leader variable x must have shape {self.x_shape}, got {x.shape}")
+        key = (x.dtype.str, x.tobytes())
+        if self._last_policy is not None and self._last_policy[0] == key:
+            return self._last_policy[1]
         mu = softmax(x, axis=1)
         if self.model.shared_commitment:
             mu = np.repeat(mu, self.model.n_states, axis=0)
+        mu.flags.writeable = False
+        self._last_policy = (key, mu)
         return mu
 
     def reduce_x(self, per_state: np.ndarray) -> np.ndarray:
