@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from stackelberg.model import GameModel, check_distribution
+from stackelberg.tabular import SHORT_ROW
 
 
 def sample_categorical(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -21,20 +22,28 @@ def sample_categorical(probs: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return sample_from_cdf(np.cumsum(probs, axis=1), rng)
 
 
-def sample_from_cdf(cdf: np.ndarray, rng: np.random.Generator,
-                    outcomes: np.ndarray | None = None) -> np.ndarray:
+def sample_from_cdf(cdf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One draw per row of the cumulative sums ``cdf`` (shape ``(N, K)``, each row
-    non-decreasing): the number ``k`` of entries at or below ``u * cdf[-1]``, ``u`` uniform in
+    non-decreasing): the number of entries at or below ``u * cdf[-1]``, ``u`` uniform in
     [0, 1), capped at ``K - 1`` (:func:`sample_categorical` of the probabilities whose
-    cumulative sums these are); or, given ``outcomes`` (shape ``(N, K + 1)``), ``outcomes[k]``.
+    cumulative sums these are). Given precomputed sums, it skips the cumulative sum of every
+    drawn row and gives the same draws."""
+    return np.minimum(_entries_below_key(cdf, rng), cdf.shape[1] - 1)
 
-    Given precomputed sums (e.g. rows of :attr:`GameModel.next_state_table`), it skips the
-    cumulative sum of every drawn row and gives the same draws."""
-    u = rng.random((cdf.shape[0], 1)) * cdf[:, -1:]
-    count = (cdf <= u).sum(axis=1)
-    if outcomes is None:
-        return np.minimum(count, cdf.shape[1] - 1)
-    return np.take_along_axis(outcomes, count[:, None], axis=1)[:, 0]
+
+def _entries_below_key(cdf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """How many entries of each row of ``cdf`` are at or below ``u`` times the row's last."""
+    n, width = cdf.shape
+    u = rng.random((n, 1)) * cdf[:, -1:]
+    if width > SHORT_ROW:
+        return (cdf <= u).sum(axis=1)
+    # a few columns: one comparison per column (numpy's reduction along a short last axis
+    # loops over the rows, several times slower)
+    u = u[:, 0]
+    count = np.zeros(n, dtype=np.int64)
+    for column in cdf.T:
+        count += column <= u
+    return count
 
 
 @dataclass(frozen=True)
@@ -79,15 +88,21 @@ def sample_transitions(
     # gathered row, in a fraction of the time (likewise the model's precomputed P sums)
     b = sample_from_cdf(np.cumsum(mu, axis=1)[states], rng)
     table = model.next_state_table
-    rows = (states, b, follower_actions)
-    next_states = sample_from_cdf(table.cdf[rows], rng, table.states[rows])
+    # one flat index per (s, b, a): a single take is faster than indexing with three arrays
+    cell = states * model.n_leader_actions
+    cell += b
+    cell *= model.n_follower_actions
+    cell += follower_actions
+    width = table.cdf.shape[-1]
+    count = _entries_below_key(table.cdf.reshape(-1, width)[cell], rng)
+    count += cell * (width + 1)
     return TransitionBatch(
         states=states,
         leader_actions=b,
         follower_actions=follower_actions,
-        leader_rewards=model.leader_rewards[states, b, follower_actions],
-        follower_rewards=model.follower_rewards[states, b, follower_actions],
-        next_states=next_states,
+        leader_rewards=model.leader_rewards.reshape(-1).take(cell),
+        follower_rewards=model.follower_rewards.reshape(-1).take(cell),
+        next_states=table.states.reshape(-1).take(count),
     )
 
 
