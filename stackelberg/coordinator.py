@@ -49,9 +49,11 @@ class MatchConfig:
     max_seconds : float
         Stop after this much wall time (``inf`` disables the rule).
     metrics_every : int
-        Record the exact metrics every this many iterations (and always at the last one).
+        Record the exact metrics every this many iterations (and always at the first and the
+        last one). Recording changes no number of the match (:class:`ExactMetrics`), only the
+        rows written and the time taken.
     progress : bool
-        Show a tqdm progress bar.
+        Show a tqdm progress bar (changes no number either).
     """
 
     iterations: int = 1000
