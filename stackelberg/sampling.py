@@ -198,8 +198,8 @@ class _CategoricalRows:
         index = self.guide[rows * self.guide_stride + (u >> self.width_bits)]
         keys = u + (rows << self.shift)
         for _ in range(self.GUIDE_STEPS):
-            index += table[index] <= keys
-        pending = np.flatnonzero(table[index] <= keys)
+            index += table.take(index) <= keys
+        pending = (table.take(index) <= keys).nonzero()[0]
         if pending.size:
             index[pending] = table.searchsorted(keys[pending], side="right")
         return index
