@@ -36,6 +36,7 @@ import cProfile
 import json
 import math
 import pstats
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -105,13 +106,11 @@ def differences(old: dict, new: dict) -> dict[str, float] | str:
     """Per field (list indices dropped), the largest relative difference between two
     fingerprints where they differ; ``{}`` when they are bit for bit the same, a message when
     their structure differs (other rows or fields)."""
-    import re
-
     a, b = _leaves(old), _leaves(new)
     if [p for p, _ in a] != [p for p, _ in b]:
         return "other rows or fields"
     out: dict[str, float] = {}
-    for (path, x), (_, y) in zip(a, b):
+    for (path, x), (_, y) in zip(a, b, strict=True):
         same = x == y or (isinstance(x, float) and isinstance(y, float)
                           and math.isnan(x) and math.isnan(y))
         if not same:
@@ -151,6 +150,34 @@ def markdown(played: Sequence[Played], baseline: dict | None) -> list[str]:
     return lines
 
 
+#: Fields of the exact metrics that depend on their own best-response solve (not on anything
+#: the leader or the follower computes): they moved at the rounding level when the metrics
+#: began to solve from the follower's policy on a detached problem (commit 146edc5).
+METRICS_OWN_SOLVE = ("hyper_objective", "lower_level_gap", "follower_gap")
+
+
+def note(played: Sequence[Played], baseline: dict | None) -> list[str]:
+    """One sentence on which differences a baseline shows, if any."""
+    if not baseline:
+        return []
+    fields = set()
+    for p in played:
+        if p.leader in baseline:
+            diff = differences(baseline[p.leader]["fingerprint"], p.fingerprint)
+            fields |= {"?"} if isinstance(diff, str) else set(diff)
+    if not fields:
+        return ["Every match is bit for bit the same as before.", ""]
+    if all(f.rsplit(".", 1)[-1] in METRICS_OWN_SOLVE for f in fields):
+        return ["Where the numbers differ, they differ only in the exact metrics computed from "
+                "the metrics' own best-response solve (`hyper_objective`, `lower_level_gap`, "
+                "`follower_gap`), at the rounding level: these metrics now solve from the "
+                "follower learner's policy on a detached copy of the problem, so that recording "
+                "them cannot change the match (issue 9). Everything the leader and the follower "
+                "compute (`x`, their policies, `upper_objective`, `samples`) and `leader_value`, "
+                "which the GridWorld table is made of, is bit for bit the same.", ""]
+    return []
+
+
 def report(played: Sequence[Played], baseline: dict | None, args: argparse.Namespace,
            machine: list[str]) -> str:
     described = (f"; *CPU before* is from `{args.baseline_label}` "
@@ -163,6 +190,7 @@ def report(played: Sequence[Played], baseline: dict | None, args: argparse.Names
         "spec's follower and budget for it), played in one process with `run_match`; clock: "
         f"CPU time of the process (`time.process_time`), one run each{described}.", "",
         *markdown(played, baseline), "",
+        *note(played, baseline),
         *shared.provenance(machine, args.argv, Path(__file__)),
     ])
 

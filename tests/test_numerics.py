@@ -20,7 +20,6 @@ from stackelberg.model import MAX_VALUE_SCALE, GameModel, ModelError
 from stackelberg.problem import StackelbergProblem
 from stackelberg.seeding import run_streams
 from stackelberg.tabular import evaluate_policy, greedy_policy, policy_resolution, solve_mdp
-
 from tests.test_determinism import FOLLOWER_PARAMS, LEADER_PARAMS
 
 EDGE_GAME = ("stackelberg/random-markov-v0",
