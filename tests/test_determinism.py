@@ -21,7 +21,7 @@ from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.problem import StackelbergProblem
 from stackelberg.seeding import run_streams
 
-ITERATIONS = 16
+ITERATIONS = 12
 
 GAMES = {
     "matrix": ("stackelberg/matrix-v0", {
@@ -41,8 +41,8 @@ LEADER_PARAMS: dict[str, dict] = {
     "rac": {"batch_size": 16, "critic_uniform_samples": 8},
     "rac-fixed-tau": {"batch_size": 16, "critic": "model"},
     "pbrl-value-sampled": {"episodes": 4, "oracle_steps": 1, "oracle_batch_size": 16,
-                           "ramp_iterations": 10},
-    "partial-gradient-sampled": {"episodes": 4},
+                           "ramp_iterations": 10, "rollout_exponent": 1.0},
+    "partial-gradient-sampled": {"episodes": 4, "rollout_exponent": 1.0},
     "zeroth-order": {"episodes": 4, "directions": 1, "response_steps": 1, "base_steps": 1,
                      "oracle_batch_size": 16},
 }
