@@ -49,9 +49,11 @@ class MatchConfig:
     max_seconds : float
         Stop after this much wall time (``inf`` disables the rule).
     metrics_every : int
-        Record the exact metrics every this many iterations (and always at the last one).
+        Record the exact metrics every this many iterations (and always at the first and the
+        last one). Recording changes no number of the match (:class:`ExactMetrics`), only the
+        rows written and the time taken.
     progress : bool
-        Show a tqdm progress bar.
+        Show a tqdm progress bar (changes no number either).
     """
 
     iterations: int = 1000
@@ -86,24 +88,29 @@ class MatchResult:
 
 
 class ExactMetrics:
-    """Exact diagnostics of a leader variable and the policies in play (REFERENCE §5)."""
+    """Exact diagnostics of a leader variable and the policies in play (REFERENCE §5).
+
+    An observer: every call solves on a fresh :meth:`StackelbergProblem.detached` copy of the
+    match's problem (at its current ``tau``), warm-started from the follower learner's current
+    policy, so each row is a function of the state it observes alone (not of which rows were
+    recorded before), and nothing it computes reaches the leader's or the followers' remembered
+    answers. Hence ``run.metrics_every`` and the progress bar change no number of a match.
+    """
 
     def __init__(self, problem: StackelbergProblem):
-        self.problem = problem
+        self.source = problem
         model = problem.model
         self.sse_value: float | None = None
         if model.is_matrix_game:
             self.sse_value = strong_stackelberg(*matrix_payoffs(model)).leader_value
-        self._warm: np.ndarray | None = None
 
     def __call__(
         self, x: np.ndarray, played: np.ndarray, follower: np.ndarray
     ) -> dict[str, float]:
         """Metrics of leader variable ``x``, the policy the upper objective is evaluated at
         (``played``), and the follower learner's policy."""
-        problem = self.problem
-        star = problem.best_response(x, pi0=self._warm)
-        self._warm = star.pi
+        problem = self.source.detached()
+        star = problem.best_response(x, pi0=follower)
         v_star = float(problem.model.initial @ star.V)
         ev_played = problem.evaluate(x, played)
         ev_follower = ev_played if follower is played else problem.evaluate(x, follower)
@@ -163,6 +170,7 @@ def _run_match(
         raise ValueError(
             f"the problem has {problem.n_followers} follower role(s), got {len(followers)} learners"
         )
+    problem.forget()  # what ran on this problem before must not change this match
     leader.reset(problem, streams.leader)
     for follower, rng in zip(followers, streams.followers, strict=True):
         follower.reset(problem, rng)
@@ -227,6 +235,6 @@ def _run_match(
         metrics=rows,
         summary=summary,
         x=leader.x.copy(),
-        leader_policy=problem.leader_policy(leader.x),
+        leader_policy=problem.leader_policy(leader.x).copy(),
         follower_policies=tuple(f.policy.copy() for f in followers),
     )

@@ -18,6 +18,7 @@ differences and against torch autograd.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -297,16 +298,39 @@ class StackelbergProblem:
         self._mdps: dict[bytes, FollowerMDP] = {}
         self._best_responses: dict[bytes, tuple[float, MDPSolution]] = {}
         self._evaluations: dict[tuple[bytes, bytes], MDPSolution] = {}
+        self._last_policy: tuple[tuple[str, bytes], np.ndarray] | None = None
 
     def set_tau(self, tau: float) -> None:
-        """Change the follower's entropy weight (a leader with a decaying schedule, REFERENCE §4
-        RAC); forgets the remembered answers, which belong to the old weight."""
+        """Change the follower's entropy weight (a leader with a decaying schedule, Zeng et al.
+        2026, RAC); forgets the remembered answers, which belong to the old weight."""
         tau = check_tau(tau)
         if tau != self.tau:
             self.tau = tau
-            self._mdps.clear()
-            self._best_responses.clear()
-            self._evaluations.clear()
+            self.forget()
+
+    def forget(self) -> None:
+        """Drop every remembered answer.
+
+        A remembered best response is not a pure function of its ``x``: it carries the warm
+        start and the predicted stop of the call that made it, and a later call at the same
+        ``x`` returns it as it is. So a match starts with an empty memory (what ran on this
+        problem before must not change its numbers), and an observer works on a
+        :meth:`detached` copy.
+        """
+        self._mdps.clear()
+        self._best_responses.clear()
+        self._evaluations.clear()
+
+    def detached(self) -> StackelbergProblem:
+        """The same problem (model, ``tau``) with its own, empty memory.
+
+        What is computed on the copy never reaches this problem's remembered answers (warm
+        starts, predicted stops, evaluations): the exact metrics of a match solve on a detached
+        copy, so that watching a match cannot change what its leader and followers see.
+        """
+        twin = copy.copy(self)
+        twin._mdps, twin._best_responses, twin._evaluations = {}, {}, {}
+        return twin
 
     def _remember(self, table: dict, key, value) -> None:
         if len(table) >= self.MEMORY:
@@ -328,13 +352,23 @@ class StackelbergProblem:
         return np.zeros(self.x_shape)
 
     def leader_policy(self, x: np.ndarray) -> np.ndarray:
-        """``mu_x = softmax(x)`` row by row, as an ``(S, B)`` array (a shared commitment's one
-        row is repeated for every state)."""
+        """``mu_x = softmax(x)`` row by row, as a read-only ``(S, B)`` array (a shared
+        commitment's one row is repeated for every state).
+
+        The last answer is remembered (by ``x``'s value): a sample-based match asks for the
+        same commitment several times per iteration (the follower's batch, the leader's chains
+        and estimates). A pure function of ``x``, so remembering it changes no number.
+        """
         if x.shape != self.x_shape:
             raise ValueError(f"leader variable x must have shape {self.x_shape}, got {x.shape}")
+        key = (x.dtype.str, x.tobytes())
+        if self._last_policy is not None and self._last_policy[0] == key:
+            return self._last_policy[1]
         mu = softmax(x, axis=1)
         if self.model.shared_commitment:
             mu = np.repeat(mu, self.model.n_states, axis=0)
+        mu.flags.writeable = False
+        self._last_policy = (key, mu)
         return mu
 
     def reduce_x(self, per_state: np.ndarray) -> np.ndarray:

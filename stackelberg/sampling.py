@@ -14,13 +14,36 @@ from typing import NamedTuple
 import numpy as np
 
 from stackelberg.model import GameModel, check_distribution
+from stackelberg.tabular import SHORT_ROW
 
 
 def sample_categorical(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One draw per row of ``probs`` (shape ``(N, K)``) by inverting the cumulative sums."""
-    cdf = np.cumsum(probs, axis=1)
-    u = rng.random((probs.shape[0], 1)) * cdf[:, -1:]
-    return np.minimum((cdf <= u).sum(axis=1), probs.shape[1] - 1)
+    return sample_from_cdf(np.cumsum(probs, axis=1), rng)
+
+
+def sample_from_cdf(cdf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw per row of the cumulative sums ``cdf`` (shape ``(N, K)``, each row
+    non-decreasing): the number of entries at or below ``u * cdf[-1]``, ``u`` uniform in
+    [0, 1), capped at ``K - 1`` (:func:`sample_categorical` of the probabilities whose
+    cumulative sums these are). Given precomputed sums, it skips the cumulative sum of every
+    drawn row and gives the same draws."""
+    return np.minimum(_entries_below_key(cdf, rng), cdf.shape[1] - 1)
+
+
+def _entries_below_key(cdf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """How many entries of each row of ``cdf`` are at or below ``u`` times the row's last."""
+    n, width = cdf.shape
+    u = rng.random((n, 1)) * cdf[:, -1:]
+    if width > SHORT_ROW:
+        return (cdf <= u).sum(axis=1)
+    # a few columns: one comparison per column (numpy's reduction along a short last axis
+    # loops over the rows, several times slower)
+    u = u[:, 0]
+    count = np.zeros(n, dtype=np.int64)
+    for column in cdf.T:
+        count += column <= u
+    return count
 
 
 @dataclass(frozen=True)
@@ -61,15 +84,25 @@ def sample_transitions(
     states, follower_actions : int arrays (N,)
     rng : numpy Generator
     """
-    b = sample_categorical(mu[states], rng)
-    next_states = sample_categorical(model.transitions[states, b, follower_actions], rng)
+    # mu's cumulative sums once per state, then gathered: the same numbers as summing every
+    # gathered row, in a fraction of the time (likewise the model's precomputed P sums)
+    b = sample_from_cdf(np.cumsum(mu, axis=1)[states], rng)
+    table = model.next_state_table
+    # one flat index per (s, b, a): a single take is faster than indexing with three arrays
+    cell = states * model.n_leader_actions
+    cell += b
+    cell *= model.n_follower_actions
+    cell += follower_actions
+    width = table.cdf.shape[-1]
+    count = _entries_below_key(table.cdf.reshape(-1, width)[cell], rng)
+    count += cell * (width + 1)
     return TransitionBatch(
         states=states,
         leader_actions=b,
         follower_actions=follower_actions,
-        leader_rewards=model.leader_rewards[states, b, follower_actions],
-        follower_rewards=model.follower_rewards[states, b, follower_actions],
-        next_states=next_states,
+        leader_rewards=model.leader_rewards.reshape(-1).take(cell),
+        follower_rewards=model.follower_rewards.reshape(-1).take(cell),
+        next_states=table.states.reshape(-1).take(count),
     )
 
 
@@ -99,8 +132,15 @@ class _CategoricalRows:
 
     GUIDE_STEPS = 2
 
-    def __init__(self, probs: np.ndarray):
+    def __init__(self, probs: np.ndarray, categories: np.ndarray | None = None):
+        """``probs`` of shape ``(R, K)``; or, with ``categories`` (integers of the same shape,
+        increasing along each row), only the entries of a sparser distribution that may be
+        positive: ``probs[r, j]`` is then the probability of category ``categories[r, j]``,
+        every other category has probability 0, and draws are reported as categories. Leaving
+        out zeros changes no draw: a cumulative sum is unchanged by adding 0, and a draw is
+        the first entry above the key, never one of a run of equal entries but its first."""
         n_rows, n_categories = probs.shape
+        self.categories = None if categories is None else categories.ravel()
         self.n_categories = n_categories
         self.shift = min(53, 63 - n_rows.bit_length())  # keeps n_rows << shift < 2**63
         cdf = np.cumsum(probs, axis=1)
@@ -130,9 +170,27 @@ class _CategoricalRows:
         local += row << self.shift
         self.table = local.ravel()
 
-    def draw(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One draw in each of ``rows`` (int64); returns flat indices ``row * K + category``."""
-        return self.locate(rows, rng.integers(0, 1 << self.shift, size=len(rows), dtype=np.int64))
+    def keys(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` uniform keys for :meth:`find`. Drawing them for several calls at once gives
+        the same keys as drawing them call by call (a power-of-two range: every key takes one
+        64-bit word of the stream, nothing is buffered or rejected)."""
+        return rng.integers(0, 1 << self.shift, size=n, dtype=np.int64)
+
+    def draw(self, rows: np.ndarray, rng: np.random.Generator,
+             n_categories: int | None = None) -> np.ndarray:
+        """One draw in each of ``rows`` (int64); returns flat indices ``row * K + category``
+        (``K = n_categories``, the number of categories of a sparse table's rows)."""
+        return self.find(rows, self.keys(len(rows), rng), n_categories)
+
+    def find(self, rows: np.ndarray, u: np.ndarray,
+             n_categories: int | None = None) -> np.ndarray:
+        """:meth:`draw` with the keys ``u`` given (from :meth:`keys`)."""
+        index = self.locate(rows, u)
+        if self.categories is None:
+            return index
+        index = self.categories[index]
+        index += rows * n_categories
+        return index
 
     def locate(self, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
         """``table.searchsorted((rows << shift) + u, side="right")``, for ``0 <= u < 2**shift``."""
@@ -140,8 +198,8 @@ class _CategoricalRows:
         index = self.guide[rows * self.guide_stride + (u >> self.width_bits)]
         keys = u + (rows << self.shift)
         for _ in range(self.GUIDE_STEPS):
-            index += table[index] <= keys
-        pending = np.flatnonzero(table[index] <= keys)
+            index += table.take(index) <= keys
+        pending = (table.take(index) <= keys).nonzero()[0]
         if pending.size:
             index[pending] = table.searchsorted(keys[pending], side="right")
         return index
@@ -287,8 +345,9 @@ def sample_trajectories(
     horizon = _count("horizon", horizon)
     states = _start_states(model, n_episodes, rng, initial_states)
     outcomes = np.empty((horizon, n_episodes), dtype=np.int64)  # see _RoundTable.decode
+    keys = rounds.keys(horizon * n_episodes, rng).reshape(horizon, n_episodes)
     for t in range(horizon):
-        drawn = rounds.draw(states, rng)
+        drawn = rounds.find(states, keys[t])
         outcomes[t] = drawn
         states = drawn % S
     return TrajectoryBatch(**rounds.decode(np.ascontiguousarray(outcomes.T)))
@@ -324,12 +383,30 @@ class _RoundTable:
         mu = _policy("mu", mu, (S, B))
         pi = _policy("pi", pi, (S, A))
         self.model = model
-        joint = mu[:, :, None, None] * pi[:, None, :, None] * model.transitions
-        self.rows = _CategoricalRows(joint.reshape(S, B * A * S))
+        self.n_outcomes = B * A * S
+        support = model.transition_support
+        if support is None:
+            joint = mu[:, :, None, None] * pi[:, None, :, None] * model.transitions
+            self.rows = _CategoricalRows(joint.reshape(S, B * A * S))
+        else:
+            # the same products, at the outcomes the transitions allow only (a grid world
+            # moves to one of 5 of its 87 cells: the table is 17 times smaller)
+            mu_pi = (mu[:, :, None] * pi[:, None, :]).reshape(S, B * A)
+            joint = np.take_along_axis(mu_pi, support.actions, axis=1) * support.probs
+            self.rows = _CategoricalRows(joint, support.outcomes)
 
     def draw(self, states: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One outcome per state in ``states``; ``outcome % S`` is the next state."""
-        return self.rows.draw(states, rng)
+        return self.rows.draw(states, rng, self.n_outcomes)
+
+    def keys(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` keys for :meth:`find`, as :meth:`draw` would draw them (one call for many
+        rounds saves a generator call per round)."""
+        return self.rows.keys(n, rng)
+
+    def find(self, states: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """:meth:`draw` with the keys ``u`` given."""
+        return self.rows.find(states, u, self.n_outcomes)
 
     def decode(self, outcomes: np.ndarray) -> dict[str, np.ndarray]:
         """The :class:`TrajectoryBatch` fields of ``outcomes`` (which it overwrites)."""
@@ -479,8 +556,11 @@ def sample_episodes(
     # running[t] = number of episodes that play round t (lengths > t)
     running = np.bincount(lengths, minlength=lengths[0] + 1)[::-1].cumsum()[::-1][1:]
     outcomes = np.zeros((n_episodes, lengths[0]), dtype=np.int64)
+    keys = rounds.keys(int(running.sum()), rng)  # every round's keys in one call, in order
+    start = 0
     for t, n in enumerate(running):
-        drawn = rounds.draw(states[:n], rng)
+        drawn = rounds.find(states[:n], keys[start:start + n])
+        start += n
         outcomes[:n, t] = drawn
         states[:n] = drawn % S
     played = np.arange(lengths[0]) < lengths[:, None]

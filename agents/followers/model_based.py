@@ -28,6 +28,7 @@ moving commitment.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,16 +45,17 @@ def tally(shape: tuple[int, ...], indices: tuple[np.ndarray, ...],
     (or the sum of their ``weights``): e.g. ``tally((S, A, S), (s, a, s'))`` counts
     transitions."""
     key = np.ravel_multi_index(indices, shape)
-    return np.bincount(key, weights=weights, minlength=int(np.prod(shape))).reshape(shape)
+    return np.bincount(key, weights=weights, minlength=math.prod(shape)).reshape(shape)
 
 
 def empirical_transitions(counts: np.ndarray) -> np.ndarray:
     """``P_hat(s'|s, a) = N(s, a, s') / sum_s'' N(s, a, s'')`` from counts of shape ``(S, A, S)``;
     a pair never seen stays where it is."""
-    S, A, _ = counts.shape
     totals = counts.sum(axis=2, keepdims=True)
-    stay = np.broadcast_to(np.eye(S)[:, None, :], counts.shape)
-    return np.where(totals > 0, counts / np.maximum(totals, 1e-300), stay)
+    P = counts / np.maximum(totals, 1e-300)  # 0 where a pair was never seen
+    states, actions = np.nonzero(totals[:, :, 0] == 0)
+    P[states, actions, states] = 1.0  # stay put
+    return P
 
 
 def empirical_means(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -48,7 +48,12 @@ import numpy as np
 
 from agents.leaders.actor_critic import ModelBasedPenalizedActor, PenalizedActorCritic
 from stackelberg.problem import StackelbergProblem
-from stackelberg.sampling import TransitionBatch, sample_categorical, sample_transitions
+from stackelberg.sampling import (
+    TransitionBatch,
+    sample_categorical,
+    sample_from_cdf,
+    sample_transitions,
+)
 from stackelberg.validation import check_fields
 
 
@@ -156,7 +161,8 @@ class VisitationChains:
         self.states = self._restart_states(n)
 
     def _restart_states(self, n: int) -> np.ndarray:
-        return sample_categorical(np.tile(self.problem.model.initial, (n, 1)), self.rng)
+        cdf = self.problem.model.initial_cdf
+        return sample_from_cdf(np.broadcast_to(cdf, (n, cdf.size)), self.rng)
 
     def step(self, x: np.ndarray, pi: np.ndarray) -> TransitionBatch:
         """One transition per chain under ``(mu_x, pi)``; the chains move on (or restart)."""
