@@ -28,7 +28,7 @@ import numpy as np
 
 from agents.leaders.score_function import EpisodeSettings, StateBaseline, sampled_estimate
 from agents.leaders.search import SearchSettings
-from agents.leaders.step_control import armijo
+from agents.leaders.step_control import SettledStep, armijo
 from stackelberg.problem import StackelbergProblem
 from stackelberg.validation import check_fields
 
@@ -83,12 +83,14 @@ class ExactDescentLeader:
         self.problem = problem
         self._x = x0
         self._step = self.config.alpha
+        self._settled = SettledStep()
 
     def snapshot(self) -> DescentState:
         return DescentState(self._x.copy(), self._step)
 
     def restore(self, state: DescentState) -> None:
         self._x, self._step = state.x.copy(), state.step
+        self._settled = SettledStep()
 
     @property
     def x(self) -> np.ndarray:
@@ -106,12 +108,19 @@ class ExactDescentLeader:
         return self.local_step(responses[0])
 
     def local_step(self, pihat: np.ndarray) -> dict[str, float]:
+        key = (self._x.tobytes(), self.problem.tau, pihat.tobytes(), self._step)
+        replay = self._settled.replay(key)
+        if replay is not None:
+            return replay
         value, grad = self.gradient(pihat)
         result = armijo(lambda x: self.objective(x, pihat), self._x, value, grad, grad,
                         self._step)
         self._x, self._step = result.x, result.step
-        return {"grad_norm": float(np.sqrt((grad**2).sum())),
-                "line_search_trials": result.trials}
+        diagnostics = {"grad_norm": float(np.sqrt((grad**2).sum())),
+                       "line_search_trials": result.trials}
+        self._settled.record((self._x.tobytes(), self.problem.tau, pihat.tobytes(),
+                              self._step), result, diagnostics)
+        return diagnostics
 
 
 class DescentLeader:

@@ -46,7 +46,7 @@ import numpy as np
 import scipy.optimize
 
 from agents.leaders.search import SearchSettings
-from agents.leaders.step_control import armijo
+from agents.leaders.step_control import SettledStep, armijo
 from stackelberg.problem import Gradient, JointEvaluation, StackelbergProblem
 from stackelberg.tabular import row_max, safe_log, softmax
 from stackelberg.validation import check_fields
@@ -57,6 +57,8 @@ PI_UPDATES = ("gradient", "exact")
 #: Tolerance of the leader's own best-response solves (that of the exact follower learner, so
 #: that the follower's answer at the same ``x`` is reused).
 ORACLE_TOL = 1e-10
+#: L-BFGS's gradient tolerance for the Bellman penalty's inner minimization.
+BELLMAN_GTOL = 1e-8
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ class PBRLLeader:
         self.k = 0
         self._step = self.config.alpha_x
         self._inner: dict[tuple[bytes, float, float], tuple[float, np.ndarray]] = {}
+        self._settled = SettledStep()
 
     def snapshot(self) -> PBRLState:
         return PBRLState(self._x.copy(), self.theta.copy(), self.k, self._step)
@@ -194,6 +197,7 @@ class PBRLLeader:
         self._x, self.theta = state.x.copy(), state.theta.copy()
         self.k, self._step = state.k, state.step
         self._inner = {}
+        self._settled = SettledStep()
 
     @property
     def x(self) -> np.ndarray:
@@ -244,11 +248,14 @@ class PBRLLeader:
     def _minimize_over_pi(self, x: np.ndarray, lam: float, theta0: np.ndarray) -> np.ndarray:
         """Value penalty: closed form, a soft MDP solve (``StackelbergProblem.
         penalized_response``). Bellman penalty: L-BFGS on ``theta`` with the closed-form
-        gradient, warm-started from ``theta0``."""
+        gradient, warm-started from the value penalty's minimizer (both tend to the best
+        response as ``lam`` grows, and coincide when ``gamma = 0``: then no L-BFGS iteration
+        is needed)."""
         problem = self.problem
+        closed_form = safe_log(problem.penalized_response(x, lam,
+                                                          pi0=softmax(theta0, axis=1)).pi)
         if self.config.penalty == "value":
-            pi0 = softmax(theta0, axis=1)
-            return safe_log(problem.penalized_response(x, lam, pi0=pi0).pi)
+            return closed_form
         mdp = problem.follower_mdp(x)
         shape = theta0.shape
 
@@ -257,9 +264,11 @@ class PBRLLeader:
             grad = ev.grad_upper_objective().theta + lam * ev.grad_bellman_penalty().theta
             return ev.upper_objective + lam * ev.bellman_penalty(), grad.ravel()
 
-        result = scipy.optimize.minimize(objective, theta0.ravel(), jac=True,
+        if np.abs(objective(closed_form.ravel())[1]).max() <= BELLMAN_GTOL:
+            return closed_form
+        result = scipy.optimize.minimize(objective, closed_form.ravel(), jac=True,
                                          method="L-BFGS-B",
-                                         options={"gtol": 1e-8, "maxiter": 200})
+                                         options={"gtol": BELLMAN_GTOL, "maxiter": 200})
         return result.x.reshape(shape)
 
     def _penalized_value(self, x: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
@@ -296,6 +305,10 @@ class PBRLLeader:
         return diagnostics
 
     def _exact_step(self, pihat: np.ndarray, lam: float) -> dict[str, float]:
+        key = (self._x.tobytes(), self.problem.tau, lam, pihat.tobytes(), self._step)
+        replay = self._settled.replay(key)
+        if replay is not None:
+            return replay
         value, self.theta = self._penalized_value(self._x, lam)
         step = self.penalized_gradient(pihat, lam)
         result = armijo(lambda x: self._penalized_value(x, lam)[0], self._x, value,
@@ -306,9 +319,12 @@ class PBRLLeader:
         self._step = result.step
         # only the current point's answer can serve the next step
         self._inner = {k: v for k, v in self._inner.items() if k[0] == self._x.tobytes()}
-        return {"penalty_weight": lam, "penalty": step.penalty,
-                "grad_norm": float(np.sqrt((step.gradient.x**2).sum())),
-                "line_search_trials": result.trials}
+        diagnostics = {"penalty_weight": lam, "penalty": step.penalty,
+                       "grad_norm": float(np.sqrt((step.gradient.x**2).sum())),
+                       "line_search_trials": result.trials}
+        self._settled.record((self._x.tobytes(), self.problem.tau, lam, pihat.tobytes(),
+                              self._step), result, diagnostics)
+        return diagnostics
 
     def _joint_step(self, pihat: np.ndarray, lam: float) -> dict[str, float]:
         c = self.config

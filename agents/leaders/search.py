@@ -71,6 +71,10 @@ class SearchSettings:
         Share of the match over which ``tau`` decays after the search.
     tau_ratio : float
         Final entropy weight over the match's starting one; 1 disables the continuation.
+    anneal_stages : int
+        ``tau`` decays in this many equal geometric stages, constant within each, so that the
+        local method converges (and settles, see :class:`agents.leaders.step_control.
+        SettledStep`) at each before the next.
     """
 
     section = "leader"
@@ -81,9 +85,11 @@ class SearchSettings:
     explore_fraction: float = 0.4
     anneal_fraction: float = 0.4
     tau_ratio: float = 0.01
+    anneal_stages: int = 8
 
     def __post_init__(self) -> None:
         check_fields(self, non_negative_int=("starts", "start_iterations", "random_starts"),
+                     positive_int=("anneal_stages",),
                      unit_interval=("explore_fraction", "anneal_fraction"))
         if not (isinstance(self.tau_ratio, (int, float)) and 0 < self.tau_ratio <= 1):
             raise ValueError(f"leader.tau_ratio must be a number in (0, 1], "
@@ -268,12 +274,14 @@ class SearchLeader:
 
     def entropy_weight(self, k: int) -> float:
         """``tau_k``: ``tau_0`` during the search, then a geometric decay to
-        ``tau_ratio * tau_0`` over ``anneal_iterations``, then constant."""
-        plan = self.plan
+        ``tau_ratio * tau_0`` in ``anneal_stages`` stages over ``anneal_iterations``, then
+        constant."""
+        plan, stages = self.plan, self.settings.anneal_stages
         if plan.anneal_iterations == 0 or k < plan.search_end:
             return self.tau0
-        fraction = min(1.0, (k - plan.search_end) / plan.anneal_iterations)
-        return self.tau0 * self.settings.tau_ratio ** fraction
+        progress = min(1.0, (k - plan.search_end) / plan.anneal_iterations)
+        stage = min(stages, math.floor(progress * stages) + 1)
+        return self.tau0 * self.settings.tau_ratio ** (stage / stages)
 
     def _end_start(self, pihat: np.ndarray) -> dict[str, float]:
         """Score the current start by ``f(x, pihat)``, then begin the next start or, after the

@@ -6,21 +6,27 @@ crawls or overshoots and chatters. The Armijo rule (Nocedal & Wright, *Numerical
 2nd ed., Algorithm 3.1) accepts a step ``t`` along ``-d`` only if the objective decreases by at
 least ``c t <g, d>``, where ``g`` is the gradient and ``d`` the (preconditioned) direction. So
 the objective decreases monotonically and, being bounded below, converges; a step that cannot
-be accepted leaves ``x`` where it is. After an accepted step the next trial starts from twice
-the step, so the step size adapts upward as well as downward.
+be accepted leaves ``x`` where it is. After a step accepted at the first trial the next trial
+starts from twice the step, so the step size adapts upward as well as downward.
+
+A search whose required decrease is below the rounding error of the objective has *settled*:
+the leader's inputs (``x``, ``tau``, the follower's policy) then determine the next step
+completely, and :class:`SettledStep` replays it instead of recomputing it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import numpy as np
 
 #: Sufficient-decrease constant ``c`` of the Armijo rule (the textbook value).
 SUFFICIENT_DECREASE = 1e-4
-#: Growth of the trial step after an accepted step, and shrink factor after a rejected trial.
+#: Growth of the trial step after a first-trial acceptance, and shrink factor after a rejection.
 GROW, SHRINK = 2.0, 0.5
+#: Relative rounding level of an objective value below which no decrease is asked for.
+RESOLUTION = 1e-12
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class LineSearchResult:
         Whether a step was taken.
     trials : int
         Objective evaluations made.
+    settled : bool
+        No step because the decrease asked for is below the objective's rounding level.
     """
 
     x: np.ndarray
@@ -46,6 +54,7 @@ class LineSearchResult:
     step: float
     accepted: bool
     trials: int
+    settled: bool = False
 
 
 def armijo(objective: Callable[[np.ndarray], float], x: np.ndarray, value: float,
@@ -81,13 +90,37 @@ def armijo(objective: Callable[[np.ndarray], float], x: np.ndarray, value: float
         return LineSearchResult(x, value, step, False, 0)
     t = min(step, max_move / largest)
     # below this the decrease cannot be told from rounding in the objective
-    resolution = 1e-14 * (1.0 + abs(value))
+    resolution = RESOLUTION * (1.0 + abs(value))
     for trial in range(1, max_trials + 1):
         if SUFFICIENT_DECREASE * t * slope < resolution:
-            return LineSearchResult(x, value, t, False, trial - 1)
+            return LineSearchResult(x, value, t, False, trial - 1, settled=True)
         candidate = x - t * direction
         candidate_value = objective(candidate)
         if candidate_value <= value - SUFFICIENT_DECREASE * t * slope:
-            return LineSearchResult(candidate, candidate_value, GROW * t, True, trial)
+            grown = GROW * t if trial == 1 else t
+            return LineSearchResult(candidate, candidate_value, grown, True, trial)
         t *= SHRINK
     return LineSearchResult(x, value, t, False, max_trials)
+
+
+class SettledStep:
+    """Replays the diagnostics of a settled step while its inputs stay the same.
+
+    A settled step leaves the leader's state unchanged, so the same inputs (the iterate's
+    bytes, ``tau``, the follower's policy's bytes, ...) give the same step again: nothing
+    needs computing, and the result is the same bit for bit.
+    """
+
+    def __init__(self) -> None:
+        self._key: Hashable | None = None
+        self._diagnostics: dict[str, float] = {}
+
+    def replay(self, key: Hashable) -> dict[str, float] | None:
+        """The remembered diagnostics if ``key`` matches the settled step's inputs."""
+        return dict(self._diagnostics) if key == self._key else None
+
+    def record(self, key: Hashable, result: LineSearchResult,
+               diagnostics: dict[str, float]) -> None:
+        """Remember a step's inputs if it settled (forget them otherwise)."""
+        self._key = key if result.settled else None
+        self._diagnostics = dict(diagnostics)
