@@ -30,6 +30,7 @@ from agents.leaders.score_function import EpisodeSettings, StateBaseline, sample
 from agents.leaders.search import SearchSettings
 from agents.leaders.step_control import SettledStep, armijo
 from stackelberg.problem import StackelbergProblem
+from stackelberg.tabular import softmax
 from stackelberg.validation import check_fields
 
 #: Tolerance of the leader's own best-response solves (that of the exact follower learner, so
@@ -54,6 +55,19 @@ class GradientLeaderConfig(SearchSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_fields(self, positive=("alpha",))
+
+
+def mirror_direction(grad: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The mirror-descent (KL geometry) direction of a logit gradient: ``grad / mu`` row by row,
+    ``mu = softmax(x)``.
+
+    The logit gradient of ``g(mu_x)`` is ``mu * c`` with ``c`` the centred gradient in the
+    direct parameters, so it vanishes with ``mu``: an action with little mass would take
+    forever to lose the rest. ``c`` does not (see ``leader_logit_gradient``), and
+    ``<grad, c> = sum mu c^2 >= 0`` keeps it a descent direction for the line search.
+    """
+    mu = softmax(x, axis=1)
+    return np.divide(grad, mu, out=np.zeros_like(grad), where=mu > 0)
 
 
 @dataclass(frozen=True)
@@ -113,8 +127,8 @@ class ExactDescentLeader:
         if replay is not None:
             return replay
         value, grad = self.gradient(pihat)
-        result = armijo(lambda x: self.objective(x, pihat), self._x, value, grad, grad,
-                        self._step)
+        result = armijo(lambda x: self.objective(x, pihat), self._x, value, grad,
+                        mirror_direction(grad, self._x), self._step)
         self._x, self._step = result.x, result.step
         diagnostics = {"grad_norm": float(np.sqrt((grad**2).sum())),
                        "line_search_trials": result.trials}

@@ -46,6 +46,9 @@ from stackelberg.validation import check_fields
 DEFAULT_BUDGET = 1000
 #: Fewest iterations a start is worth running (fewer starts are planned below this).
 MIN_START_ITERATIONS = 10
+#: The continuation stops at this fraction of the follower's reward range: below it the bias
+#: it removes is negligible, and solves get harder. A smaller starting ``tau`` is kept as is.
+TAU_FLOOR = 1e-4
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ class SearchSettings:
     anneal_fraction : float
         Share of the match over which ``tau`` decays after the search.
     tau_ratio : float
-        Final entropy weight over the match's starting one; 1 disables the continuation.
+        Final entropy weight over the match's starting one; 1 disables the continuation. The
+        final weight is never below ``TAU_FLOOR`` times the follower's reward range, unless the
+        starting one is (then ``tau`` stays where it starts).
     anneal_stages : int
         ``tau`` decays in this many equal geometric stages, constant within each, so that the
         local method converges (and settles, see :class:`agents.leaders.step_control.
@@ -242,6 +247,8 @@ class SearchLeader:
     def reset(self, problem: StackelbergProblem, rng: np.random.Generator) -> None:
         self.problem = problem
         self.tau0 = problem.tau
+        floor = TAU_FLOOR * float(np.ptp(problem.model.follower_rewards))
+        self.tau_final = max(self.settings.tau_ratio * self.tau0, min(self.tau0, floor))
         self._points = starting_points(problem.initial_x(), self.settings.random_starts, rng)
         self.plan_budget(DEFAULT_BUDGET)
 
@@ -273,15 +280,15 @@ class SearchLeader:
         return self.local.penalized_policy
 
     def entropy_weight(self, k: int) -> float:
-        """``tau_k``: ``tau_0`` during the search, then a geometric decay to
-        ``tau_ratio * tau_0`` in ``anneal_stages`` stages over ``anneal_iterations``, then
-        constant."""
+        """``tau_k``: ``tau_0`` during the search, then a geometric decay to the final weight
+        (``tau_ratio * tau_0``, see ``SearchSettings.tau_ratio``) in ``anneal_stages`` stages
+        over ``anneal_iterations``, then constant."""
         plan, stages = self.plan, self.settings.anneal_stages
-        if plan.anneal_iterations == 0 or k < plan.search_end:
+        if k < plan.search_end or plan.anneal_iterations == 0 or self.tau_final == self.tau0:
             return self.tau0
         progress = min(1.0, (k - plan.search_end) / plan.anneal_iterations)
         stage = min(stages, math.floor(progress * stages) + 1)
-        return self.tau0 * self.settings.tau_ratio ** (stage / stages)
+        return self.tau0 * (self.tau_final / self.tau0) ** (stage / stages)
 
     def _end_start(self, pihat: np.ndarray) -> dict[str, float]:
         """Score the current start by ``f(x, pihat)``, then begin the next start or, after the
