@@ -27,6 +27,7 @@ from agents.leaders.gradient import (
 from agents.leaders.pbrl import PBRLConfig, PBRLLeader
 from agents.leaders.pbrl_sampled import SampledPBRLConfig, SampledPBRLLeader
 from agents.leaders.rac import RACConfig, RACLeader
+from agents.leaders.search import SearchLeader
 from agents.leaders.zeroth_order import ZerothOrderConfig, ZerothOrderLeader
 
 
@@ -49,18 +50,25 @@ class AgentSpec:
         return self.config_class(**params, **fixed)
 
 
+def searching(local: type) -> Callable[[object], SearchLeader]:
+    """Factory of an exact local method inside the global search and tau continuation of
+    :mod:`agents.leaders.search` (its config carries the search fields)."""
+    return lambda config: SearchLeader(local(config), config)
+
+
 LEADERS: dict[str, AgentSpec] = {
     spec.name: spec
     for spec in (
-        AgentSpec("pbrl-value", PBRLConfig, PBRLLeader,
+        AgentSpec("pbrl-value", PBRLConfig, searching(PBRLLeader),
                   "PBRL with the value penalty V*(x) - V(x, pi) (Shen et al.)",
                   fixed=(("penalty", "value"),)),
-        AgentSpec("pbrl-bellman", PBRLConfig, PBRLLeader,
+        AgentSpec("pbrl-bellman", PBRLConfig, searching(PBRLLeader),
                   "PBRL with the Bellman penalty (no inner best response needed)",
                   fixed=(("penalty", "bellman"),)),
-        AgentSpec("hypergradient", GradientLeaderConfig, HypergradientLeader,
+        AgentSpec("hypergradient", GradientLeaderConfig, searching(HypergradientLeader),
                   "gradient descent on the exact implicit hypergradient (baseline)"),
-        AgentSpec("partial-gradient", GradientLeaderConfig, PartialGradientLeader,
+        AgentSpec("partial-gradient", GradientLeaderConfig,
+                  searching(PartialGradientLeader),
                   "ignores the follower's dependence on x (alternating baseline)"),
         AgentSpec("rac", RACConfig, RACLeader,
                   "regularized actor-critic from samples, decaying entropy (Zeng et al.)"),

@@ -27,7 +27,7 @@ from stackelberg.equilibrium import (
     strong_stackelberg,
 )
 from stackelberg.problem import StackelbergProblem
-from stackelberg.protocols import FollowerLearner, Leader, entropy_schedule
+from stackelberg.protocols import FollowerLearner, Leader, announce_budget, entropy_schedule
 from stackelberg.validation import check_fields
 
 
@@ -172,6 +172,7 @@ def _run_match(
         )
     problem.forget()  # what ran on this problem before must not change this match
     leader.reset(problem, streams.leader)
+    announce_budget(leader, config.iterations)
     for follower, rng in zip(followers, streams.followers, strict=True):
         follower.reset(problem, rng)
     schedule = entropy_schedule(leader)

@@ -72,3 +72,14 @@ def entropy_schedule(leader: Leader):
     """
     schedule = getattr(leader, "entropy_weight", None)
     return schedule if callable(schedule) else None
+
+
+def announce_budget(leader: Leader, iterations: int) -> None:
+    """Tell a leader how many iterations its match has, if it plans by them.
+
+    A leader may define ``plan_budget(iterations)`` (the exact leaders' global search spends
+    fixed shares of the match on its phases); the coordinator calls it right after ``reset``.
+    """
+    plan = getattr(leader, "plan_budget", None)
+    if callable(plan):
+        plan(iterations)

@@ -105,7 +105,8 @@ def test_same_seed_same_numbers(tmp_path, cli):
          "shape"),
         (GOOD.replace('algorithm = "pbrl-value"', 'algorithm = "hypergradient"')
              .replace("tau = 0.01", "tau = 0.0"), "tau > 0"),
-        (GOOD.replace('algorithm = "pbrl-value"', 'algorithm = "pbrl-value"\nstarts = 2'),
+        (GOOD.replace('algorithm = "pbrl-value"',
+                      'algorithm = "pbrl-value"\nstarts = 2\nstart_iterations = 300'),
          "run.iterations = 30 is too few for leader (pbrl-value): it needs at least 603"),
     ],
     ids=["unknown-run-key", "unknown-leader-key", "unknown-section", "unknown-algorithm",

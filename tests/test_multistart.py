@@ -1,5 +1,6 @@
-"""The multi-start option of the PBRL leader (``PBRLConfig.starts``): where it starts, that it
-resumes the best start, and that the coordinator's stopping rule waits for it."""
+"""The global search every exact leader runs (agents/leaders/search.py): where it starts, how it
+plans its budget, that it resumes the best start, and that the coordinator's stopping rule
+waits for it."""
 
 from __future__ import annotations
 
@@ -7,73 +8,135 @@ import numpy as np
 import pytest
 
 import games
-from agents.leaders.pbrl import PBRLConfig, PBRLLeader, starting_points
-from agents.registry import FOLLOWERS
+from agents.leaders.search import (
+    MIN_START_ITERATIONS,
+    SearchLeader,
+    SearchSettings,
+    plan_search,
+    starting_points,
+)
+from agents.registry import FOLLOWERS, LEADERS
 from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.problem import StackelbergProblem
 from stackelberg.seeding import run_streams
 from stackelberg.tabular import softmax
 
-# a random 3x3 game (the tests' generator, seed 1017) on which one start from the uniform
-# commitment ends in the wrong follower-response region (sse_gap 0.27)
-_payoffs = np.random.default_rng(1017)
+EXACT_LEADERS = ("pbrl-value", "pbrl-bellman", "hypergradient", "partial-gradient")
+# a random 3x3 game (the tests' generator, seed 1002) on which the local method from the uniform
+# commitment ends in the wrong follower-response region
+_payoffs = np.random.default_rng(1002)
 TRAPPED = games.matrix_game(_payoffs.uniform(size=(3, 3)).tolist(),
                             _payoffs.uniform(size=(3, 3)).tolist())
-TAU = 0.002
+TAU = 0.01
 
 
-def play(model, iterations: int, match: dict | None = None, **leader_params):
-    follower = FOLLOWERS["best-response"]
+def play(model, iterations: int, match: dict | None = None, leader: str = "pbrl-value",
+         seed: int = 0, **leader_params):
+    spec, follower = LEADERS[leader], FOLLOWERS["best-response"]
     return run_match(
         StackelbergProblem(model, TAU),
-        PBRLLeader(PBRLConfig(**leader_params)),
+        spec.factory(spec.make_config(**leader_params)),
         [follower.factory(follower.make_config())],
         MatchConfig(iterations=iterations, progress=False, **(match or {})),
-        run_streams(0),
+        run_streams(seed),
     )
 
 
 @pytest.mark.parametrize("shape", [(1, 3), (4, 2)])
-def test_starting_points_are_uniform_then_tilted_then_random(shape):
-    points = starting_points(np.zeros(shape), 6, np.random.default_rng(0))
-    again = starting_points(np.zeros(shape), 6, np.random.default_rng(0))
-    m = shape[-1]
-    assert len(points) == 6
+def test_starting_points_cover_every_leader_action_then_random_points(shape):
+    points = starting_points(np.zeros(shape), 4, np.random.default_rng(0))
+    again = starting_points(np.zeros(shape), 4, np.random.default_rng(0))
+    other = starting_points(np.zeros(shape), 4, np.random.default_rng(1))
+    rows, m = shape
+    assert len(points) == 1 + m + 4
     assert np.array_equal(points[0], np.zeros(shape))
-    for j in range(m):
-        mu = softmax(points[1 + j], axis=-1)
-        assert np.allclose(mu[..., j], 8 / (8 + m - 1))
+    for b in range(m):  # one start tilted towards each leader action, in every state
+        mu = softmax(points[1 + b], axis=-1)
+        assert np.allclose(mu[:, b], 8 / (8 + m - 1))
     random = points[1 + m:]
-    assert len(random) == 6 - 1 - m
+    if rows > 1:  # per-state vertices: a random tilted action in each state
+        for x in random[:2]:
+            mu = softmax(x, axis=-1)
+            assert np.allclose(mu.max(axis=1), 8 / (8 + m - 1))
+        assert not all(np.array_equal(softmax(x, axis=-1).argmax(axis=1),
+                                      softmax(points[1], axis=-1).argmax(axis=1))
+                       for x in random[:2] + other[1 + m:][:2])
     assert all(np.allclose(softmax(x, axis=-1).sum(axis=-1), 1) for x in random)
-    assert not np.allclose(random[0], random[1])
     assert all(np.array_equal(a, b) for a, b in zip(points, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(points, other, strict=True))
+
+
+def test_the_plan_adapts_to_the_game_and_the_budget():
+    settings = SearchSettings()
+    small, large = plan_search(settings, 5, 1000), plan_search(settings, 9, 1000)
+    assert (small.starts, large.starts) == (5, 9)
+    # the search takes the same share of the match whatever the number of starts
+    for plan in (small, large):
+        assert plan.search_end == plan.starts * (plan.start_iterations + 1) <= 400
+        assert plan.anneal_iterations == 400
+    short = plan_search(settings, 9, 100)  # a short match scales the search down
+    assert short.starts == 40 // (MIN_START_ITERATIONS + 1)
+    assert short.start_iterations >= MIN_START_ITERATIONS
+    assert plan_search(settings, 9, 10).starts == 1
+    explicit = SearchSettings(starts=3, start_iterations=20)
+    assert plan_search(explicit, 9, 1000).starts == 3
+    assert explicit.minimum_iterations() == 3 * 21 + 1
+    assert settings.minimum_iterations() == 1
+    assert plan_search(SearchSettings(tau_ratio=1.0), 5, 1000).anneal_iterations == 0
+
+
+def test_every_exact_leader_runs_the_search():
+    for name in EXACT_LEADERS:
+        spec = LEADERS[name]
+        leader = spec.factory(spec.make_config())
+        assert isinstance(leader, SearchLeader)
 
 
 def test_the_first_start_is_the_plain_method():
-    plain = play(TRAPPED, 50)
-    multi = play(TRAPPED, 50, starts=4, start_iterations=100)
+    plain = play(TRAPPED, 40, starts=1, tau_ratio=1.0)
+    multi = play(TRAPPED, 40, starts=4, start_iterations=60, tau_ratio=1.0)
     columns = ("hyper_objective", "lower_level_gap", "penalty")
     for a, b in zip(plain.metrics, multi.metrics, strict=True):
         assert all(a[c] == b[c] for c in columns)
 
 
-def test_multistart_resumes_the_best_start_and_escapes_a_local_optimum():
-    single = play(TRAPPED, 1500)
-    multi = play(TRAPPED, 1500, starts=4, start_iterations=300)
+def test_the_search_resumes_the_best_start_and_escapes_a_local_optimum():
+    single = play(TRAPPED, 1000, starts=1)
+    multi = play(TRAPPED, 1000)
     rows = multi.metrics
     scored = [row for row in rows if "start_score" in row]
-    assert [row["iteration"] for row in scored] == [301 * j for j in range(1, 5)]
+    plan = plan_search(SearchSettings(), 1 + 3 + 2, 1000)
+    assert [row["iteration"] for row in scored] == [
+        (plan.start_iterations + 1) * j for j in range(1, plan.starts + 1)]
     best = int(np.argmin([row["start_score"] for row in scored]))
-    assert best != 0  # the plain start is the trapped one
+    assert best != 0  # the uniform start is the trapped one
     assert all(row["start"] == best for row in rows[rows.index(scored[-1]):])
     assert single.summary["sse_gap"] > 0.1
-    assert multi.summary["sse_gap"] < 0.02
+    assert multi.summary["sse_gap"] < 0.01
 
 
-def test_the_tolerance_rule_waits_until_every_start_was_tried():
-    result = play(TRAPPED, 2000, {"tolerance": 1e9, "patience": 1},
-                  starts=3, start_iterations=20)
+def test_the_order_of_the_leader_actions_does_not_matter():
+    """The old multi-start tilted towards the first actions only: reordering the rows of a game
+    moved its misses. Now every leader action gets a start."""
+    L, F = (np.asarray(m) for m in (TRAPPED.leader_rewards[0], TRAPPED.follower_rewards[0]))
+    for order in ([0, 1, 2], [2, 0, 1], [1, 2, 0]):
+        model = games.matrix_game(L[order].tolist(), F[order].tolist())
+        assert play(model, 600).summary["sse_gap"] < 0.01
+
+
+def test_the_tolerance_rule_waits_for_the_search_and_the_continuation():
+    result = play(TRAPPED, 1000, {"tolerance": 1e9, "patience": 1})
+    plan = plan_search(SearchSettings(), 1 + 3 + 2, 1000)
     assert result.summary["stopped_by"] == "tolerance"
-    assert result.summary["iterations"] == PBRLConfig(starts=3,
-                                                      start_iterations=20).minimum_iterations()
+    assert result.summary["iterations"] == plan.search_end + plan.anneal_iterations + 1
+
+
+def test_an_explicit_search_that_does_not_fit_the_match_is_refused():
+    from stackelberg.app.config import ConfigError, parse_config
+
+    data = {"game": {"id": "stackelberg/matrix-v0"}, "run": {"iterations": 50},
+            "leader": {"algorithm": "hypergradient", "starts": 3, "start_iterations": 20}}
+    with pytest.raises(ConfigError, match="at least 64"):
+        parse_config(data)
+    data["leader"].pop("start_iterations")  # a planned search scales down instead
+    assert parse_config(data).run.iterations == 50

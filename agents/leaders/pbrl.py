@@ -14,38 +14,39 @@ with either penalty:
 - ``bellman``: ``g = E_rho[max_q <Q_pi, q> - tau h(q) - V_pi]``, the one-step optimality gap of
   ``pi`` in its own Q-function; no ``pihat`` needed.
 
-Each step is one gradient step on ``(x, theta)``, ``pi = softmax(theta)`` (REFERENCE §4):
+Two updates (``PBRLConfig.pi_update``):
 
-    G_x     = grad_x f + lam_k (grad_x V(x, pihat) - grad_x V(x, pi))     (value penalty)
-    G_theta = grad_theta f - lam_k grad_theta V(x, pi)
-    x      <- x - (alpha_x / lam_k) G_x,     theta <- theta - (alpha_pi / lam_k) G_theta
+- ``"exact"`` (default) [ours]: ``pi`` is the minimizer of ``F_lam(x, .)`` at each ``x``, and
+  ``x`` descends ``F*_lam(x) = min_pi F_lam(x, pi)``, whose gradient is the ``x`` part of
+  ``grad F_lam`` at that minimizer (Danskin). ``F*_lam`` is smooth independently of ``lam`` and
+  the leader can evaluate it, so the step is chosen by a backtracking line search
+  (:mod:`agents.leaders.step_control`): the penalized objective decreases monotonically and the
+  iterates settle instead of chattering.
+- ``"gradient"``: the paper's single-loop joint update (REFERENCE §4),
 
-The step sizes scale as ``1/lam_k`` (the penalized objective is ``lam``-smooth); ``lam_k`` ramps
-linearly from ``lam_init`` to ``lam`` over ``ramp_iterations`` steps. [ours] ``pi_steps`` extra
-``theta`` steps per ``x`` step keep ``pi`` near the minimizer of ``F_lam(x, .)`` so that the
-``x`` step can be larger; ``pi_steps = 1`` is the plain single-loop joint update. The
-stationarity measure is the norm of the gradient (the logits are unconstrained, so the
-gradient mapping is the gradient).
+      x <- x - (alpha_x / lam_k) G_x,     theta <- theta - (alpha_pi / lam_k) G_theta
 
-Multi-start [ours]. PBRL finds a stationary point of a nonconvex problem, and which one depends
-on where ``x`` starts: in a matrix game each region of leader commitments with the same
-follower response is a basin. With ``starts > 1`` the leader first runs ``start_iterations``
-PBRL iterations from each of ``starts`` starting points (see :func:`starting_points`), scores
-each end point by the upper objective ``f(x, pihat)`` at the follower learner's response
-(what the leader observes), then resumes the best run and continues it to the end of the
-match. Restarting is the standard way to add a global element to a local method; it does not
-change the update itself.
+  with steps scaling as ``1/lam_k`` because ``F_lam`` is ``lam``-smooth; ``pi_steps`` extra
+  ``theta`` steps per ``x`` step keep ``pi`` near its minimizer.
+
+Penalty continuation [ours]: ``lam_k = max(ramp_k, lam_tau / tau_k)``. The penalized optimum
+differs from the bilevel one by a bias that shrinks with ``lam tau`` (the penalized policy is
+the follower's soft best response to ``r_F + r_L / lam``, so ``lam`` is measured in units of
+``1 / tau``); tying ``lam`` to the entropy weight keeps that product fixed while the search
+(:mod:`agents.leaders.search`) lowers ``tau``. The stationarity measure is the norm of the logit
+gradient of ``F_lam``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.optimize
 
+from agents.leaders.search import SearchSettings
+from agents.leaders.step_control import SettledStep, armijo
 from stackelberg.problem import Gradient, JointEvaluation, StackelbergProblem
 from stackelberg.tabular import row_max, safe_log, softmax
 from stackelberg.validation import check_fields
@@ -53,72 +54,73 @@ from stackelberg.validation import check_fields
 PENALTIES = ("value", "bellman")
 GEOMETRIES = ("natural", "mirror", "euclidean")
 PI_UPDATES = ("gradient", "exact")
+#: Tolerance of the leader's own best-response solves (that of the exact follower learner, so
+#: that the follower's answer at the same ``x`` is reused).
+ORACLE_TOL = 1e-10
+#: L-BFGS's gradient tolerance for the Bellman penalty's inner minimization.
+BELLMAN_GTOL = 1e-8
 
 
 @dataclass(frozen=True)
-class PBRLConfig:
-    """Hyperparameters of the exact-gradient PBRL leader.
+class PBRLConfig(SearchSettings):
+    """Hyperparameters of the exact-gradient PBRL leader (and the search fields of
+    :class:`agents.leaders.search.SearchSettings`).
 
     Attributes
     ----------
     penalty : str
         ``"value"`` or ``"bellman"`` (REFERENCE §2).
     lam : float
-        Final penalty weight ``lam``; larger means a smaller lower-level gap at the end.
+        Smallest penalty weight (reached at the end of the ramp).
+    lam_tau : float
+        ``lam_k`` is at least ``lam_tau / tau_k`` (penalty continuation; 0 disables it).
     lam_init : float
-        Penalty weight at the first iteration.
+        Penalty weight at the first iteration of the ramp.
     ramp_iterations : int
-        Iterations over which ``lam_k`` grows linearly from ``lam_init`` to ``lam``.
+        Iterations over which the ramp grows linearly from ``lam_init`` to ``lam`` (0: none).
     alpha_x : float
-        Leader step size, multiplied by ``1 / lam_k``.
+        Leader step size: the first trial step of the line search (``"exact"``), or the step
+        times ``lam_k`` (``"gradient"``).
     alpha_pi : float
-        Penalized-policy step size, multiplied by ``1 / lam_k``.
+        Penalized-policy step size, multiplied by ``1 / lam_k`` (``"gradient"`` only).
     pi_steps : int
-        ``theta`` steps per ``x`` step ([ours]; 1 is the plain joint update).
+        ``theta`` steps per ``x`` step (``"gradient"`` only; 1 is the plain joint update).
     geometry : str
         ``"natural"`` (default): the ``"mirror"`` step preconditioned per state by the
         occupancy ``d_pi(s) / (1 - gamma)``, i.e. natural-gradient / policy-mirror-descent steps
         whose size does not depend on how often a state is visited or on the reward scale
-        ``1/(1-gamma)``. ``"mirror"``: mirror-descent steps on the simplex, i.e. the logits move
-        along the centred gradient in the policy's direct parameters, which does not vanish
-        near a vertex. ``"euclidean"``: plain gradient steps on the logits. A positive diagonal
-        preconditioner leaves the stationary points unchanged. [ours]
+        ``1/(1-gamma)``. ``"mirror"``: mirror-descent steps on the simplex (the centred
+        gradient in the direct parameters, which does not vanish near a vertex).
+        ``"euclidean"``: plain gradient steps on the logits. A positive diagonal
+        preconditioner leaves the stationary points unchanged, and each is a descent
+        direction for the line search. [ours]
     pi_update : str
-        ``"gradient"`` (default): ``pi_steps`` gradient steps on ``theta`` per iteration, the
-        paper's first-order joint update. ``"exact"``: ``pi`` is set to the minimizer of
-        ``F_lam(x, .)`` (value penalty: a soft MDP solve with reward ``r_F + r_L / lam``, see
-        ``StackelbergProblem.penalized_response``; Bellman penalty: L-BFGS on ``theta``); the
-        ``x`` step then follows the gradient of ``min_pi F_lam(x, pi)`` (Danskin), which is
-        smooth independently of ``lam``, so its step is ``alpha_x`` without the ``1/lam``
-        factor. A double loop, like the inner oracle that produces ``pihat``. [ours]
-    starts : int
-        Number of starting points (1: the plain method from the uniform commitment). [ours]
-    start_iterations : int
-        Iterations run from each starting point before the best is resumed (used when
-        ``starts > 1``). The penalty ramp restarts with each starting point.
+        ``"exact"`` (default): ``pi`` minimizes ``F_lam(x, .)`` (value penalty: a soft MDP
+        solve with reward ``r_F + r_L / lam``, ``StackelbergProblem.penalized_response``;
+        Bellman penalty: L-BFGS on ``theta``) and ``x`` takes line-searched steps on
+        ``min_pi F_lam(x, pi)``. ``"gradient"``: the paper's joint first-order update.
     """
-
-    section = "leader"
 
     penalty: str = "value"
     lam: float = 100.0
+    lam_tau: float = 10.0
     lam_init: float = 1.0
-    ramp_iterations: int = 300
+    ramp_iterations: int = 0
     alpha_x: float = 1.0
     alpha_pi: float = 5.0
     pi_steps: int = 1
     geometry: str = "natural"
-    pi_update: str = "gradient"
-    starts: int = 1
-    start_iterations: int = 300
+    pi_update: str = "exact"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.penalty not in PENALTIES:
             raise ValueError(f"leader.penalty must be one of {PENALTIES}, got {self.penalty!r}")
         check_fields(
             self,
             positive=("lam", "lam_init", "alpha_x", "alpha_pi"),
-            positive_int=("pi_steps", "starts", "start_iterations"),
+            non_negative=("lam_tau",),
+            positive_int=("pi_steps",),
             non_negative_int=("ramp_iterations",),
         )
         if self.pi_update not in PI_UPDATES:
@@ -129,11 +131,6 @@ class PBRLConfig:
         if self.lam_init > self.lam:
             raise ValueError(f"leader.lam_init ({self.lam_init}) must not exceed lam ({self.lam})")
 
-    def minimum_iterations(self) -> int:
-        """Iterations a match needs to try every start (each takes ``start_iterations`` steps
-        and one to score it) and then take a step from the best."""
-        return 1 if self.starts == 1 else self.starts * (self.start_iterations + 1) + 1
-
 
 def penalty_ramp(config, k: int) -> float:
     """``lam_k``, linear from ``config.lam_init`` at ``k = 0`` to ``config.lam`` at
@@ -142,54 +139,6 @@ def penalty_ramp(config, k: int) -> float:
         return config.lam
     fraction = min(1.0, k / config.ramp_iterations)
     return config.lam_init + fraction * (config.lam - config.lam_init)
-
-
-def starting_points(initial_x: np.ndarray, n: int, rng: np.random.Generator,
-                    tilt: float = math.log(8.0)) -> list[np.ndarray]:
-    """``n`` starting values of the leader's logits for a multi-start run.
-
-    First ``initial_x`` (the uniform commitment), then ``initial_x`` with ``tilt`` added to one
-    coordinate of the last axis (one leader action, in every state) in turn, which puts
-    ``8 / (8 + m - 1)`` of the mass on that action for ``m`` actions; any further points are
-    random commitments, rows of flat Dirichlet draws (``rng``), as logits.
-
-    Parameters
-    ----------
-    initial_x : numpy.ndarray
-        The problem's default start, shape ``(..., m)``.
-    n : int
-        Number of points (>= 1).
-    rng : numpy.random.Generator
-        Stream for the random points.
-    tilt : float
-        Logit added for the tilted points.
-
-    Returns
-    -------
-    list of numpy.ndarray
-        ``n`` arrays of ``initial_x``'s shape.
-    """
-    m = initial_x.shape[-1]
-    points = [initial_x.copy()]
-    for j in range(min(n - 1, m)):
-        tilted = initial_x.copy()
-        tilted[..., j] += tilt
-        points.append(tilted)
-    for _ in range(n - len(points)):
-        points.append(np.log(rng.dirichlet(np.ones(m), size=initial_x.shape[:-1])))
-    return points
-
-
-@dataclass(frozen=True)
-class StartRecord:
-    """Where one start of a multi-start run ended: its score ``f(x, pihat)`` and the state
-    to resume from."""
-
-    index: int
-    score: float
-    x: np.ndarray
-    theta: np.ndarray
-    k: int
 
 
 @dataclass(frozen=True)
@@ -202,8 +151,21 @@ class PenalizedGradient:
     penalty: float
 
 
+@dataclass(frozen=True)
+class PBRLState:
+    """What a search needs to resume a PBRL run: the iterate, the step counter and step."""
+
+    x: np.ndarray
+    theta: np.ndarray
+    k: int
+    step: float
+
+
 class PBRLLeader:
-    """Penalty-based leader (value or Bellman penalty) with exact gradients.
+    """Penalty-based local method (value or Bellman penalty) with exact gradients.
+
+    Used on its own (``reset``/``step``, from the uniform commitment) or inside
+    :class:`agents.leaders.search.SearchLeader` (``begin``/``step``), which the registry does.
 
     Parameters
     ----------
@@ -216,22 +178,26 @@ class PBRLLeader:
         self.config = config or PBRLConfig()
 
     def reset(self, problem: StackelbergProblem, rng: np.random.Generator) -> None:
+        self.begin(problem, problem.initial_x())
+
+    def begin(self, problem: StackelbergProblem, x0: np.ndarray) -> None:
+        """Start afresh from the logits ``x0``."""
         self.problem = problem
-        self._starts = starting_points(problem.initial_x(), self.config.starts, rng)
-        self._ended: list[StartRecord] = []
-        self._begin(0)
-
-    def _begin(self, index: int) -> None:
-        """Start PBRL afresh from starting point ``index``."""
-        self.start = index
-        self._x = self._starts[index].copy()
-        self.theta = np.zeros(self.problem.policy_shape)
+        self._x = x0
+        self.theta = np.zeros(problem.policy_shape)
         self.k = 0
+        self._step = self.config.alpha_x
+        self._inner: dict[tuple[bytes, float, float], tuple[float, np.ndarray]] = {}
+        self._settled = SettledStep()
 
-    @property
-    def exploring(self) -> bool:
-        """Whether a multi-start run is still trying its starting points."""
-        return len(self._ended) < len(self._starts) and len(self._starts) > 1
+    def snapshot(self) -> PBRLState:
+        return PBRLState(self._x.copy(), self.theta.copy(), self.k, self._step)
+
+    def restore(self, state: PBRLState) -> None:
+        self._x, self.theta = state.x.copy(), state.theta.copy()
+        self.k, self._step = state.k, state.step
+        self._inner = {}
+        self._settled = SettledStep()
 
     @property
     def x(self) -> np.ndarray:
@@ -242,8 +208,12 @@ class PBRLLeader:
         return softmax(self.theta, axis=1)
 
     def penalty_weight(self) -> float:
-        """``lam_k``: linear ramp from ``lam_init`` to ``lam``."""
-        return penalty_ramp(self.config, self.k)
+        """``lam_k = max(ramp_k, lam_tau / tau_k)`` (see the module docstring)."""
+        lam = penalty_ramp(self.config, self.k)
+        tau = self.problem.tau
+        if self.config.lam_tau > 0 and tau > 0:
+            lam = max(lam, self.config.lam_tau / tau)
+        return lam
 
     def penalized_gradient(self, pihat: np.ndarray, lam: float) -> PenalizedGradient:
         """``grad F_lam`` at the current ``(x, theta)``, its step direction in the configured
@@ -272,65 +242,99 @@ class PBRLLeader:
         return PenalizedGradient(direction=direction, gradient=gradient, penalty=penalty)
 
     def minimize_over_pi(self, lam: float) -> np.ndarray:
-        """``theta`` minimizing ``F_lam(x, .)`` at the current ``x`` (``pi_update = "exact"``).
+        """``theta`` minimizing ``F_lam(x, .)`` at the current ``x``."""
+        return self._minimize_over_pi(self._x, lam, self.theta)
 
-        Value penalty: closed form, a soft MDP solve (``StackelbergProblem.penalized_response``).
-        Bellman penalty: L-BFGS on ``theta`` with the closed-form gradient, warm-started from
-        the current ``theta`` (a few iterations once the match is under way).
-        """
-        problem, x = self.problem, self._x
+    def _minimize_over_pi(self, x: np.ndarray, lam: float, theta0: np.ndarray) -> np.ndarray:
+        """Value penalty: closed form, a soft MDP solve (``StackelbergProblem.
+        penalized_response``). Bellman penalty: L-BFGS on ``theta`` with the closed-form
+        gradient, warm-started from the value penalty's minimizer (both tend to the best
+        response as ``lam`` grows, and coincide when ``gamma = 0``: then no L-BFGS iteration
+        is needed)."""
+        problem = self.problem
+        closed_form = safe_log(problem.penalized_response(x, lam,
+                                                          pi0=softmax(theta0, axis=1)).pi)
         if self.config.penalty == "value":
-            return safe_log(problem.penalized_response(x, lam, pi0=self.penalized_policy).pi)
+            return closed_form
         mdp = problem.follower_mdp(x)
-        shape = self.theta.shape
+        shape = theta0.shape
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
             ev = problem.evaluate(x, softmax(flat.reshape(shape), axis=1), mdp)
             grad = ev.grad_upper_objective().theta + lam * ev.grad_bellman_penalty().theta
             return ev.upper_objective + lam * ev.bellman_penalty(), grad.ravel()
 
-        result = scipy.optimize.minimize(objective, self.theta.ravel(), jac=True,
+        if np.abs(objective(closed_form.ravel())[1]).max() <= BELLMAN_GTOL:
+            return closed_form
+        result = scipy.optimize.minimize(objective, closed_form.ravel(), jac=True,
                                          method="L-BFGS-B",
-                                         options={"gtol": 1e-8, "maxiter": 200})
+                                         options={"gtol": BELLMAN_GTOL, "maxiter": 200})
         return result.x.reshape(shape)
 
-    def _end_start(self, pihat: np.ndarray) -> dict[str, float]:
-        """Score the current start by ``f(x, pihat)``, then begin the next start or, after the
-        last one, resume the best. Takes no gradient step: ``pihat`` answers the old ``x``."""
-        score = self.problem.evaluate(self._x, pihat).upper_objective
-        self._ended.append(StartRecord(self.start, score, self._x, self.theta, self.k))
-        if self.exploring:
-            self._begin(self.start + 1)
+    def _penalized_value(self, x: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
+        """``F*_lam(x) = min_pi F_lam(x, pi)`` and its minimizing ``theta`` (remembered for the
+        current step's line search, keyed by ``x``, ``lam`` and ``tau``)."""
+        key = (x.tobytes(), lam, self.problem.tau)
+        known = self._inner.get(key)
+        if known is not None:
+            return known
+        problem = self.problem
+        theta = self._minimize_over_pi(x, lam, self.theta)
+        ev = problem.evaluate(x, softmax(theta, axis=1))
+        if self.config.penalty == "value":
+            star = problem.best_response(x, tol=ORACLE_TOL)
+            penalty = float(problem.model.initial @ star.V) - ev.follower_value
         else:
-            best = min(self._ended, key=lambda record: record.score)
-            self.start, self._x, self.theta, self.k = best.index, best.x, best.theta, best.k
-        return {"penalty_weight": self.penalty_weight(), "penalty": math.nan,
-                "grad_norm": math.inf, "start": self.start, "start_score": score}
+            penalty = ev.bellman_penalty()
+        answer = (ev.upper_objective + lam * penalty, theta)
+        self._inner[key] = answer
+        return answer
 
     def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
-        c = self.config
-        pihat = responses[0]
-        if self.exploring and self.k == c.start_iterations:
-            return self._end_start(pihat)
+        """One iteration as a leader on its own (the followers' policies)."""
+        return self.local_step(responses[0])
+
+    def local_step(self, pihat: np.ndarray) -> dict[str, float]:
+        """One PBRL iteration against the follower's response ``pihat``."""
         lam = self.penalty_weight()
-        if c.pi_update == "exact":
-            self.theta = self.minimize_over_pi(lam)
-            step = self.penalized_gradient(pihat, lam)
-            self._x = self._x - c.alpha_x * step.direction.x
+        if self.config.pi_update == "exact":
+            diagnostics = self._exact_step(pihat, lam)
         else:
-            for _ in range(c.pi_steps - 1):
-                inner = self.penalized_gradient(pihat, lam)
-                self.theta = self.theta - (c.alpha_pi / lam) * inner.direction.theta
-            step = self.penalized_gradient(pihat, lam)
-            self._x = self._x - (c.alpha_x / lam) * step.direction.x
-            self.theta = self.theta - (c.alpha_pi / lam) * step.direction.theta
-        self.theta -= row_max(self.theta)[:, None]  # softmax is shift-invariant
+            diagnostics = self._joint_step(pihat, lam)
         self.k += 1
-        # stationarity: the norm of the logit gradient of F_lam (unconstrained variables); while
-        # other starts remain to be tried it is reported as inf, so that the coordinator's
-        # tolerance rule cannot end the match early
-        grad_norm = math.inf if self.exploring else step.gradient.norm()
-        diagnostics = {"penalty_weight": lam, "penalty": step.penalty, "grad_norm": grad_norm}
-        if len(self._starts) > 1:
-            diagnostics["start"] = self.start
         return diagnostics
+
+    def _exact_step(self, pihat: np.ndarray, lam: float) -> dict[str, float]:
+        key = (self._x.tobytes(), self.problem.tau, lam, pihat.tobytes(), self._step)
+        replay = self._settled.replay(key)
+        if replay is not None:
+            return replay
+        value, self.theta = self._penalized_value(self._x, lam)
+        step = self.penalized_gradient(pihat, lam)
+        result = armijo(lambda x: self._penalized_value(x, lam)[0], self._x, value,
+                        step.gradient.x, step.direction.x, self._step)
+        if result.accepted:
+            self._x = result.x
+            self.theta = self._penalized_value(self._x, lam)[1]
+        self._step = result.step
+        # only the current point's answer can serve the next step
+        self._inner = {k: v for k, v in self._inner.items() if k[0] == self._x.tobytes()}
+        diagnostics = {"penalty_weight": lam, "penalty": step.penalty,
+                       "grad_norm": float(np.sqrt((step.gradient.x**2).sum())),
+                       "line_search_trials": result.trials}
+        self._settled.record((self._x.tobytes(), self.problem.tau, lam, pihat.tobytes(),
+                              self._step), result, diagnostics)
+        return diagnostics
+
+    def _joint_step(self, pihat: np.ndarray, lam: float) -> dict[str, float]:
+        c = self.config
+        for _ in range(c.pi_steps - 1):
+            inner = self.penalized_gradient(pihat, lam)
+            self.theta = self.theta - (c.alpha_pi / lam) * inner.direction.theta
+        step = self.penalized_gradient(pihat, lam)
+        self._x = self._x - (c.alpha_x / lam) * step.direction.x
+        self.theta = self.theta - (c.alpha_pi / lam) * step.direction.theta
+        self.theta -= row_max(self.theta)[:, None]  # softmax is shift-invariant
+        return {"penalty_weight": lam, "penalty": step.penalty,
+                "grad_norm": step.gradient.norm()}
+
