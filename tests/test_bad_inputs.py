@@ -281,7 +281,8 @@ CONFIG_CASES = [
     run_case("slip-above-one", game("stackelberg/patrol-v0", slip=2.0), "slip"),
     run_case("hypergradient-tau-zero", config(leader={"algorithm": "hypergradient"},
                                               follower={"tau": 0.0}), "tau > 0"),
-    run_case("too-few-iterations", leader("pbrl-value", starts=2), "run.iterations = 5"),
+    run_case("too-few-iterations", leader("pbrl-value", starts=2, start_iterations=300),
+             "run.iterations = 5"),
 ]
 
 # -- game files ------------------------------------------------------------------------------
