@@ -79,7 +79,7 @@ TARGET_SOLVES = 10.0
 N_LEADER_ACTIONS = 3
 N_FOLLOWER_ACTIONS = 3
 GAMMA = 0.9
-REFERENCE_GAMMA = 0.9
+BASELINE_GAMMA = 0.9
 
 
 # -- timing --------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ class ReferenceSolve:
 
     def __init__(self, n_states: int, rng: np.random.Generator, clock: Callable[[], float]):
         P = rng.dirichlet(np.ones(n_states), size=n_states)
-        self.M = np.eye(n_states) - REFERENCE_GAMMA * P
+        self.M = np.eye(n_states) - BASELINE_GAMMA * P
         self.b = rng.standard_normal(n_states)
         self.clock = clock
 

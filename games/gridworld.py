@@ -23,8 +23,8 @@ The model
   slips**: the walker can rest exactly where he is.
 - **Leader actions** ``b`` (``B = len(candidates)``): "the goal reward sits at candidate cell
   ``b`` this round". Transitions do **not** depend on ``b``: ``transitions[s, b]`` is the same
-  for every ``b`` (the designer shapes only rewards, as the Hessian-free estimate of REFERENCE
-  §4, RAC, requires: it is "valid when ``P`` does not depend on ``x``").
+  for every ``b`` (the designer shapes only rewards, as the Hessian-free estimate of
+  docs/theory.md §4, RAC, requires: it is "valid when ``P`` does not depend on ``x``").
 - **Follower reward**: ``follower_rewards[s, b, a] = goal_reward * [s == candidates[b]]
   - move_cost * [a is a move]``. The goal reward is paid for **being in** the goal cell (at every
   round spent there, whatever the action), not for entering it. Under ``mu`` the walker's

@@ -4,7 +4,7 @@ Each iteration (DESIGN, "One match, as data"):
 
 1. every follower learner takes ``follower_steps`` steps against the leader's current ``x``;
 2. the leader takes one step, reading the followers' current policies;
-3. the exact metrics of the new state are recorded (REFERENCE §5), every ``metrics_every``
+3. the exact metrics of the new state are recorded (docs/theory.md §5), every ``metrics_every``
    iterations and at the last one.
 
 The coordinator knows no algorithm or game by name: it receives objects that implement
@@ -88,7 +88,7 @@ class MatchResult:
 
 
 class ExactMetrics:
-    """Exact diagnostics of a leader variable and the policies in play (REFERENCE §5).
+    """Exact diagnostics of a leader variable and the policies in play (docs/theory.md §5).
 
     An observer: every call solves on a fresh :meth:`StackelbergProblem.detached` copy of the
     match's problem (at its current ``tau``), warm-started from the follower learner's current

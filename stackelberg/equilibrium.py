@@ -8,7 +8,7 @@ for each follower action ``j`` solve
     max_mu  mu . L[:, j]   s.t.  mu . (F[:, j] - F[:, k]) >= 0 for all k,  mu in the simplex
 
 and keep the best feasible ``j``. This is the ground truth penalty methods must approach on
-matrix games (REFERENCE §1).
+matrix games (docs/theory.md §1).
 """
 
 from __future__ import annotations

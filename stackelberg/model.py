@@ -1,6 +1,6 @@
 """The validated exact model of a finite two-player Stackelberg Markov game.
 
-A finite game is five arrays (REFERENCE §1, "Stackelberg Markov game reduction"):
+A finite game is five arrays (docs/theory.md §1, "Stackelberg Markov game reduction"):
 
 - ``transitions[s, b, a, s']`` = P(s' | s, b, a), leader action ``b``, follower action ``a``;
 - ``leader_rewards[s, b, a]`` and ``follower_rewards[s, b, a]``;
@@ -251,7 +251,7 @@ class GameModel:
 
     @property
     def is_matrix_game(self) -> bool:
-        """One state and no future: a bimatrix game (REFERENCE §1)."""
+        """One state and no future: a bimatrix game (docs/theory.md §1)."""
         return self.n_states == 1 and self.gamma == 0.0
 
     @cached_property

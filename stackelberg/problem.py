@@ -1,8 +1,8 @@
-"""The bilevel problem built from a finite Stackelberg Markov game (REFERENCE §1–3).
+"""The bilevel problem built from a finite Stackelberg Markov game (docs/theory.md §1–3).
 
 The leader's variable ``x`` holds one logit per (state, leader action); the leader commits to
 ``mu_x(b|s) = softmax(x[s])``. The follower does not see the realized leader action, so it faces
-the MDP (REFERENCE §1, "Stackelberg Markov game reduction")
+the MDP (docs/theory.md §1, "Stackelberg Markov game reduction")
 
     r_x(s, a)     = sum_b mu_x(b|s) r_F(s, b, a)
     P_x(s'|s, a)  = sum_b mu_x(b|s) P(s'|s, b, a)
@@ -167,7 +167,7 @@ class JointEvaluation:
         """``f(x, pi) = -rho . V_L``."""
         return -float(self.mdp.rho @ self.leader_values)
 
-    # -- gradients (REFERENCE §3) --------------------------------------------------------
+    # -- gradients (docs/theory.md §3) --------------------------------------------------------
     def _leader_gradient(self, U: np.ndarray, weights: np.ndarray,
                          mirror: bool = False) -> np.ndarray:
         """:func:`leader_logit_gradient`, summed over states for a shared commitment."""
@@ -234,7 +234,7 @@ class JointEvaluation:
         )
 
     def bellman_penalty(self) -> float:
-        """``g(x, pi) = E_rho[max_q <Q_pi, q> - tau h(q) - V_pi]`` (REFERENCE §2)."""
+        """``g(x, pi) = E_rho[max_q <Q_pi, q> - tau h(q) - V_pi]`` (docs/theory.md §2)."""
         ev = self.follower
         gap = soft_max_value(ev.Q, self.mdp.tau) - ev.V
         return float(self.mdp.rho @ gap)
@@ -411,7 +411,7 @@ class StackelbergProblem:
         ``mu(c|s) (R(s, c, a) - sum_b mu(b|s) R(s, b, a))``. With ``(s, a)`` drawn from a
         policy's discounted visitation, the mean divided by ``1 - gamma`` is an unbiased estimate
         of ``grad_x`` of that policy's value when the transitions do not depend on ``x``
-        (REFERENCE §4, RAC's Hessian-free estimate).
+        (docs/theory.md §4, RAC's Hessian-free estimate).
         """
         total = np.zeros((self.model.n_states, self.model.n_leader_actions))
         np.add.at(total, states, self.reward_gradients(x, rewards, states, actions))
@@ -461,7 +461,7 @@ class StackelbergProblem:
         return solution
 
     def value_penalty(self, x: np.ndarray, pi: np.ndarray) -> float:
-        """``p(x, pi) = V*(x) - V(x, pi) >= 0`` (REFERENCE §2)."""
+        """``p(x, pi) = V*(x) - V(x, pi) >= 0`` (docs/theory.md §2)."""
         star = self.best_response(x, pi0=pi)
         return float(self.model.initial @ (star.V - self.evaluate(x, pi).follower.V))
 
@@ -489,7 +489,7 @@ class StackelbergProblem:
     def hypergradient(self, x: np.ndarray, pi_star: np.ndarray | None = None) -> HyperGradient:
         """Exact ``grad Phi(x)`` by implicit differentiation of the soft Bellman fixed point.
 
-        REFERENCE §3: ``dQ*/dx = (I - gamma P_x Pi*)^{-1} (dr_x/dx + gamma (dP_x/dx) V*)`` and
+        docs/theory.md §3: ``dQ*/dx = (I - gamma P_x Pi*)^{-1} (dr_x/dx + gamma (dP_x/dx) V*)`` and
         ``dpi*/dx = (1/tau) pi* (dQ*/dx - E_pi* dQ*/dx)``. Instead of forming the
         ``(S A) x (S B)`` Jacobian we solve the adjoint system: with
         ``g = df/dpi`` and ``w = (1/tau) pi* (g - E_pi* g)``, the push-through identity

@@ -66,7 +66,7 @@ class Leader(Protocol):
 def entropy_schedule(leader: Leader):
     """The leader's schedule of the follower's entropy weight, ``k -> tau_k``, or None.
 
-    A leader may define ``entropy_weight(k)`` (RAC decays it, REFERENCE §4); the coordinator
+    A leader may define ``entropy_weight(k)`` (RAC decays it, docs/theory.md §4); the coordinator
     then sets ``problem.tau`` before iteration ``k``, so the follower learners, the leader and
     the metrics all see the same ``tau_k``.
     """

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS matches (
     finished_at  TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS metrics (
-    match_id  TEXT NOT NULL REFERENCES matches(match_id),
+    match_id  TEXT NOT NULL references matches(match_id),
     iteration INTEGER NOT NULL,
     name      TEXT NOT NULL,
     value     REAL,

@@ -1,4 +1,4 @@
-"""Exact tabular mathematics of an entropy-regularized MDP (REFERENCE §1).
+"""Exact tabular mathematics of an entropy-regularized MDP (docs/theory.md §1).
 
 Pure functions on numpy arrays. An MDP here is ``P[s, a, s']`` (shape ``(S, A, S)``),
 ``r[s, a]``, a discount ``gamma`` and an entropy weight ``tau >= 0``; a policy ``pi[s, a]`` is
@@ -94,7 +94,7 @@ def xlogx(p: np.ndarray) -> np.ndarray:
 
 
 def neg_entropy(pi: np.ndarray) -> np.ndarray:
-    """``h(pi)(s) = sum_a pi(a|s) log pi(a|s)`` for every state (REFERENCE §1)."""
+    """``h(pi)(s) = sum_a pi(a|s) log pi(a|s)`` for every state (docs/theory.md §1)."""
     return row_sum(xlogx(pi))
 
 

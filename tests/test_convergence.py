@@ -169,15 +169,15 @@ def hypergradient_reference(game_id: str, game_params: dict, seed: int, tau: flo
     """The hypergradient leader's summary on game ``seed``, computed once per game for both
     penalties (their configs share game and tau: a third of the test's time otherwise)."""
     key = (game_id, canonical_json(game_params), seed, tau, iterations)
-    if key not in _REFERENCES:
+    if key not in _HYPERGRADIENT_SUMMARIES:
         problem = markov_problem(game_id, game_params, seed, tau)
         # the baseline at the penalty leaders' fixed tau, with the same budget (line search)
-        _REFERENCES[key] = dict(
+        _HYPERGRADIENT_SUMMARIES[key] = dict(
             play(problem, "hypergradient", {"alpha": 3.0, "tau_ratio": 1.0}, iterations).summary)
-    return _REFERENCES[key]
+    return _HYPERGRADIENT_SUMMARIES[key]
 
 
-_REFERENCES: dict[tuple, dict] = {}
+_HYPERGRADIENT_SUMMARIES: dict[tuple, dict] = {}
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from stackelberg.equilibrium import leader_value_against_best_response, strong_s
 
 
 def test_textbook_commitment_game_is_exact():
-    # REFERENCE §6: Nash gives the leader 2, committing 50/50 gives 3.5.
+    # docs/theory.md §6: Nash gives the leader 2, committing 50/50 gives 3.5.
     sol = strong_stackelberg([[2, 4], [1, 3]], [[1, 0], [0, 1]])
     assert sol.leader_value == pytest.approx(3.5, abs=1e-12)
     assert sol.follower_action == 1

@@ -1,8 +1,8 @@
 """Closed-form gradients of ``stackelberg.problem`` against finite differences and torch autograd.
 
-Done-criterion (REFERENCE §3): every closed-form gradient agrees with central finite differences
-(relative error below 1e-6) and with torch autograd through an independent torch implementation
-of the same tabular evaluation, on random games, for ``tau in {0.05, 1}``.
+Done-criterion (docs/theory.md §3): every closed-form gradient agrees with central finite
+differences (relative error below 1e-6) and with torch autograd through an independent torch
+implementation of the same tabular evaluation, on random games, for ``tau in {0.05, 1}``.
 
 Relative error is ``max|closed - reference| / max|reference|`` over all entries.
 
@@ -289,7 +289,7 @@ def test_mirror_directions_are_the_gradients_without_the_softmax_factor(case):
 
 
 def value_penalty_gradient(case: Case):
-    """Closed form (REFERENCE §3): grad_x p = grad_x V(x, pi*) - grad_x V(x, pi),
+    """Closed form (docs/theory.md §3): grad_x p = grad_x V(x, pi*) - grad_x V(x, pi),
     grad_theta p = -grad_theta V(x, pi)."""
     problem = case.problem
     pi_star = problem.best_response(case.x).pi

@@ -1,4 +1,4 @@
-"""The identities of REFERENCE §2 on random games: penalties, KL identity, sandwich, visitation.
+"""The identities of docs/theory.md §2 on random games: penalties, KL, sandwich, visitation.
 
 For a leader commitment ``x`` and a follower policy ``pi``:
 

@@ -1,8 +1,8 @@
 """Follower learners that use the game's exact model.
 
 - ``best-response``: the exact (soft) best response by policy iteration, warm-started from the
-  previous answer (REFERENCE §1, soft optimality).
-- ``mirror-descent``: policy mirror descent with exact Q-values (REFERENCE §4, PBRL's inner
+  previous answer (docs/theory.md §1, soft optimality).
+- ``mirror-descent``: policy mirror descent with exact Q-values (docs/theory.md §4, PBRL's inner
   oracle): ``pi' ∝ pi^{1/(1+eta tau)} exp(eta Q_pi / (1 + eta tau))``; it converges linearly to
   the soft optimum for ``tau > 0`` (Cen et al., 2022; Lan, 2022).
 """

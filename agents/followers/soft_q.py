@@ -2,7 +2,7 @@
 
 Each step draws ``batch_size`` transitions from the game's model under the leader's current
 commitment, at state-action pairs chosen uniformly (generative-model access), and moves the
-table towards the soft Bellman target (REFERENCE §1, soft optimality):
+table towards the soft Bellman target (docs/theory.md §1, soft optimality):
 
     Q(s, a) <- Q(s, a) + alpha (r_F + gamma * tau * logsumexp(Q(s', .) / tau) - Q(s, a))
 

@@ -1,7 +1,7 @@
 """The penalized actor with its soft TD critic: RAC's steps 2-3, shared by the sampled PBRL.
 
 Minimizing ``F_w(x, .) = f(x, .) + w p(x, .)`` over the penalized policy (value penalty,
-REFERENCE §2) is maximizing the soft value ``V + V_L / w`` of the follower's MDP with reward
+docs/theory.md §2) is maximizing the soft value ``V + V_L / w`` of the follower's MDP with reward
 ``r_F + r_L / w`` (``StackelbergProblem.penalized_response``). From a batch of transitions
 played by the penalized policy ``pi``, one iteration takes
 
@@ -10,7 +10,7 @@ played by the penalized policy ``pi``, one iteration takes
    (:func:`stackelberg.tabular.td_update`), so ``Q`` tracks the soft ``Q_pi`` of that reward;
 2. an actor step, policy mirror descent with step ``alpha`` on the critic,
    ``log pi' = (log pi + alpha Q) / (1 + alpha tau)`` (normalized): the natural-gradient form of
-   a step along ``-grad_theta F_w / w`` (REFERENCE §4, RAC and PBRL's natural geometry).
+   a step along ``-grad_theta F_w / w`` (docs/theory.md §4, RAC and PBRL's natural geometry).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class ModelBasedPenalizedActor:
     both players' mean rewards ``r_hat(s, b, a)`` (plain sample means). Each step it adds a batch
     to these statistics, evaluates the current policy exactly on the estimated MDP with reward
     ``sum_b mu_x(b|s) (r_hat_F + r_hat_L / w)(s, b, a)`` (the reward of
-    ``StackelbergProblem.penalized_response``, REFERENCE §2), and takes the same mirror-descent
+    ``StackelbergProblem.penalized_response``, docs/theory.md §2), and takes the same mirror-descent
     step as :class:`PenalizedActorCritic`. Unlike a TD critic, this one has no lag behind ``x``
     (the reward is recomputed for the current ``mu_x``) and needs no bootstrapping across the
     grid, so with a large ``alpha`` (soft policy iteration) the actor stays at the penalized

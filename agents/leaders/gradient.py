@@ -1,12 +1,12 @@
 """Gradient-descent leaders that differentiate through (or around) the follower's response.
 
 - ``hypergradient``: gradient descent on the exact hypergradient of ``Phi(x) = f(x, pi*_x)``
-  by implicit differentiation of the soft Bellman fixed point (REFERENCE §3). This is the
+  by implicit differentiation of the soft Bellman fixed point (docs/theory.md §3). This is the
   second-order, implicit-differentiation baseline of both papers (e.g. PARL). The follower
   learner's current policy stands in for ``pi*_x``; with the ``best-response`` follower it is
   exact.
 - ``partial-gradient``: the standard alternating update that ignores how the follower's policy
-  depends on ``x``: ``x <- x - alpha grad_x f(x, pihat)`` (REFERENCE §4, baselines).
+  depends on ``x``: ``x <- x - alpha grad_x f(x, pihat)`` (docs/theory.md §4, baselines).
 
 Both exact leaders choose their step by a backtracking line search
 (:mod:`agents.leaders.step_control`) on the objective they descend: the hyper-objective

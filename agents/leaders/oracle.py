@@ -2,7 +2,7 @@
 
 Nested-loop leaders need the follower's response at points the follower learner never faces
 (the zeroth-order leader's perturbed ``x +- radius u``) or a better best-response estimate than
-the learner's current one (PBRL's inner oracle, REFERENCE §4). The oracle is soft Q-learning on
+the learner's current one (PBRL's inner oracle, docs/theory.md §4). The oracle is soft Q-learning on
 transitions sampled from the model (:class:`agents.followers.soft_q.SoftQFollower`, the same
 update as the ``soft-q`` follower), warm-started twice over [ours]:
 

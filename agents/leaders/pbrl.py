@@ -2,7 +2,7 @@
 
 Shen, Yang, Chen, *Principled Penalty-based Methods for Bilevel Reinforcement Learning and
 RLHF* (ICML 2024; JMLR 26(114), 2025). The lower-level constraint ``pi in argmax V(x, .)`` is
-replaced by a penalty, and the leader solves (REFERENCE §2)
+replaced by a penalty, and the leader solves (docs/theory.md §2)
 
     min_{x, pi}  F_lam(x, pi) = f(x, pi) + lam * p(x, pi)
 
@@ -22,7 +22,7 @@ Two updates (``PBRLConfig.pi_update``):
   the leader can evaluate it, so the step is chosen by a backtracking line search
   (:mod:`agents.leaders.step_control`): the penalized objective decreases monotonically and the
   iterates settle instead of chattering.
-- ``"gradient"``: the paper's single-loop joint update (REFERENCE §4),
+- ``"gradient"``: the paper's single-loop joint update (docs/theory.md §4),
 
       x <- x - (alpha_x / lam_k) G_x,     theta <- theta - (alpha_pi / lam_k) G_theta
 
@@ -69,7 +69,7 @@ class PBRLConfig(SearchSettings):
     Attributes
     ----------
     penalty : str
-        ``"value"`` or ``"bellman"`` (REFERENCE §2).
+        ``"value"`` or ``"bellman"`` (docs/theory.md §2).
     lam : float
         Smallest penalty weight (reached at the end of the ramp).
     lam_tau : float

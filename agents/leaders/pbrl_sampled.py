@@ -2,14 +2,14 @@
 
 Shen, Yang, Chen, *Principled Penalty-based Methods for Bilevel Reinforcement Learning and
 RLHF* (ICML 2024; JMLR 26(114), 2025), the sample-based variant of the value-penalty
-algorithm (REFERENCE §4, "PBRL, value penalty" and "Sample-based variants"; the papers' full
-text is not available here, so the equations are named by their REFERENCE sections). The leader
-minimizes the penalized objective (REFERENCE §2, value penalty)
+algorithm (docs/theory.md §4, "PBRL, value penalty" and "Sample-based variants"; the papers' full
+text is not available here, so the equations are named by their sections of
+docs/theory.md). The leader minimizes the penalized objective (docs/theory.md §2, value penalty)
 
     F_lam(x, pi) = f(x, pi) + lam (V*(x) - V(x, pi))
 
 over ``x`` and the penalized policy ``pi = softmax(theta)``, which it keeps (DESIGN, "Who owns
-which policy"). By Danskin (REFERENCE §3), ``grad_x V*(x) = grad_x V(x, pi*_x)``; the
+which policy"). By Danskin (docs/theory.md §3), ``grad_x V*(x) = grad_x V(x, pi*_x)``; the
 best-response estimate ``pihat`` stands in for ``pi*_x``, so each outer step needs
 
     G_x     = grad_x f(x, pi) + lam_k (grad_x V(x, pihat) - grad_x V(x, pi))

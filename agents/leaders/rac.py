@@ -2,7 +2,7 @@
 
 Zeng, Bhatt, Ganesh, Koppel, *A Regularized Actor-Critic Algorithm for Bi-Level Reinforcement
 Learning* (AISTATS 2026). A single-loop, first-order method on the value-penalty reformulation
-(REFERENCE §2, §4) whose follower entropy weight ``tau_k`` decays, so that it converges to the
+(docs/theory.md §2, §4) whose follower entropy weight ``tau_k`` decays, so that it converges to the
 *unregularized* bilevel problem. Three time scales: critic (``beta_k``) fastest, actor
 (``alpha_k``), then the leader (``xi_k``) slowest.
 
@@ -12,7 +12,7 @@ Who holds what (DESIGN, "Who owns which policy"): the auxiliary actor that track
 and ``x``. RAC sets ``tau_k`` through :meth:`RACLeader.entropy_weight`, which the coordinator
 applies to the problem before each iteration, so the follower tracks the same ``tau_k``.
 
-Per iteration ``k`` (details [ours], REFERENCE §4):
+Per iteration ``k`` (details [ours], docs/theory.md §4):
 
 1. advance two sets of ``batch_size`` parallel chains one step, one following the penalized
    policy ``pi_theta`` and one following ``pihat``. Each chain restarts from ``rho`` with
@@ -75,9 +75,9 @@ class RACConfig:
         Leader step ``xi_k = xi0 (k+1)^-xi_decay``.
     xi_per_penalty : bool
         Divide the leader step by the penalty weight: ``x -= (xi_k / w_k) g_x``. ``g_x`` carries
-        the factor ``w_k`` (REFERENCE §4, RAC), so without this the leader's step, and the
+        the factor ``w_k`` (docs/theory.md §4, RAC), so without this the leader's step, and the
         sampling noise it carries, grow with ``w_k``; PBRL likewise takes steps ``O(1/lam)``
-        (REFERENCE §4, PBRL). With it, ``xi0`` and ``xi_decay`` are those of the step on
+        (docs/theory.md §4, PBRL). With it, ``xi0`` and ``xi_decay`` are those of the step on
         ``g_x / w_k = grad_x f / w_k + grad_x (V(x, pihat) - V(x, pi))``; it is the same as
         ``xi0 / w0`` and ``xi_decay + w_growth`` without it, a step of order ``xi_k / w_k``
         that the time-scale conditions of Zeng et al. allow.

@@ -1,9 +1,9 @@
-"""Score-function (policy-gradient) estimates of the values and gradients of REFERENCE §3.
+"""Score-function (policy-gradient) estimates of the values and gradients of docs/theory.md §3.
 
 From episodes of geometric length (:func:`stackelberg.sampling.sample_episodes`: round ``t``
 is played with probability ``q**t`` and its rewards weighted by ``rho**t``, ``q rho = gamma``),
 every quantity that :class:`stackelberg.problem.JointEvaluation` computes exactly for
-``(x, pi)`` has an unbiased sample estimate (REFERENCE §4, "Sample-based variants"; Williams'
+``(x, pi)`` has an unbiased sample estimate (docs/theory.md §4, "Sample-based variants"; Williams'
 REINFORCE with rewards-to-go, in the random-horizon form of Zhang, Koppel, Zhu, Basar, SIAM J.
 Control Optim. 2020). With ``N`` episodes, transitions ``(s_t, b_t, a_t)`` and the rewards-to-go
 within an episode
@@ -25,7 +25,7 @@ with the softmax scores ``grad_x log mu_x(b|s) = e_b - mu_x(.|s)`` on ``x``'s ro
 are unbiased: ``E[sum_t rho**t h(s_t, b_t, a_t)] = sum_t gamma**t E h = E_{d_pi} h / (1 - gamma)``,
 and given round ``t`` the rest of the episode is again geometric, so ``E[G^L_t | s_t, b_t, a_t]``
 is the leader's action value ``U_L(s, b, a)`` and ``E[G^F_t | ...]`` is ``U_F(s, b, a) - tau log
-pi(a|s)``; these are the closed forms' weights (REFERENCE §3: ``dV/dtheta = d_pi pi (Q - tau
+pi(a|s)``; these are the closed forms' weights (docs/theory.md §3: ``dV/dtheta = d_pi pi (Q - tau
 log pi - V) / (1 - gamma)``; the ``-V(s)`` and, for ``x``, the ``-tau log pi(a|s)`` terms do
 not depend on the scored action, and a score has mean zero). The policy-gradient theorem holds
 for the leader's commitment in general: the transitions may depend on ``b`` (unlike RAC's
@@ -53,7 +53,7 @@ with ``grad_x rbar(s, a) = grad_x sum_b mu_x(b|s) r(s, b, a)``
 bias (the rest of the episode after round ``t``). When the transitions do not depend on ``b``
 (``GameModel.leader_independent_transitions``) the continuation does not depend on ``b_t``
 either: its scored term has mean zero and is left out, which leaves RAC's Hessian-free
-estimate (REFERENCE §4) with the visitation sampled by the episodes.
+estimate (docs/theory.md §4) with the visitation sampled by the episodes.
 """
 
 from __future__ import annotations

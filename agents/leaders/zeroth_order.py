@@ -1,6 +1,6 @@
 """Zeroth-order leader: two-point finite-difference hypergradients from sampled evaluations.
 
-The finite-difference baseline of both papers (REFERENCE §4, "Baselines"). Each step draws
+The finite-difference baseline of both papers (docs/theory.md §4, "Baselines"). Each step draws
 ``directions`` directions ``u`` uniform on the unit sphere of ``R^d`` (``d = x.size``) and
 averages the two-point estimates (Flaxman, Kalai, McMahan, SODA 2005; Shamir, JMLR 2017)
 

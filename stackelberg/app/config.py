@@ -61,7 +61,7 @@ class ExperimentConfig:
     follower_params : dict
         Hyperparameters of the follower's config dataclass.
     tau : float
-        Entropy weight of the follower's objective (REFERENCE §1); > 0 makes its best
+        Entropy weight of the follower's objective (docs/theory.md §1); > 0 makes its best
         response unique.
     seed : int
         The run's seed; every random stream derives from it.
