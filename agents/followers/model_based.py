@@ -13,11 +13,11 @@ state ``s'`` (not the leader's action ``b``). From them it keeps
   so old rewards are forgotten;
 
 and then plays the exact soft best response of the estimated MDP ``(P_hat, r_hat)`` at the
-current entropy weight (docs/theory.md §1, soft optimality), by policy iteration
-warm-started from its previous policy (:func:`stackelberg.tabular.solve_mdp`). This is the
-certainty-equivalence principle of model-based RL (e.g. Azar, Munos, Kappen, *Minimax PAC
-bounds on the sample complexity of reinforcement learning with a generative model*, Mach. Learn. 2013): with a
-generative model the plug-in solution converges to the optimal one as the counts grow. Unlike
+current entropy weight (docs/theory.md §1, soft optimality), by policy iteration warm-started
+from its previous policy (:func:`stackelberg.tabular.solve_mdp`). This is the certainty-
+equivalence principle of model-based RL (e.g. Azar, Munos, Kappen, *Minimax PAC bounds on the
+sample complexity of reinforcement learning with a generative model*, Mach. Learn. 2013): with
+a generative model the plug-in solution converges to the optimal one as the counts grow. Unlike
 soft Q-learning, no value has to propagate through the grid by bootstrapping, so the policy
 follows the leader's commitment as fast as the reward estimates do.
 
