@@ -75,6 +75,8 @@ def test_metrics_and_progress_do_not_change_the_match(game, leader, follower):
     try:
         reference = play(game, leader, follower, metrics_every=1, progress=False)
     except ValueError as err:  # a combination the leader refuses (rac on leader-moved P)
+        if "rac needs" not in str(err):
+            raise
         pytest.skip(str(err))
     expected = fingerprint(reference)
     assert np.isfinite(reference.x).all()
