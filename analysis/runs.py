@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +24,14 @@ class RunRecord:
     config: dict
     metrics: dict[str, np.ndarray]
     summary: dict
+    #: How figures name the run besides its agents (``plot`` gives its directory's name).
+    name: str = ""
 
     @property
     def label(self) -> str:
-        """A short legend label: leader / follower learner."""
-        return f"{self.config['leader']['algorithm']} / {self.config['follower']['learner']}"
+        """A short legend label: ``leader / follower learner``, after the run's name if any."""
+        agents = f"{self.config['leader']['algorithm']} / {self.config['follower']['learner']}"
+        return f"{self.name} ({agents})" if self.name else agents
 
 
 def _cell(path: Path, line: int, key: str, text: str | None) -> float:
@@ -104,3 +108,23 @@ def check_plottable(run: RunRecord) -> None:
     absent = [column for column in METRIC_COLUMNS if column not in run.metrics]
     if absent:
         raise ValueError(f"{run.path / 'metrics.csv'} has no column {absent[0]!r}")
+
+
+def directory_names(paths: Sequence[Path]) -> list[str]:
+    """A distinct short name per run directory: its name, with as many parent directories as
+    it takes to tell equal names apart (``a/run`` and ``b/run``)."""
+    parts = [Path(p).resolve().parts for p in paths]
+    depth = 1
+    while True:
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names) or depth >= max(map(len, parts)):
+            return names
+        depth += 1
+
+
+def game_differences(runs: Sequence[RunRecord]) -> tuple[str, ...]:
+    """The ``game`` entries (``id`` and the game's parameters, from each run's resolved
+    ``config.json``) on which the runs differ; empty if they all played the same game."""
+    games = [run.config.get("game", {}) for run in runs]
+    keys = dict.fromkeys(k for game in games for k in game)
+    return tuple(k for k in keys if len({json.dumps(g.get(k), sort_keys=True) for g in games}) > 1)

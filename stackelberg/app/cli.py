@@ -1,20 +1,28 @@
 """The ``stackelberg`` command line.
 
+    stackelberg --version
     stackelberg games [--json]
+    stackelberg algorithms [--json]
     stackelberg run CONFIG.toml [--out DIR] [--overwrite] [--quiet] [section.key=value ...]
     stackelberg tournament SPEC.toml [--out DIR] [--workers N] [--ray-address ADDR] [--quiet]
+                           [key=value ...]
     stackelberg plot RUN_DIR [RUN_DIR ...] [--out FILE]
     stackelberg report DIR [--out OUT_DIR] [--tolerance REL]
 
 Exit codes (DESIGN, "Conventions"): 0 on success, 2 on a user error (a bad config, game or run
-directory) with a one-paragraph message and no traceback, 1 on an internal failure.
+directory) with a one-paragraph message and no traceback, 1 on an internal failure, 141
+(128 + SIGPIPE, as a C tool killed by it) when the reader of stdout went away, with nothing on
+stderr: ``stackelberg games --json | head -c 10`` ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
+import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -22,6 +30,7 @@ from pathlib import Path
 from stackelberg.app.output import OutputError, OutputKind, prepare
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a C tool whose reader went away
 MAX_FAILURES_SHOWN = 5
 
 
@@ -53,6 +62,34 @@ def cmd_games(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: Longest parameter description in the text listing of ``algorithms`` (``--json`` has all).
+DESCRIPTION_WIDTH = 72
+
+
+def cmd_algorithms(args: argparse.Namespace) -> int:
+    from stackelberg.app.catalog import algorithms
+
+    found = algorithms()
+    if args.json:
+        print(json.dumps([a.as_json() for a in found], indent=2))
+        return EXIT_OK
+    for role in ("leader", "follower"):
+        print(f"{role}s ([{role}] {'algorithm' if role == 'leader' else 'learner'} = NAME):")
+        for algorithm in (a for a in found if a.role == role):
+            fixed = ", ".join(f"{k} = {json.dumps(v)}" for k, v in algorithm.fixed.items())
+            print(f"  {algorithm.name}: {algorithm.summary}" + (f" [{fixed}]" if fixed else ""))
+            for p in algorithm.parameters:
+                text = p.description
+                if len(text) > DESCRIPTION_WIDTH:
+                    text = text[:DESCRIPTION_WIDTH - 3].rstrip() + "..."
+                print(f"      {p.name}: {p.type} = {json.dumps(p.default)}  {text}")
+    return EXIT_OK
+
+
+def _note(command: str):
+    return lambda line: print(f"stackelberg {command}: note: {line}", file=sys.stderr)
+
+
 def _default_out(config_path: str, config) -> Path:
     return Path("runs") / f"{Path(config_path).stem}-{config.leader}-seed{config.seed}"
 
@@ -62,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stackelberg.app.rundir import run_experiment
 
     try:
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config, args.overrides, note=_note("run"))
     except ConfigError as err:
         raise UserError(str(err)) from None
     out = Path(args.out) if args.out else _default_out(args.config, config)
@@ -92,21 +129,26 @@ def _first_line(text: str | None) -> str:
 
 
 def cmd_tournament(args: argparse.Namespace) -> int:
-    from stackelberg.app.config import ConfigError
+    from stackelberg.app.config import ConfigError, in_file
     from stackelberg.app.tournament import ExecutorError, load_spec, run_tournament
     from stackelberg.results import StoreError
 
     out = Path(args.out) if args.out else Path("runs") / Path(args.spec).stem
     try:
-        spec = load_spec(args.spec)
+        spec = load_spec(args.spec, args.overrides, note=_note("tournament"))
     except ConfigError as err:  # name the spec file, unless the message already does
         message = str(err)
-        raise UserError(message if message.startswith(str(args.spec))
-                        else f"{args.spec}: {message}") from None
+        if message.startswith(str(args.spec)):
+            raise UserError(message) from None
+        raise UserError(str(in_file(args.spec, err, args.overrides))) from None
     try:
         result = run_tournament(spec, out, workers=args.workers, ray_address=args.ray_address,
                                 progress=not args.quiet, retry_failed=args.retry_failed)
-    except (ConfigError, StoreError, ExecutorError) as err:
+    except StoreError as err:
+        given = f" (with {' '.join(args.overrides)} from the command line)" \
+            if args.overrides and "different tournament spec" in str(err) else ""
+        raise UserError(f"{err}{given}") from None
+    except (ConfigError, ExecutorError) as err:
         raise UserError(str(err)) from None
     retried = f" ({result.retried} failed earlier, retried)" if result.retried else ""
     print(f"tournament: {result.matches} matches; ran {result.ran}{retried} "
@@ -131,16 +173,61 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: Run directories named in the default file name of a comparison figure (then "and N more").
+NAMED_IN_FILE = 3
+
+
+def comparison_file(names: list[str]) -> Path:
+    """Where ``plot`` writes a figure of several runs without ``--out``: a file in the
+    current directory named after the runs, never inside one of them."""
+    stems = [re.sub(r"[^A-Za-z0-9._-]+", "_", n).strip("_.") or "run" for n in names]
+    more = len(stems) - NAMED_IN_FILE
+    tail = f"_and_{more}_more" if more > 0 else ""
+    return Path(f"convergence_{'_vs_'.join(stems[:NAMED_IN_FILE])}{tail}.png")
+
+
+def _own_figure(out: Path) -> bool:
+    """Whether ``out`` is the figure a run wrote into its own run directory."""
+    return out.name == "convergence.png" and any(
+        (out.parent / name).is_file() for name in (".stackelberg-run", "summary.json"))
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
+    from analysis.runs import directory_names, game_differences, load_run
     from stackelberg.app.rundir import save_figure
 
     run_dirs = [Path(d) for d in args.run_dirs]
-    out = Path(args.out) if args.out else run_dirs[0] / "convergence.png"
     try:
-        save_figure(run_dirs, out)
+        runs = [load_run(d) for d in run_dirs]
     except ValueError as err:
         raise UserError(str(err)) from None
-    print(f"figure: {out}")
+    names = directory_names(run_dirs)
+    differ = game_differences(runs)
+    if differ:
+        games = "; ".join(
+            f"{name}: " + ", ".join(f"{k}={json.dumps(run.config['game'].get(k))}"
+                                    for k in differ) for name, run in zip(names, runs,
+                                                                          strict=True))
+        print(f"stackelberg plot: warning: the runs come from different games ({games}); "
+              "their values are not comparable", file=sys.stderr)
+    single = len(run_dirs) == 1
+    if args.out:
+        out = Path(args.out)
+        if _own_figure(out) and not (single and out.parent.resolve() == run_dirs[0].resolve()):
+            raise UserError(f"--out {out} is the figure of the run in {out.parent}; a plot "
+                            "never replaces a run's own figure: name another file")
+    else:  # one run: its own figure, drawn again as `run` drew it
+        out = run_dirs[0] / "convergence.png" if single else comparison_file(names)
+    if not (single and _own_figure(out)):  # a run's own figure names no directory
+        runs = [dataclasses.replace(run, name=name) for run, name in zip(runs, names,
+                                                                         strict=True)]
+    try:
+        save_figure(runs, out)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    where = "" if single or args.out else \
+        " (several runs: in the current directory, not in a run directory; --out FILE to choose)"
+    print(f"figure: {out}{where}")
     return EXIT_OK
 
 
@@ -202,10 +289,17 @@ def build_parser() -> argparse.ArgumentParser:
         "list games, plot runs.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of failures")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     games = sub.add_parser("games", help="list the registered games")
     games.add_argument("--json", action="store_true", help="print a JSON list")
     games.set_defaults(func=cmd_games)
+    algorithms = sub.add_parser(
+        "algorithms", help="list the leaders and follower learners with their parameters",
+        description="Every registered leader and follower learner, with each parameter of its "
+        "config section: type, default and what it does.")
+    algorithms.add_argument("--json", action="store_true", help="print a JSON list")
+    algorithms.set_defaults(func=cmd_algorithms)
     run = sub.add_parser("run", help="run one match from a TOML config")
     run.add_argument("config", help="the experiment's TOML file")
     run.add_argument("overrides", nargs="*", metavar="section.key=value",
@@ -222,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
         "match is committed to DIR/results.sqlite. Rerunning the same spec into the same DIR "
         "plays only the matches not stored yet.")
     tournament.add_argument("spec", help="the tournament's TOML file")
+    tournament.add_argument(
+        "overrides", nargs="*", metavar="key=value",
+        help="override spec entries: seeds=[0,1], budget.iterations=50 (or run.iterations=50), "
+        "leaders.LABEL.KEY=value, followers.*.tau=0.05; a list sweeps (lam=[10,100])")
     tournament.add_argument("--out", help="directory of the results store "
                             "(default runs/<spec name>)")
     tournament.add_argument("--workers", type=_positive_int, metavar="N",
@@ -238,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     tournament.set_defaults(func=cmd_tournament)
     plot = sub.add_parser("plot", help="draw the convergence figure of one or more runs")
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    plot.add_argument("--out", help="figure file (default RUN_DIR/convergence.png)")
+    plot.add_argument("--out", help="figure file (default: for one run its own "
+                      "RUN_DIR/convergence.png, drawn again; for several, "
+                      "convergence_<dir>_vs_<dir>.png in the current directory)")
     plot.set_defaults(func=cmd_plot)
     report = sub.add_parser("report", help="rank a tournament's results: tables, figures, index")
     report.add_argument("dir", metavar="DIR", help="a tournament output directory")
@@ -250,19 +350,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    """The installed distribution's version, else the package's ``__version__`` (a source tree
+    run with ``PYTHONPATH``)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("stackelberg")
+    except PackageNotFoundError:
+        from stackelberg import __version__
+
+        return __version__
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``| head``): stop quietly. Python would report the
+    error again when it flushes stdout at exit, so stdout is pointed at /dev/null first."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor (a captured stdout): nothing to flush
+        pass
+    return EXIT_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:  # argparse exits 2 with its message on a bad argument; return that code instead
         # overrides may come after options (`run exp.toml --quiet run.seed=3`)
         args, extra = parser.parse_known_args(argv)
         if extra:
-            if args.command != "run" or any("=" not in item for item in extra):
+            if args.command not in ("run", "tournament") or any("=" not in item
+                                                                 for item in extra):
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
             args.overrides = [*args.overrides, *extra]
     except SystemExit as err:  # --help exits 0
         return err.code if isinstance(err.code, int) else EXIT_USER
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be caught
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except UserError as err:
         print(f"stackelberg {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USER

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def _agent_config(table: dict[str, AgentSpec], section: str, name: str,
         raise ConfigError(f"{section} ({name}): {err}") from None
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     """A command-line override value: a TOML value if it parses as one, else a string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -126,9 +127,65 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` overrides to raw config data (a new dict is returned)."""
+#: The key that names a section's agent, and the registry that knows the names.
+AGENT_KEYS: dict[str, tuple[str, dict[str, AgentSpec]]] = {
+    "leader": ("algorithm", LEADERS),
+    "follower": ("learner", FOLLOWERS),
+}
+#: Keys every follower section takes besides its learner's dataclass fields.
+FOLLOWER_COMMON_KEYS = ("tau",)
+
+
+def agent_keys(section: str, name: str) -> set[str] | None:
+    """The keys a ``[leader]``/``[follower]`` section naming ``name`` takes (``None`` if the
+    name is not registered: validation reports it)."""
+    key, table = AGENT_KEYS[section]
+    spec = table.get(name)
+    if spec is None:
+        return None
+    fixed = {n for n, _ in spec.fixed}
+    common = FOLLOWER_COMMON_KEYS if section == "follower" else ()
+    return {f.name for f in dataclasses.fields(spec.config_class)} - fixed | {key, *common}
+
+
+def switch_agent(section: str, old: dict[str, Any], new: dict[str, Any],
+                 given: set[str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Drop from ``new`` the keys of ``old``'s agent that the agent ``new`` names does not take.
+
+    Switching ``leader.algorithm`` (or ``follower.learner``) on the command line starts from
+    the new agent's defaults: a key written for the old one that the new one does not take is
+    dropped, a key both take is kept, and a key ``given`` on the command line is never dropped
+    (validation reports it if the new agent does not take it). Returns the section and the
+    dropped keys; nothing is dropped when the agent did not change or is unknown.
+    """
+    key, table = AGENT_KEYS[section]
+    default = "pbrl-value" if section == "leader" else "best-response"
+    before, after = old.get(key, default), new.get(key, default)
+    takes = agent_keys(section, after) if isinstance(after, str) else None
+    if before == after or takes is None:
+        return new, ()
+    dropped = tuple(k for k in new if k not in takes and k not in given)
+    return {k: v for k, v in new.items() if k not in dropped}, dropped
+
+
+@dataclass(frozen=True)
+class Overridden:
+    """Config data after command-line overrides, and what switching an agent dropped."""
+
+    data: dict[str, Any]
+    #: One line per switched agent naming the keys dropped, e.g. for ``leader.algorithm=rac``.
+    notes: tuple[str, ...] = ()
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> Overridden:
+    """Apply ``section.key=value`` overrides to raw config data (a new dict is returned).
+
+    ``leader.algorithm=X`` (or ``follower.learner=X``) starts from X's defaults: the file's
+    keys X does not take are dropped (:func:`switch_agent`), each drop noted.
+    """
+    original = data
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    given: dict[str, set[str]] = {}
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, name = key.strip().partition(".")
@@ -137,8 +194,22 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if section not in SECTIONS:
             raise ConfigError(f"override {item!r}: unknown section {section!r}; "
                               f"sections are {', '.join(SECTIONS)}")
-        data.setdefault(section, {})[name] = _parse_value(value.strip())
-    return data
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(f"[{section}] must be a table of key = value pairs")
+        data.setdefault(section, {})[name] = parse_value(value.strip())
+        given.setdefault(section, set()).add(name)
+    notes = []
+    for section, (key, _) in AGENT_KEYS.items():
+        if key not in given.get(section, set()):
+            continue
+        old = original.get(section, {})
+        data[section], dropped = switch_agent(section, old if isinstance(old, dict) else {},
+                                              data[section], given[section])
+        if dropped:
+            notes.append(f"{section}.{key}={data[section][key]}: dropped "
+                         f"{', '.join(f'{section}.{k}' for k in dropped)} (not taken by "
+                         f"{data[section][key]}; it starts from its defaults)")
+    return Overridden(data, tuple(notes))
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -232,11 +303,18 @@ def in_file(path: str | Path, err: ConfigError, overrides: list[str] | None = No
     return ConfigError(f"{path}{given}: {err}")
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read, override and validate a config file; every message names the file."""
-    data = apply_overrides(load_toml(path), overrides or [])
+def load_config(path: str | Path, overrides: list[str] | None = None,
+                note: Callable[[str], None] | None = None) -> ExperimentConfig:
+    """Read, override and validate a config file; every message names the file.
+
+    ``note`` receives one line per agent switched on the command line that dropped the
+    file's keys (:func:`apply_overrides`); the command line prints it on stderr.
+    """
+    overridden = apply_overrides(load_toml(path), overrides or [])
+    for line in overridden.notes if note is not None else ():
+        note(line)
     try:
-        return parse_config(data, base_dir=Path(path).parent)
+        return parse_config(overridden.data, base_dir=Path(path).parent)
     except ConfigError as err:
         raise in_file(path, err, overrides) from None
 

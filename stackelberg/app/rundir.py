@@ -13,10 +13,11 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from analysis.convergence import plot_convergence
-from analysis.runs import check_plottable, load_run
+from analysis.runs import RunRecord, check_plottable, load_run
 from stackelberg.app.config import Experiment, ExperimentConfig, build_experiment
 from stackelberg.app.output import OutputKind, prepare
 from stackelberg.coordinator import MatchResult, run_match
@@ -40,8 +41,8 @@ def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
         writer.writerows(rows)
 
 
-def save_figure(run_dirs: list[Path], out: Path) -> Path:
-    """Draw the convergence figure of ``run_dirs`` into ``out``.
+def save_figure(runs: Sequence[RunRecord], out: Path) -> Path:
+    """Draw the convergence figure of ``runs`` (:func:`analysis.runs.load_run`) into ``out``.
 
     The figure is drawn into a hidden sibling file renamed to ``out`` once complete, so a
     failure never leaves half a figure (nor removes an earlier one).
@@ -55,7 +56,6 @@ def save_figure(run_dirs: list[Path], out: Path) -> Path:
     """
     import matplotlib.pyplot as plt
 
-    runs = [load_run(d) for d in run_dirs]
     for run in runs:
         check_plottable(run)
     out = Path(out)
@@ -109,7 +109,7 @@ def run_experiment(
         summary = {**result.summary, "seed": config.seed, "game": config.game_id,
                    "leader": config.leader, "follower": config.follower, "tau": config.tau}
         (staging / "summary.json").write_text(json.dumps(summary, indent=2))
-        save_figure([staging], staging / "convergence.png")
+        save_figure([load_run(staging)], staging / "convergence.png")
     except BaseException:
         output.abort()
         raise

@@ -11,6 +11,15 @@ A spec (README, "Tournaments") has these top-level entries::
     [[exclude]]         game / leader / follower: a label or a list of labels; drops every
                         combination that matches all the keys given (optional)
 
+**Sweeps** (:mod:`.sweep`): in a leader or follower entry, a list where the hyperparameter takes
+one value (a number, boolean or string) expands into one entry per value, labelled
+``pbrl-value[lam=10]``, ``pbrl-value[lam=100]`` for ``lam = [10, 100]``; several lists give
+their product, the label naming the swept keys in the order the entry writes them
+(``pbrl-value[lam=10,alpha_x=0.5]``). A field that itself holds a list (a tuple-typed field of
+the config dataclass) is never expanded. An ``[[exclude]]`` label, or a command-line override
+(:mod:`.overrides`), naming the entry as written (``pbrl-value``) covers all its points; the
+report ranks the points as it ranks any other entries.
+
 Each match becomes an :class:`~stackelberg.app.config.ExperimentConfig` through
 :func:`~stackelberg.app.config.parse_config`, so a tournament validates exactly what
 ``stackelberg run`` validates. Its id is a hash of its resolved config: the same match has the
@@ -29,7 +38,7 @@ import dataclasses
 import hashlib
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +51,8 @@ from stackelberg.app.config import (
     load_toml,
     parse_config,
 )
+from stackelberg.app.tournament.overrides import apply_spec_overrides
+from stackelberg.app.tournament.sweep import Variant, expand
 from stackelberg.coordinator import MatchConfig
 from stackelberg.results import canonical_json
 
@@ -85,6 +96,9 @@ class Entry:
         A leader's own ``budget`` table: keys of ``[budget]`` that override the tournament's
         for this leader's matches (e.g. fewer iterations for a leader that draws many samples
         per iteration); empty for games and followers.
+    written_label : str
+        For a point of a sweep, the label of the entry as written (``pbrl-value`` for
+        ``pbrl-value[lam=10]``); empty otherwise.
     """
 
     kind: EntryKind
@@ -93,6 +107,12 @@ class Entry:
     name: str
     params: Mapping[str, Any]
     budget: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    written_label: str = ""
+
+    @property
+    def group(self) -> str:
+        """The label of the entry as the spec writes it (a sweep's points share it)."""
+        return self.written_label or self.label
 
     @property
     def where(self) -> str:
@@ -119,9 +139,11 @@ class Exclusion:
     leaders: frozenset[str] = frozenset()
     followers: frozenset[str] = frozenset()
 
-    def drops(self, game: str, leader: str, follower: str) -> bool:
-        """Whether the combination of these labels is excluded."""
-        return all(not labels or label in labels for labels, label in
+    def drops(self, game: Entry, leader: Entry, follower: Entry) -> bool:
+        """Whether the combination of these entries is excluded (a sweep's label as written
+        names every point of it)."""
+        return all(not labels or entry.label in labels or entry.group in labels
+                   for labels, entry in
                    ((self.games, game), (self.leaders, leader), (self.followers, follower)))
 
     def as_data(self) -> dict[str, list[str]]:
@@ -260,18 +282,22 @@ def _parse_entries(data: Mapping[str, Any], kind: EntryKind,
                               f"(got {name!r})")
         if not isinstance(label, str) or not label.strip():
             raise ConfigError(f"{where}: label must be a non-empty string, got {label!r}")
-        for other in entries:
-            if other.label == label:
-                raise ConfigError(
-                    f'{where}: label "{label}" is already used by {other.where}; labels name '
-                    "the entries in results, give each a distinct label")
         budget = params.pop("budget", {})
         if budget and kind is not LEADER:
             raise ConfigError(f"{where}: only a leader entry may have its own budget")
-        entry = Entry(kind, index, label, name, params,
-                      _parse_budget(budget, f"{where}.budget") if budget else {})
-        _check_entry(entry, base_dir)
-        entries.append(entry)
+        budget = _parse_budget(budget, f"{where}.budget") if budget else {}
+        variants = [Variant(label, params)] if kind is GAME else \
+            expand(kind.section, name, label, params, where)
+        for variant in variants:
+            entry = Entry(kind, index, variant.label, name, variant.params, budget,
+                          written_label=label if variant.swept else "")
+            for other in entries:
+                if other.label == entry.label:
+                    raise ConfigError(
+                        f'{where}: label "{entry.label}" is already used by {other.where}; '
+                        "labels name the entries in results, give each a distinct label")
+            _check_entry(entry, base_dir)
+            entries.append(entry)
     return tuple(entries)
 
 
@@ -290,7 +316,8 @@ def _parse_exclusions(value: Any, lists: Mapping[EntryKind, Sequence[Entry]]
         sets = {}
         for key, labels in item.items():
             labels = [labels] if isinstance(labels, str) else labels
-            known = [e.label for e in lists[keys[key]]]
+            known = list(dict.fromkeys(label for e in lists[keys[key]]
+                                       for label in (e.group, e.label)))
             if not isinstance(labels, list) or not labels:
                 raise ConfigError(f"{where}.{key} must be a label or a non-empty list of labels")
             for label in labels:
@@ -345,7 +372,7 @@ def _expand(lists: Mapping[EntryKind, Sequence[Entry]], seeds: Sequence[int],
             base_dir: Path | None = None) -> tuple[Match, ...]:
     matches: dict[str, Match] = {}
     for game, leader, follower in itertools.product(*(lists[kind] for kind in KINDS)):
-        if any(x.drops(game.label, leader.label, follower.label) for x in exclude):
+        if any(x.drops(game, leader, follower) for x in exclude):
             continue
         for match in _combination_matches(game, leader, follower, seeds, budget, base_dir):
             twin = matches.setdefault(match.match_id, match)
@@ -383,9 +410,18 @@ def parse_spec(data: Mapping[str, Any], base_dir: str | Path | None = None) -> T
                           seeds=seeds, budget=budget, exclude=exclude, matches=matches)
 
 
-def load_spec(path: str | Path) -> TournamentSpec:
-    """Read and validate a tournament spec file."""
-    return parse_spec(load_toml(path), base_dir=Path(path).parent)
+def load_spec(path: str | Path, overrides: Sequence[str] = (),
+              note: Callable[[str], None] | None = None) -> TournamentSpec:
+    """Read a tournament spec file, apply command-line ``overrides``
+    (:mod:`~stackelberg.app.tournament.overrides`) and validate it.
+
+    ``note`` receives one line per entry whose agent an override switched, naming the keys
+    dropped.
+    """
+    overridden = apply_spec_overrides(load_toml(path), overrides)
+    for line in overridden.notes if note is not None else ():
+        note(line)
+    return parse_spec(overridden.data, base_dir=Path(path).parent)
 
 
 __all__ = ["Entry", "Exclusion", "Match", "TournamentSpec", "load_spec", "match_id",

@@ -1,0 +1,109 @@
+"""What the registries offer, as data for ``stackelberg algorithms``: every leader and follower
+with each parameter's type, default and a one-line description.
+
+One source of truth: names and summaries come from :mod:`agents.registry`, types and defaults
+from the config dataclasses, descriptions from the ``Attributes`` sections of their docstrings
+(the numpy convention every config class follows; a base class documents its own fields).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from agents.registry import FOLLOWERS, LEADERS, AgentSpec
+from stackelberg.app.config import DEFAULT_TAU
+
+_SECTION = re.compile(r"^(\w[\w ]*)\n-+$", re.M)
+_ENTRY = re.compile(r"^(\w+(?:\s*,\s*\w+)*)\s*:")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One key an agent's config section takes."""
+
+    name: str
+    type: str
+    default: Any
+    description: str
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A registered leader or follower learner and the keys of its config section."""
+
+    role: str  # "leader" or "follower"
+    name: str
+    summary: str
+    parameters: tuple[Parameter, ...]
+    fixed: dict[str, Any]  # fields this name sets itself (pbrl-bellman: penalty = "bellman")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"role": self.role, "name": self.name, "summary": self.summary,
+                "parameters": [dataclasses.asdict(p) for p in self.parameters],
+                "fixed": self.fixed}
+
+
+def attribute_docs(cls: type) -> dict[str, str]:
+    """First sentence of each entry of the ``Attributes`` sections of ``cls`` and its bases
+    (a base's own entries are overridden by the subclass's)."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        doc = inspect.cleandoc(klass.__dict__.get("__doc__") or "")
+        sections = _SECTION.split(doc)
+        # split gives [preamble, title, body, title, body, ...]
+        for title, body in zip(sections[1::2], sections[2::2], strict=True):
+            if title.strip() not in ("Attributes", "Parameters"):
+                continue
+            names: list[str] = []
+            lines: list[str] = []
+            for line in [*body.splitlines(), "END:"]:
+                entry = _ENTRY.match(line)
+                if entry or not line.strip():
+                    text = " ".join(lines)
+                    sentence = re.split(r"(?<=\.)\s+(?=[A-Z`(])", text, maxsplit=1)[0] if text else ""
+                    found.update({n: sentence for n in names})
+                    names, lines = ([n.strip() for n in entry.group(1).split(",")]
+                                    if entry else []), []
+                elif names:
+                    lines.append(line.strip())
+    return found
+
+
+def type_name(annotation: Any) -> str:
+    """``float``, ``int | None``, ``tuple[float, ...]``: an annotation as code writes it."""
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def describe(role: str, spec: AgentSpec) -> Algorithm:
+    """The :class:`Algorithm` of one registry entry."""
+    hints = typing.get_type_hints(spec.config_class)
+    docs = attribute_docs(spec.config_class)
+    defaults = dataclasses.asdict(spec.make_config())
+    fixed = dict(spec.fixed)
+    parameters = []
+    if role == "follower":  # not a dataclass field: ExperimentConfig.tau
+        parameters.append(Parameter("tau", "float", DEFAULT_TAU,
+                                    "Entropy weight of the follower's objective "
+                                    "(docs/theory.md §1); > 0 makes its best response unique."))
+    for f in dataclasses.fields(spec.config_class):
+        if f.name in fixed:
+            continue
+        parameters.append(Parameter(f.name, type_name(hints.get(f.name, f.type)),
+                                    defaults[f.name], docs.get(f.name, "")))
+    return Algorithm(role, spec.name, spec.summary, tuple(parameters), fixed)
+
+
+def algorithms() -> list[Algorithm]:
+    """Every registered leader, then every follower learner, in registry order."""
+    return [*(describe("leader", s) for s in LEADERS.values()),
+            *(describe("follower", s) for s in FOLLOWERS.values())]
+
+
+__all__ = ["Algorithm", "Parameter", "algorithms", "attribute_docs", "describe"]
