@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,13 +114,12 @@ def check_plottable(run: RunRecord) -> None:
 def directory_names(paths: Sequence[Path]) -> list[str]:
     """A distinct short name per run directory: its name, with as many parent directories as
     it takes to tell equal names apart (``a/run`` and ``b/run``)."""
-    parts = [Path(p).resolve().parts for p in paths]
-    depth = 1
-    while True:
+    parts = [Path(os.path.abspath(p)).parts[1:] for p in paths]  # symlinks kept as named
+    for depth in range(1, max(map(len, parts)) + 1):
         names = ["/".join(p[-depth:]) for p in parts]
-        if len(set(names)) == len(names) or depth >= max(map(len, parts)):
+        if len(set(names)) == len(names):
             return names
-        depth += 1
+    return [p[-1] if p else "/" for p in parts]  # the same directory twice: no better name
 
 
 def game_differences(runs: Sequence[RunRecord]) -> tuple[str, ...]:
