@@ -48,29 +48,38 @@ class Algorithm:
                 "fixed": self.fixed}
 
 
+def first_sentence(text: str) -> str:
+    """Up to the first full stop that ends a sentence (``e.g.`` and ``a.b`` do not)."""
+    return re.split(r"(?<=\.)\s+(?=[A-Z`(])", text.strip(), maxsplit=1)[0]
+
+
+def _entries(body: str) -> dict[str, str]:
+    """``name : type`` entries of one numpy-style section and their descriptions; an entry
+    may name several fields (``w0, w_growth : float``)."""
+    found: dict[str, str] = {}
+    names: list[str] = []
+    lines: list[str] = []
+    for line in [*body.splitlines(), "END:"]:  # the sentinel closes the last entry
+        entry = _ENTRY.match(line)
+        if entry or not line.strip():
+            found.update({n: first_sentence(" ".join(lines)) for n in names})
+            names = [n.strip() for n in entry.group(1).split(",")] if entry else []
+            lines = []
+        elif names:
+            lines.append(line.strip())
+    return found
+
+
 def attribute_docs(cls: type) -> dict[str, str]:
     """First sentence of each entry of the ``Attributes`` sections of ``cls`` and its bases
-    (a base's own entries are overridden by the subclass's)."""
+    (a subclass's entry wins over its base's)."""
     found: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         doc = inspect.cleandoc(klass.__dict__.get("__doc__") or "")
-        sections = _SECTION.split(doc)
-        # split gives [preamble, title, body, title, body, ...]
+        sections = _SECTION.split(doc)  # [preamble, title, body, title, body, ...]
         for title, body in zip(sections[1::2], sections[2::2], strict=True):
-            if title.strip() not in ("Attributes", "Parameters"):
-                continue
-            names: list[str] = []
-            lines: list[str] = []
-            for line in [*body.splitlines(), "END:"]:
-                entry = _ENTRY.match(line)
-                if entry or not line.strip():
-                    text = " ".join(lines)
-                    sentence = re.split(r"(?<=\.)\s+(?=[A-Z`(])", text, maxsplit=1)[0] if text else ""
-                    found.update({n: sentence for n in names})
-                    names, lines = ([n.strip() for n in entry.group(1).split(",")]
-                                    if entry else []), []
-                elif names:
-                    lines.append(line.strip())
+            if title.strip() in ("Attributes", "Parameters"):
+                found.update(_entries(body))
     return found
 
 
