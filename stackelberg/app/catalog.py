@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import re
 import typing
 from dataclasses import dataclass
@@ -109,10 +110,33 @@ def describe(role: str, spec: AgentSpec) -> Algorithm:
     return Algorithm(role, spec.name, spec.summary, tuple(parameters), fixed)
 
 
+#: Longest parameter description in :func:`as_text` (the JSON listing has every one whole).
+DESCRIPTION_WIDTH = 72
+
+
+def as_text(found: list[Algorithm]) -> str:
+    """The listing ``stackelberg algorithms`` prints: per role, each name and summary, then
+    ``name: type = default  description`` per parameter (values spelled as in TOML)."""
+    lines = []
+    for role in ("leader", "follower"):
+        lines.append(f"{role}s ([{role}] {'algorithm' if role == 'leader' else 'learner'} "
+                     "= NAME):")
+        for algorithm in (a for a in found if a.role == role):
+            fixed = ", ".join(f"{k} = {json.dumps(v)}" for k, v in algorithm.fixed.items())
+            lines.append(f"  {algorithm.name}: {algorithm.summary}"
+                         + (f" [{fixed}]" if fixed else ""))
+            for p in algorithm.parameters:
+                text = p.description
+                if len(text) > DESCRIPTION_WIDTH:
+                    text = text[:DESCRIPTION_WIDTH - 3].rstrip() + "..."
+                lines.append(f"      {p.name}: {p.type} = {json.dumps(p.default)}  {text}")
+    return "\n".join(lines)
+
+
 def algorithms() -> list[Algorithm]:
     """Every registered leader, then every follower learner, in registry order."""
     return [*(describe("leader", s) for s in LEADERS.values()),
             *(describe("follower", s) for s in FOLLOWERS.values())]
 
 
-__all__ = ["Algorithm", "Parameter", "algorithms", "attribute_docs", "describe"]
+__all__ = ["Algorithm", "Parameter", "algorithms", "as_text", "attribute_docs", "describe"]

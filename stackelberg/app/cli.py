@@ -22,7 +22,6 @@ import dataclasses
 import json
 import math
 import os
-import re
 import sys
 import traceback
 from pathlib import Path
@@ -62,27 +61,11 @@ def cmd_games(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-#: Longest parameter description in the text listing of ``algorithms`` (``--json`` has all).
-DESCRIPTION_WIDTH = 72
-
-
 def cmd_algorithms(args: argparse.Namespace) -> int:
-    from stackelberg.app.catalog import algorithms
+    from stackelberg.app.catalog import algorithms, as_text
 
     found = algorithms()
-    if args.json:
-        print(json.dumps([a.as_json() for a in found], indent=2))
-        return EXIT_OK
-    for role in ("leader", "follower"):
-        print(f"{role}s ([{role}] {'algorithm' if role == 'leader' else 'learner'} = NAME):")
-        for algorithm in (a for a in found if a.role == role):
-            fixed = ", ".join(f"{k} = {json.dumps(v)}" for k, v in algorithm.fixed.items())
-            print(f"  {algorithm.name}: {algorithm.summary}" + (f" [{fixed}]" if fixed else ""))
-            for p in algorithm.parameters:
-                text = p.description
-                if len(text) > DESCRIPTION_WIDTH:
-                    text = text[:DESCRIPTION_WIDTH - 3].rstrip() + "..."
-                print(f"      {p.name}: {p.type} = {json.dumps(p.default)}  {text}")
+    print(json.dumps([a.as_json() for a in found], indent=2) if args.json else as_text(found))
     return EXIT_OK
 
 
@@ -173,28 +156,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
-#: Run directories named in the default file name of a comparison figure (then "and N more").
-NAMED_IN_FILE = 3
-
-
-def comparison_file(names: list[str]) -> Path:
-    """Where ``plot`` writes a figure of several runs without ``--out``: a file in the
-    current directory named after the runs, never inside one of them."""
-    stems = [re.sub(r"[^A-Za-z0-9._-]+", "_", n).strip("_.") or "run" for n in names]
-    more = len(stems) - NAMED_IN_FILE
-    tail = f"_and_{more}_more" if more > 0 else ""
-    return Path(f"convergence_{'_vs_'.join(stems[:NAMED_IN_FILE])}{tail}.png")
-
-
-def _own_figure(out: Path) -> bool:
-    """Whether ``out`` is the figure a run wrote into its own run directory."""
-    return out.name == "convergence.png" and any(
-        (out.parent / name).is_file() for name in (".stackelberg-run", "summary.json"))
-
-
 def cmd_plot(args: argparse.Namespace) -> int:
     from analysis.runs import directory_names, game_differences, load_run
-    from stackelberg.app.rundir import save_figure
+    from stackelberg.app.rundir import comparison_file, is_run_figure, save_figure
 
     run_dirs = [Path(d) for d in args.run_dirs]
     try:
@@ -213,12 +177,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
     single = len(run_dirs) == 1
     if args.out:
         out = Path(args.out)
-        if _own_figure(out) and not (single and out.parent.resolve() == run_dirs[0].resolve()):
+        if is_run_figure(out) and not (single and out.parent.resolve() == run_dirs[0].resolve()):
             raise UserError(f"--out {out} is the figure of the run in {out.parent}; a plot "
                             "never replaces a run's own figure: name another file")
     else:  # one run: its own figure, drawn again as `run` drew it
         out = run_dirs[0] / "convergence.png" if single else comparison_file(names)
-    if not (single and _own_figure(out)):  # a run's own figure names no directory
+    if not (single and is_run_figure(out)):  # a run's own figure names no directory
         runs = [dataclasses.replace(run, name=name) for run, name in zip(runs, names,
                                                                          strict=True)]
     try:

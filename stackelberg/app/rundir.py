@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,6 +81,25 @@ def save_figure(runs: Sequence[RunRecord], out: Path) -> Path:
         plt.close(fig)
         Path(partial).unlink(missing_ok=True)
     return out
+
+
+#: Run directories named in the default file name of a comparison figure (then "and N more").
+NAMED_IN_FILE = 3
+
+
+def comparison_file(names: list[str]) -> Path:
+    """Where ``plot`` writes a figure of several runs without ``--out``: a file in the
+    current directory named after the runs, never inside one of them."""
+    stems = [re.sub(r"[^A-Za-z0-9._-]+", "_", n).strip("_.") or "run" for n in names]
+    more = len(stems) - NAMED_IN_FILE
+    tail = f"_and_{more}_more" if more > 0 else ""
+    return Path(f"convergence_{'_vs_'.join(stems[:NAMED_IN_FILE])}{tail}.png")
+
+
+def is_run_figure(out: Path) -> bool:
+    """Whether ``out`` is the figure a run wrote into its own run directory."""
+    return out.name == "convergence.png" and any(
+        (out.parent / name).is_file() for name in (RUN.marker, "summary.json"))
 
 
 def run_experiment(

@@ -1,0 +1,220 @@
+"""The entries of a tournament spec, each parsed and checked on its own: ``[budget]``,
+``[[games]]``, ``[[leaders]]`` and ``[[followers]]`` (a sweep expanded into its points,
+:mod:`.sweep`), and ``[[exclude]]``. :mod:`.spec` combines them into matches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import games
+from stackelberg.app.config import ConfigError, parse_config
+from stackelberg.app.tournament.sweep import Variant, expand
+from stackelberg.coordinator import MatchConfig
+
+#: MatchConfig fields a budget may set; the seed comes from ``seeds``, progress is the runner's.
+BUDGET_KEYS = tuple(f.name for f in dataclasses.fields(MatchConfig) if f.name != "progress")
+
+
+@dataclass(frozen=True)
+class EntryKind:
+    """One of the three lists of a spec, and how its entries map onto a config section."""
+
+    plural: str  # the spec's list: "games"
+    section: str  # the experiment config's section: "game"
+    name_key: str  # the key naming what the entry is: "id"
+
+
+GAME = EntryKind("games", "game", "id")
+LEADER = EntryKind("leaders", "leader", "algorithm")
+FOLLOWER = EntryKind("followers", "follower", "learner")
+KINDS = (GAME, LEADER, FOLLOWER)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ``[[games]]``, ``[[leaders]]`` or ``[[followers]]`` entry.
+
+    Attributes
+    ----------
+    kind : EntryKind
+    index : int
+        Position in its list, from 0.
+    label : str
+        The entry's name in results (defaults to ``name``); unique within its list.
+    name : str
+        The game id, the leader algorithm or the follower learner.
+    params : dict
+        Every other key as written (a follower's ``tau`` included).
+    budget : dict
+        A leader's own ``budget`` table: keys of ``[budget]`` that override the tournament's
+        for this leader's matches (e.g. fewer iterations for a leader that draws many samples
+        per iteration); empty for games and followers.
+    written_label : str
+        For a point of a sweep, the label of the entry as written (``pbrl-value`` for
+        ``pbrl-value[lam=10]``); empty otherwise.
+    """
+
+    kind: EntryKind
+    index: int
+    label: str
+    name: str
+    params: Mapping[str, Any]
+    budget: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    written_label: str = ""
+
+    @property
+    def group(self) -> str:
+        """The label of the entry as the spec writes it (a sweep's points share it)."""
+        return self.written_label or self.label
+
+    @property
+    def where(self) -> str:
+        """How error messages name the entry: ``leaders[2] ("foo")``."""
+        return f'{self.kind.plural}[{self.index}] ("{self.label}")'
+
+    def section(self) -> dict[str, Any]:
+        """The entry as a section of an experiment config."""
+        return {self.kind.name_key: self.name, **self.params}
+
+    def as_data(self) -> dict[str, Any]:
+        """The entry as written, with its label filled in."""
+        data = {"label": self.label, **self.section()}
+        if self.budget:
+            data["budget"] = dict(self.budget)
+        return data
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """An ``[[exclude]]`` entry: labels per list; an empty set matches every entry."""
+
+    games: frozenset[str] = frozenset()
+    leaders: frozenset[str] = frozenset()
+    followers: frozenset[str] = frozenset()
+
+    def drops(self, game: Entry, leader: Entry, follower: Entry) -> bool:
+        """Whether the combination of these entries is excluded (a sweep's label as written
+        names every point of it)."""
+        return all(not labels or entry.label in labels or entry.group in labels
+                   for labels, entry in
+                   ((self.games, game), (self.leaders, leader), (self.followers, follower)))
+
+    def as_data(self) -> dict[str, list[str]]:
+        keys = {kind.section: getattr(self, kind.plural) for kind in KINDS}
+        return {key: sorted(labels) for key, labels in keys.items() if labels}
+
+
+def parse_budget(value: Any, where: str = "budget") -> dict[str, Any]:
+    """Validate a ``[budget]`` table (or a leader's own, named ``where`` in messages)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of key = value pairs")
+    if "seed" in value:
+        raise ConfigError(f"{where}.seed: a tournament's seeds are the top-level list `seeds`")
+    unknown = sorted(set(value) - set(BUDGET_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; accepted: "
+                          f"{', '.join(sorted(BUDGET_KEYS))}")
+    try:
+        MatchConfig(**value)
+    except (TypeError, ValueError) as err:
+        message = str(err)  # MatchConfig names its fields run.<field>
+        raise ConfigError(f"{where}.{message[4:]}" if message.startswith("run.")
+                          else f"{where}: {message}") from None
+    return dict(value)
+
+
+
+SECTION_PREFIX = re.compile(r"^(game|leader|follower)( \([^)]*\))?: ")
+
+
+def _check_entry(entry: Entry, base_dir: Path | None = None) -> None:
+    """Validate one entry on its own: a game's model is built, an agent's config is made."""
+    try:
+        if entry.kind is GAME:
+            try:
+                games.make_model(games.absolute_game_id(entry.name, base_dir), **entry.params)
+            except (TypeError, ValueError) as err:
+                raise ConfigError(str(err)) from None
+            except Exception as err:  # a user's builder failed in its own way
+                raise ConfigError(f"the game's builder raised {type(err).__name__}: {err}"
+                                  ) from None
+        else:  # the game is not looked at by parse_config
+            parse_config({"game": {"id": "-"}, entry.kind.section: entry.section()})
+    except ConfigError as err:
+        raise ConfigError(f"{entry.where}: {SECTION_PREFIX.sub('', str(err))}") from None
+
+
+def parse_entries(data: Mapping[str, Any], kind: EntryKind,
+                   base_dir: Path | None = None) -> tuple[Entry, ...]:
+    items = data.get(kind.plural)
+    if items is None or items == []:
+        raise ConfigError(f"{kind.plural}: the list is empty; add at least one "
+                          f"[[{kind.plural}]] entry")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ConfigError(f"{kind.plural} must be a list of tables ([[{kind.plural}]] entries)")
+    entries: list[Entry] = []
+    for index, item in enumerate(items):
+        params = dict(item)
+        name = params.pop(kind.name_key, None)
+        label = params.pop("label", name)
+        where = f"{kind.plural}[{index}]"
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: {kind.name_key} is missing or not a string "
+                              f"(got {name!r})")
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigError(f"{where}: label must be a non-empty string, got {label!r}")
+        budget = params.pop("budget", {})
+        if budget and kind is not LEADER:
+            raise ConfigError(f"{where}: only a leader entry may have its own budget")
+        budget = parse_budget(budget, f"{where}.budget") if budget else {}
+        variants = [Variant(label, params)] if kind is GAME else \
+            expand(kind.section, name, label, params, where)
+        for variant in variants:
+            entry = Entry(kind, index, variant.label, name, variant.params, budget,
+                          written_label=label if variant.swept else "")
+            for other in entries:
+                if other.label == entry.label:
+                    raise ConfigError(
+                        f'{where}: label "{entry.label}" is already used by {other.where}; '
+                        "labels name the entries in results, give each a distinct label")
+            _check_entry(entry, base_dir)
+            entries.append(entry)
+    return tuple(entries)
+
+
+def parse_exclusions(value: Any, lists: Mapping[EntryKind, Sequence[Entry]]
+                      ) -> tuple[Exclusion, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError("exclude must be a list of tables ([[exclude]] entries)")
+    keys = {kind.section: kind for kind in KINDS}
+    exclusions = []
+    for index, item in enumerate(value):
+        where = f"exclude[{index}]"
+        unknown = sorted(set(item) - set(keys))
+        if unknown or not item:
+            raise ConfigError(f"{where}: {f'unknown key {unknown[0]!r}; ' if unknown else ''}"
+                              "an exclusion names labels under game, leader and/or follower")
+        sets = {}
+        for key, labels in item.items():
+            labels = [labels] if isinstance(labels, str) else labels
+            known = list(dict.fromkeys(label for e in lists[keys[key]]
+                                       for label in (e.group, e.label)))
+            if not isinstance(labels, list) or not labels:
+                raise ConfigError(f"{where}.{key} must be a label or a non-empty list of labels")
+            for label in labels:
+                if label not in known:
+                    raise ConfigError(f"{where}.{key}: no {key} is labelled {label!r}; labels: "
+                                      f"{', '.join(map(repr, known))}")
+            sets[keys[key].plural] = frozenset(labels)
+        exclusions.append(Exclusion(**sets))
+    return tuple(exclusions)
+
+
+__all__ = ["BUDGET_KEYS", "Entry", "EntryKind", "Exclusion", "FOLLOWER", "GAME", "KINDS", "LEADER",
+           "SECTION_PREFIX", "parse_budget", "parse_entries", "parse_exclusions"]
