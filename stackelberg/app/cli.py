@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackelberg",
         description="Leader-follower games and bilevel RL: run matches and tournaments, "
-        "list games, plot runs.",
+        "list games and algorithms, plot runs, report tournaments.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of failures")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
