@@ -29,6 +29,7 @@ from typing import Literal
 
 import numpy as np
 
+from stackelberg.congestion.kkt import ReducedSolver
 from stackelberg.congestion.network import Network, NetworkError
 from stackelberg.congestion.paths import (
     AUTO_ENUMERATION_LIMIT,
@@ -123,7 +124,7 @@ def _initial_paths(net: Network, tolls: np.ndarray, mode: PathMode) -> PathSet:
 
 def _initial_flows(problem: _Problem, start: Equilibrium | None) -> np.ndarray:
     paths, net = problem.paths, problem.net
-    if start is not None and start.paths is paths:
+    if start is not None and start.paths is paths and start.network is net:
         h = start.path_flows.copy()
     else:  # spread each pair's demand evenly over its paths
         counts = np.diff([*paths.starts, paths.n_paths])
@@ -133,9 +134,35 @@ def _initial_flows(problem: _Problem, start: Equilibrium | None) -> np.ndarray:
     return h
 
 
+def _newton_step(problem: _Problem, h: np.ndarray, c: np.ndarray,
+                 f: np.ndarray) -> np.ndarray | None:
+    """A full Newton step at tau > 0 (:class:`ReducedSolver`), taken in ``log h`` and damped
+    by backtracking on Phi; ``None`` if it does not decrease Phi."""
+    net, tau, pair = problem.net, problem.tau, problem.paths.pair
+    g = c + tau * np.log(h / problem.demand_p)
+    try:
+        delta = -ReducedSolver(net, problem.paths, h, f, tau).solve(g)
+    except np.linalg.LinAlgError:
+        return None
+    phi0, alpha = problem.potential(h), 1.0
+    for _ in range(12):
+        trial = h * np.exp(np.clip(alpha * delta / h, -700.0, 50.0))
+        trial *= (net.demand / _segment_sum(trial, problem.paths.starts))[pair]
+        trial = np.maximum(trial, _FLOOR * problem.demand_p)
+        if problem.potential(trial) <= phi0:
+            return trial
+        alpha *= 0.5
+    return None
+
+
 def _step(problem: _Problem, h: np.ndarray, c: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """One projected diagonal-Newton step of every pair, with a backtracking search on Phi."""
+    """One step: Newton at tau > 0 if it descends, else one projected diagonal-Newton
+    (gradient projection) step of every pair, with a backtracking search on Phi."""
     net, paths, tau = problem.net, problem.paths, problem.tau
+    if tau > 0:
+        newton = _newton_step(problem, h, c, f)
+        if newton is not None:
+            return newton
     g = c + tau * np.log(h / problem.demand_p) if tau > 0 else c
     # the basic path of a pair receives what the others give up: at tau = 0 its cheapest path
     # (the classic rule); at tau > 0 its largest flow, so that a path far below its logit share
@@ -152,23 +179,50 @@ def _step(problem: _Problem, h: np.ndarray, c: np.ndarray, f: np.ndarray) -> np.
     denom = np.maximum(curvature + curvature[s], 1e-300)
     delta = -(g - g[s]) / denom
     delta[basic] = 0.0
+    if tau == 0:
+        target = np.maximum(h + delta, 0.0)
+        target[basic] = 0.0
+        target[basic] = net.demand - _segment_sum(target, paths.starts)
+        return _exact_line_search(problem, h, target, f)
     phi0 = problem.potential(h)
     alpha = 1.0
     for _ in range(40):
-        if tau > 0:
-            trial = h * np.exp(np.clip(alpha * delta / h, -700.0, 50.0))
-            trial = np.maximum(trial, _FLOOR * problem.demand_p)
-        else:
-            trial = np.maximum(h + alpha * delta, 0.0)
+        trial = h * np.exp(np.clip(alpha * delta / h, -700.0, 50.0))
+        trial = np.maximum(trial, _FLOOR * problem.demand_p)
         trial[basic] = 0.0
         trial[basic] = net.demand - _segment_sum(trial, paths.starts)
-        if tau > 0 and np.any(trial[basic] < _FLOOR * net.demand):
+        if np.any(trial[basic] < _FLOOR * net.demand):
             alpha *= 0.5  # the others took more than the basic path has
             continue
         if problem.potential(trial) <= phi0:
             return trial
         alpha *= 0.5
     return h
+
+
+def _exact_line_search(problem: _Problem, h: np.ndarray, target: np.ndarray,
+                       f: np.ndarray) -> np.ndarray:
+    """The minimizer of Phi on the segment from ``h`` to ``target`` (tau = 0). Phi is convex
+    along it and its slope ``(l(f + a df) + t) . df`` is computed without the cancellation
+    that comparing two values of Phi suffers near the optimum; bisection on the slope."""
+    net = problem.net
+    df = problem.edge_flows(target) - f
+
+    def slope(alpha: float) -> float:
+        return float((net.latency(f + alpha * df) + problem.tolls) @ df)
+
+    if slope(0.0) >= 0:
+        return h
+    if slope(1.0) <= 0:
+        return target
+    lo, hi = 0.0, 1.0
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        if slope(mid) <= 0:
+            lo = mid
+        else:
+            hi = mid
+    return h + lo * (target - h)
 
 
 def solve_equilibrium(
@@ -178,7 +232,7 @@ def solve_equilibrium(
     *,
     tol: float = 1e-8,
     max_iterations: int = 20_000,
-    paths: PathMode = "auto",
+    paths: PathMode | PathSet = "auto",
     start: Equilibrium | None = None,
 ) -> Equilibrium:
     """The logit equilibrium at temperature ``tau`` (Wardrop at ``tau = 0``) under ``tolls``.
@@ -194,9 +248,10 @@ def solve_equilibrium(
         Stop at this relative gap (module docstring).
     max_iterations : int, default 20000
         Gradient-projection steps at most (``converged`` says whether ``tol`` was reached).
-    paths : {"auto", "all", "generated"}, default "auto"
+    paths : {"auto", "all", "generated"} or PathSet, default "auto"
         The path set (:mod:`stackelberg.congestion.paths`); ``"auto"`` enumerates all simple
-        paths if there are at most 5000, else generates columns.
+        paths if there are at most 5000, else generates columns; a :class:`PathSet` is used
+        as given (and extended only if it says ``generated``).
     start : Equilibrium, optional
         Warm start (its path set and flows), e.g. the previous solve of a planner.
     """
@@ -206,10 +261,14 @@ def solve_equilibrium(
     if tolls.shape != (net.n_edges,) or not np.all(np.isfinite(tolls)):
         raise NetworkError(f"network {net.name!r}: tolls must be {net.n_edges} finite numbers, "
                            f"got shape {tolls.shape}")
-    path_set = start.paths if start is not None and start.network is net \
-        else _initial_paths(net, tolls, paths)
+    if isinstance(paths, PathSet):
+        path_set = paths
+    elif start is not None and start.network is net:
+        path_set = start.paths
+    else:
+        path_set = _initial_paths(net, tolls, paths)
     problem = _Problem(net, tolls, tau, path_set)
-    h = _initial_flows(problem, start if start is not None and start.network is net else None)
+    h = _initial_flows(problem, start)
     iterations, gap, total = 0, np.inf, 1.0
     while True:
         f = problem.edge_flows(h)
