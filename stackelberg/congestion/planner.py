@@ -25,7 +25,7 @@ from stackelberg.congestion.equilibrium import Equilibrium, PathMode, solve_equi
 from stackelberg.congestion.network import Network, NetworkError
 from stackelberg.congestion.paths import PathSet
 
-__all__ = ["MarginalCostTolls", "TollResult", "hypergradient", "marginal_cost_tolls",
+__all__ = ["MarginalCostTolls", "TollResult", "best_tolls", "hypergradient", "marginal_cost_tolls",
            "optimize_tolls"]
 
 
@@ -66,6 +66,20 @@ class TollResult:
     converged: bool
     message: str
     cpu_seconds: float
+
+
+def best_tolls(net: Network, tau: float, *, anneal_from: float | None = None,
+               **options: object) -> TollResult:
+    """[ours] The better of two planner runs: from no tolls (annealed from ``anneal_from``) and
+    from the marginal-cost tolls clipped to the bounds (the optimum at ``tau = 0``). The
+    problem is not convex: from no tolls alone the planner can stop at a stationary point
+    slightly worse than the optimum (docs/theory.md §11)."""
+    clock = time.process_time()
+    runs = [optimize_tolls(net, tau, anneal_from=anneal_from, **options),
+            optimize_tolls(net, tau, initial=marginal_cost_tolls(net).tolls, **options)]
+    best = min(runs, key=lambda r: r.total_travel_time)
+    return dataclasses.replace(best, evaluations=sum(r.evaluations for r in runs),
+                               cpu_seconds=time.process_time() - clock)
 
 
 def optimize_tolls(
