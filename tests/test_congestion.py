@@ -116,6 +116,7 @@ def test_hypergradient_refuses_tau_zero():
 # -- the planner on random networks -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_planner_on_random_networks_matches_the_marginal_cost_tolls():
     """Done-means 2: never worse than no tolls, and within 1e-3 of the total travel time of
     the marginal-cost tolls (the system optimum) at tau = 1e-3, on 12 random networks with 3
@@ -217,3 +218,26 @@ def test_negative_toll_cycle_is_refused():
     with pytest.raises(NetworkError, match="negative cost"):
         solve_equilibrium(net, np.array([-2.0, -2.0, 0.0]), paths="generated")
     assert math.isfinite(solve_equilibrium(net, np.zeros(3)).total_travel_time)
+
+
+# -- the PettingZoo environment -----------------------------------------------------------------
+
+
+def test_toll_network_env_rewards_are_the_models_costs():
+    import games
+    from games.toll_network import PLANNER
+
+    env = games.make_env("stackelberg/toll-network-v0", max_cycles=2, network="braess")
+    assert env.possible_agents == [PLANNER, "drivers_0"]
+    env.reset(seed=0)
+    paths = env.paths
+    shortcut = [i for i, p in enumerate(paths.edges) if len(p) == 3][0]
+    weights = np.zeros(paths.n_paths)
+    weights[shortcut] = 1.0  # everyone on s->v->w->t: the Braess equilibrium, cost 2
+    _, rewards, _, truncations, _ = env.step({PLANNER: np.zeros(5, np.float32),
+                                              "drivers_0": weights.astype(np.float32)})
+    assert rewards == {PLANNER: -2.0, "drivers_0": -2.0}
+    half = np.full(5, 0.5, np.float32)  # tolls are transfers: the drivers pay, the planner not
+    _, rewards, _, truncations, _ = env.step({PLANNER: half, "drivers_0": weights})
+    assert rewards[PLANNER] == -2.0 and rewards["drivers_0"] == pytest.approx(-3.5)
+    assert all(truncations.values()) and env.agents == []
