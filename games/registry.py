@@ -44,7 +44,8 @@ from games.user_games import (
 )
 from stackelberg.model import GameModel
 
-__all__ = ["ENTRY_POINT_GROUP", "ENVIRONMENTS", "GAMES", "EnvEntryPoint", "EnvironmentInfo", "GameBuildError", "GameInfo",
+__all__ = ["ENTRY_POINT_GROUP", "ENVIRONMENTS", "GAMES", "EnvEntryPoint", "EnvironmentInfo",
+           "GameBuildError", "GameInfo",
            "absolute_game_id", "load_builder", "make_env", "make_model", "plugin_games",
            "register_all"]
 
@@ -318,7 +319,8 @@ class EnvEntryPoint:
 
 
 def register_all() -> None:
-    """Register every game of :data:`GAMES` and :data:`ENVIRONMENTS` in PettingZoo's ``aec`` and ``parallel`` registries.
+    """Register every game of :data:`GAMES` and :data:`ENVIRONMENTS` in PettingZoo's ``aec``
+    and ``parallel`` registries.
 
     Afterwards ``pettingzoo.make("parallel", "stackelberg/patrol-v0", slip=0.2)`` works.
     Idempotent: ids already registered are left alone.

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
-from stackelberg.congestion.kkt import ReducedSolver
 from stackelberg.congestion.equilibrium import Equilibrium, PathMode, solve_equilibrium
+from stackelberg.congestion.kkt import ReducedSolver
 from stackelberg.congestion.network import Network, NetworkError
 from stackelberg.congestion.paths import PathSet
 
