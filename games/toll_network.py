@@ -12,10 +12,10 @@ Agents:
 
 Every agent observes the last round's ``[edge flows | tolls | rounds left / max_cycles]``
 (flows and tolls zero before the first round); ``state()`` is the same vector. The rounds are
-deterministic: what the agents choose is the only source of change. After ``max_cycles`` rounds every agent is truncated. The exact model
-(``env.model``) is the :class:`~stackelberg.congestion.network.Network`; ``env.paths`` the
-drivers' path set (all simple paths, or for a large network the untolled Wardrop
-equilibrium's generated paths).
+deterministic: what the agents choose is the only source of change. After ``max_cycles`` rounds
+every agent is truncated. The exact model (``env.model``) is the
+:class:`~stackelberg.congestion.network.Network`; ``env.paths`` the drivers' path set (all
+simple paths, or for a large network the untolled Wardrop equilibrium's generated paths).
 """
 
 from __future__ import annotations
