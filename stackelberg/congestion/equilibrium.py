@@ -34,6 +34,7 @@ from stackelberg.congestion.network import Network, NetworkError
 from stackelberg.congestion.paths import (
     AUTO_ENUMERATION_LIMIT,
     PathSet,
+    ShortestPaths,
     all_simple_paths,
     shortest_paths,
 )
@@ -118,8 +119,9 @@ def _initial_paths(net: Network, tolls: np.ndarray, mode: PathMode) -> PathSet:
         paths = all_simple_paths(net, limit=AUTO_ENUMERATION_LIMIT if mode == "auto" else None)
         if paths is not None:
             return paths
-    _, found = shortest_paths(net, net.latency(np.zeros(net.n_edges)) + tolls)
-    return PathSet.build(net.n_edges, [[found[k]] for k in range(net.n_pairs)], generated=True)
+    tree = shortest_paths(net, net.latency(np.zeros(net.n_edges)) + tolls)
+    return PathSet.build(net.n_edges, [[tree.path(k)] for k in range(net.n_pairs)],
+                         generated=True)
 
 
 def _initial_flows(problem: _Problem, start: Equilibrium | None) -> np.ndarray:
@@ -269,46 +271,28 @@ def solve_equilibrium(
         path_set = _initial_paths(net, tolls, paths)
     problem = _Problem(net, tolls, tau, path_set)
     h = _initial_flows(problem, start)
-    iterations, gap, total = 0, np.inf, 1.0
+    iterations, gap = 0, np.inf
     while True:
         f = problem.edge_flows(h)
         edge_cost = net.latency(f) + tolls
         c = problem.delta @ edge_cost
-        shortest = None
-        if path_set.generated:
-            dist, _ = _improving_paths(net, problem, c, edge_cost, find=False)
-            shortest = dist if tau == 0 else None
-        total = float(h @ c)
-        gap = problem.gap(h, c, shortest) / max(abs(total), 1e-300)
-        if gap <= tol and path_set.generated:
-            _, new = _improving_paths(net, problem, c, edge_cost, find=True)
-            if new:  # the set was converged but the graph has a better path: add it
-                old = path_set.per_pair()
-                path_set = path_set.extended(net.n_edges, new)
-                where = path_set.position(old)
-                h_new = np.zeros(path_set.n_paths)
-                h_new[where] = h
-                problem = _Problem(net, tolls, tau, path_set)
-                h = np.maximum(h_new, _FLOOR * problem.demand_p) if tau > 0 else h_new
-                continue
+        shortest, new = None, {}
+        if problem.paths.generated:
+            tree = shortest_paths(net, edge_cost)
+            shortest = tree.distance if tau == 0 else None
+            new = _improving_paths(problem, c, tree)
+        gap = problem.gap(h, c, shortest) / max(abs(float(h @ c)), 1e-300)
+        # add the better paths the graph has every few steps, and always before stopping
+        if new and (gap <= tol or iterations % 5 == 0):
+            problem, h = _with_paths(problem, h, new)
+            continue
         if gap <= tol or iterations >= max_iterations:
             break
-        if path_set.generated and iterations % 5 == 0:
-            _, new = _improving_paths(net, problem, c, edge_cost, find=True)
-            if new:
-                old = path_set.per_pair()
-                path_set = path_set.extended(net.n_edges, new)
-                where = path_set.position(old)
-                h_new = np.zeros(path_set.n_paths)
-                h_new[where] = h
-                problem = _Problem(net, tolls, tau, path_set)
-                h = np.maximum(h_new, _FLOOR * problem.demand_p) if tau > 0 else h_new
-                continue
         h = _step(problem, h, c, f)
         iterations += 1
     f = problem.edge_flows(h)
     latency = net.latency(f)
-    return Equilibrium(network=net, tolls=tolls, tau=float(tau), paths=path_set,
+    return Equilibrium(network=net, tolls=tolls, tau=float(tau), paths=problem.paths,
                        path_flows=h, edge_flows=f, edge_latency=latency,
                        path_costs=problem.delta @ (latency + tolls),
                        relative_gap=max(float(gap), 0.0), potential=problem.potential(h),
@@ -316,18 +300,25 @@ def solve_equilibrium(
                        converged=bool(gap <= tol))
 
 
-def _improving_paths(net: Network, problem: _Problem, c: np.ndarray, edge_cost: np.ndarray,
-                     *, find: bool) -> tuple[np.ndarray, dict[int, tuple[int, ...]]]:
-    """Shortest distances of every pair; with ``find``, the shortest path of each pair whose
-    distance beats the pair's best path in the set by a relative 1e-12."""
-    if not find:
-        from stackelberg.congestion.paths import shortest_distances
-        return shortest_distances(net, edge_cost), {}
+def _improving_paths(problem: _Problem, c: np.ndarray,
+                     tree: ShortestPaths) -> dict[int, tuple[int, ...]]:
+    """The shortest path of each pair whose distance beats the pair's best path in the set
+    by a relative 1e-12 (and is not in the set already)."""
     best = _segment_min(c, problem.paths.starts)
-    dist, _ = shortest_paths(net, edge_cost, pairs=np.array([], dtype=int))
-    better = np.flatnonzero(dist < best - 1e-12 * np.maximum(np.abs(best), 1.0))
-    if better.size == 0:
-        return dist, {}
-    _, found = shortest_paths(net, edge_cost, pairs=better)
+    better = np.flatnonzero(tree.distance < best - 1e-12 * np.maximum(np.abs(best), 1.0))
     known = set(zip(problem.paths.pair.tolist(), problem.paths.edges, strict=True))
-    return dist, {k: p for k, p in found.items() if (k, p) not in known}
+    found = {int(k): tree.path(int(k)) for k in better}
+    return {k: p for k, p in found.items() if (k, p) not in known}
+
+
+def _with_paths(problem: _Problem, h: np.ndarray,
+                new: dict[int, tuple[int, ...]]) -> tuple[_Problem, np.ndarray]:
+    """The problem over the path set plus ``new``, and ``h`` carried over (new paths at 0)."""
+    old = problem.paths.per_pair()
+    paths = problem.paths.extended(problem.net.n_edges, new)
+    extended = _Problem(problem.net, problem.tolls, problem.tau, paths)
+    h_new = np.zeros(paths.n_paths)
+    h_new[paths.position(old)] = h
+    if problem.tau > 0:
+        h_new = np.maximum(h_new, _FLOOR * extended.demand_p)
+    return extended, h_new

@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import NegativeCycleError, shortest_path
 
 from stackelberg.congestion.network import Network, NetworkError
 
-__all__ = ["PathSet", "all_simple_paths", "shortest_distances", "shortest_paths"]
+__all__ = ["PathSet", "ShortestPaths", "all_simple_paths", "shortest_paths"]
 
 #: ``paths="auto"`` enumerates all simple paths when there are at most this many in total.
 AUTO_ENUMERATION_LIMIT = 5000
@@ -86,10 +86,31 @@ def _graph_matrix(net: Network, cost: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((cost, (net.tail, net.head)), shape=(net.n_nodes, net.n_nodes))
 
 
-def shortest_distances(net: Network, cost: np.ndarray, *, predecessors: bool = False):
-    """Shortest distances from every origin under edge costs ``cost`` (Dijkstra, or Johnson's
-    algorithm if some cost is negative). Returns ``(dist[k], pred)`` per pair (``pred`` rows
-    are per unique origin, with the origin's row index per pair)."""
+@dataclass(frozen=True, eq=False)
+class ShortestPaths:
+    """Shortest tolled distances of every pair (``distance[k]``) and the tree to read each
+    pair's shortest path from (:meth:`path`)."""
+
+    net: Network
+    distance: np.ndarray
+    predecessors: np.ndarray
+    origin_row: np.ndarray
+    edge_of: dict[tuple[int, int], int]
+
+    def path(self, k: int) -> tuple[int, ...]:
+        """Pair ``k``'s shortest path as edge indices."""
+        net = self.net
+        node, origin, hops = int(net.destination[k]), int(net.origin[k]), []
+        while node != origin:
+            before = int(self.predecessors[self.origin_row[k], node])
+            hops.append(self.edge_of[(before, node)])
+            node = before
+        return tuple(reversed(hops))
+
+
+def shortest_paths(net: Network, cost: np.ndarray) -> ShortestPaths:
+    """Shortest paths from every origin under edge costs ``cost``: Dijkstra, or Johnson's
+    algorithm if some cost is negative (a negative cycle is refused)."""
     origins, row = np.unique(net.origin, return_inverse=True)
     method = "D" if cost.min() >= 0 else "J"
     try:
@@ -98,27 +119,10 @@ def shortest_distances(net: Network, cost: np.ndarray, *, predecessors: bool = F
     except NegativeCycleError:
         raise NetworkError(f"network {net.name!r}: the tolls make a cycle of negative cost "
                            "(raise the lower toll bounds)") from None
-    d = dist[row, net.destination]
-    return (d, pred, row) if predecessors else d
-
-
-def shortest_paths(net: Network, cost: np.ndarray, pairs: np.ndarray | None = None,
-                   ) -> tuple[np.ndarray, dict[int, tuple[int, ...]]]:
-    """Shortest distance of every pair, and the shortest path (edge indices) of ``pairs``
-    (default every pair)."""
-    dist, pred, row = shortest_distances(net, cost, predecessors=True)
-    edge_of = {(int(u), int(v)): e for e, (u, v) in enumerate(zip(net.tail, net.head,
-                                                                   strict=True))}
-    paths = {}
-    for k in (range(net.n_pairs) if pairs is None else pairs):
-        k = int(k)
-        node, origin, hops = int(net.destination[k]), int(net.origin[k]), []
-        while node != origin:
-            before = int(pred[row[k], node])
-            hops.append(edge_of[(before, node)])
-            node = before
-        paths[k] = tuple(reversed(hops))
-    return dist, paths
+    edge_of = {(int(u), int(v)): e
+               for e, (u, v) in enumerate(zip(net.tail, net.head, strict=True))}
+    return ShortestPaths(net=net, distance=dist[row, net.destination], predecessors=pred,
+                         origin_row=row, edge_of=edge_of)
 
 
 def all_simple_paths(net: Network, limit: int | None = None) -> PathSet | None:
