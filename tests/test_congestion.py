@@ -241,3 +241,21 @@ def test_toll_network_env_rewards_are_the_models_costs():
     _, rewards, _, truncations, _ = env.step({PLANNER: half, "drivers_0": weights})
     assert rewards[PLANNER] == -2.0 and rewards["drivers_0"] == pytest.approx(-3.5)
     assert all(truncations.values()) and env.agents == []
+
+
+# -- the penalty planner (PBRL's value penalty on the drivers' potential) ----------------------
+
+
+def test_penalty_planner_reaches_the_closed_forms_with_a_vanishing_gap():
+    from stackelberg.congestion.penalty import penalty_tolls
+
+    for net, optimum in ((pigou(), 0.75), (braess(), 1.5)):
+        result = penalty_tolls(net, 0.01)
+        assert 0.0 <= result.penalty <= 1e-6
+        assert abs(result.total_travel_time - optimum) <= 1e-3
+        # the flows it optimized are the drivers' equilibrium at its tolls
+        np.testing.assert_allclose(result.path_flows, result.equilibrium.path_flows, atol=1e-3)
+    net = random_network(HELD_OUT_SEEDS[0])
+    result = penalty_tolls(net, 0.05)
+    untolled = solve_equilibrium(net, None, 0.05, tol=1e-12).total_travel_time
+    assert result.total_travel_time < untolled
