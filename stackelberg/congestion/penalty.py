@@ -16,6 +16,7 @@ hypergradient. The flows are ``h = d_k softmax(z)`` per pair, so the variables a
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ def penalty_tolls(net: Network, tau: float, *, lams: Sequence[float] = (1.0, 10.
     clock = time.process_time()
     scale = 1.0 / float(net.demand.sum())
     eq = solve_equilibrium(net, None, tau, tol=equilibrium_tol)
-    paths = eq.paths
+    paths = dataclasses.replace(eq.paths, generated=False)  # the flows' dimension is fixed
     delta, starts, pair = paths.incidence, paths.starts, paths.pair
     demand_p = net.demand[pair]
     n_e = net.n_edges
