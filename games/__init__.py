@@ -18,6 +18,7 @@ from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game
 from games.registry import (
+    ENVIRONMENTS,
     GAMES,
     GameInfo,
     absolute_game_id,
@@ -30,6 +31,7 @@ from games.registry import (
 register_all()
 
 __all__ = [
+    "ENVIRONMENTS",
     "FOLLOWER",
     "GAMES",
     "LEADER",

@@ -31,6 +31,7 @@ from games.gridworld import gridworld_goal_game
 from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game
+from games.toll_network import toll_network_env
 from games.user_games import (
     ENTRY_POINT_GROUP,
     GameBuildError,
@@ -43,7 +44,8 @@ from games.user_games import (
 )
 from stackelberg.model import GameModel
 
-__all__ = ["ENTRY_POINT_GROUP", "GAMES", "EnvEntryPoint", "GameBuildError", "GameInfo",
+__all__ = ["ENTRY_POINT_GROUP", "ENVIRONMENTS", "GAMES", "EnvEntryPoint", "EnvironmentInfo",
+           "GameBuildError", "GameInfo",
            "absolute_game_id", "load_builder", "make_env", "make_model", "plugin_games",
            "register_all"]
 
@@ -118,6 +120,31 @@ GAMES: dict[str, GameInfo] = {
             builder=gridworld_goal_game,
             description="Grid world: a designer places the walker's goal reward to lure him "
             "to a target",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class EnvironmentInfo:
+    """A game that is no two-player :class:`GameModel` (n populations, a network): it has
+    PettingZoo environments only, made by ``factory(kind, max_cycles, render_mode, **params)``.
+    """
+
+    id: str
+    factory: Callable[..., Any]
+    description: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+ENVIRONMENTS: dict[str, EnvironmentInfo] = {
+    info.id: info
+    for info in (
+        EnvironmentInfo(
+            id="stackelberg/toll-network-v0",
+            factory=toll_network_env,
+            description="Congestion with tolls: a planner tolls roads, driver populations "
+            "choose paths",
         ),
     )
 }
@@ -256,6 +283,12 @@ def make_env(
     """
     if kind not in ENV_CLASSES:
         raise ValueError(f"kind must be one of {sorted(ENV_CLASSES)}, got {kind!r}")
+    if game_id in ENVIRONMENTS:
+        if observation != "onehot" or discount_as_termination or commitment:
+            raise ValueError(f"{game_id!r} has none of the options observation, "
+                             "discount_as_termination and commitment")
+        info = ENVIRONMENTS[game_id]
+        return info.factory(kind, max_cycles, render_mode, **{**info.defaults, **params})
     if commitment is not False and (commitment is not True or kind != "aec"):
         raise ValueError(
             f"commitment must be True or False and needs kind='aec' (the follower observes "
@@ -286,13 +319,14 @@ class EnvEntryPoint:
 
 
 def register_all() -> None:
-    """Register every game of :data:`GAMES` in PettingZoo's ``aec`` and ``parallel`` registries.
+    """Register every game of :data:`GAMES` and :data:`ENVIRONMENTS` in PettingZoo's ``aec``
+    and ``parallel`` registries.
 
     Afterwards ``pettingzoo.make("parallel", "stackelberg/patrol-v0", slip=0.2)`` works.
     Idempotent: ids already registered are left alone.
     """
     registries = {"aec": pettingzoo.aec_registry, "parallel": pettingzoo.parallel_registry}
-    for info in GAMES.values():
+    for info in [*GAMES.values(), *ENVIRONMENTS.values()]:
         for kind, registry in registries.items():
             if info.id not in registry:
                 pettingzoo.register(

@@ -47,10 +47,12 @@ def _stackelberg_ids(registry: dict) -> list[str]:
 
 AEC_IDS = _stackelberg_ids(pettingzoo.aec_registry)
 PARALLEL_IDS = _stackelberg_ids(pettingzoo.parallel_registry)
+#: The games with a two-player ``GameModel`` (the options below are theirs).
+MODEL_IDS = sorted(games.GAMES)
 
 
 def test_every_game_is_registered_in_both_registries():
-    assert AEC_IDS == PARALLEL_IDS == sorted(games.GAMES)
+    assert AEC_IDS == PARALLEL_IDS == sorted([*games.GAMES, *games.ENVIRONMENTS])
 
 
 def test_register_all_is_idempotent(recwarn):
@@ -89,7 +91,7 @@ OPTIONS = {
 
 
 @pytest.mark.parametrize("option", sorted(OPTIONS))
-@pytest.mark.parametrize("env_id", AEC_IDS)
+@pytest.mark.parametrize("env_id", MODEL_IDS)
 def test_pettingzoo_conformance_of_the_options(env_id, option, recwarn):
     mod = _module(env_id, **OPTIONS[option])
     api_test(mod.env(), num_cycles=NUM_CYCLES)
@@ -103,7 +105,7 @@ def test_pettingzoo_conformance_of_the_options(env_id, option, recwarn):
 
 
 @pytest.mark.filterwarnings("error")
-@pytest.mark.parametrize("env_id", AEC_IDS)
+@pytest.mark.parametrize("env_id", MODEL_IDS)
 def test_pettingzoo_conformance_of_the_commitment_variant(env_id):
     make = functools.partial(pettingzoo.make, "aec", env_id, commitment=True)
     api_test(make(), num_cycles=NUM_CYCLES)
@@ -113,7 +115,7 @@ def test_pettingzoo_conformance_of_the_commitment_variant(env_id):
 
 
 @pytest.mark.parametrize("kind", ["aec", "parallel"])
-@pytest.mark.parametrize("env_id", PARALLEL_IDS)
+@pytest.mark.parametrize("env_id", MODEL_IDS)
 def test_pettingzoo_make_gives_registered_defaults_and_max_cycles(env_id, kind):
     env = pettingzoo.make(kind, env_id, max_cycles=3)
     assert env.max_cycles == 3
@@ -132,13 +134,13 @@ def test_pettingzoo_make_passes_game_parameters():
 
 def test_metadata_names_the_game_and_its_discount():
     names = set()
-    for env_id in AEC_IDS:
+    for env_id in MODEL_IDS:
         for kind in ("aec", "parallel"):
             env = pettingzoo.make(kind, env_id)
             assert env.metadata["name"] == str(env) == env_id
             assert env.metadata["gamma"] == env.metadata["discount"] == env.model.gamma
             names.add(env.metadata["name"])
-    assert len(names) == len(AEC_IDS)
+    assert len(names) == len(MODEL_IDS)
     env = pettingzoo.make("parallel", "stackelberg/patrol-v0", discount_as_termination=True)
     assert (env.metadata["gamma"], env.metadata["discount"]) == (0.9, 1.0)
     _, infos = env.reset(seed=0)

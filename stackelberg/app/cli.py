@@ -8,6 +8,7 @@
                            [key=value ...]
     stackelberg plot RUN_DIR [RUN_DIR ...] [--out FILE]
     stackelberg report DIR [--out OUT_DIR] [--tolerance REL]
+    stackelberg tolls CONFIG.toml [--out DIR]
 
 Exit codes (DESIGN, "Conventions"): 0 on success, 2 on a user error (a bad config, game or run
 directory) with a one-paragraph message and no traceback, 1 on an internal failure, 141
@@ -246,6 +247,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tolls(args: argparse.Namespace) -> int:
+    from stackelberg.congestion.run import TollConfigError, load_toll_config, run_tolls
+
+    try:
+        config = load_toll_config(args.config)
+        result, out = run_tolls(config, args.out or Path("runs") / Path(args.config).stem)
+    except (TollConfigError, OSError) as err:
+        raise UserError(str(err)) from None
+    print(f"run directory: {out}")
+    print(f"total travel time {result.untolled_travel_time:.6g} without tolls, "
+          f"{result.total_travel_time:.6g} with the planner's; relative gap "
+          f"{result.equilibrium.relative_gap:.1e}; {result.cpu_seconds:.1f} CPU s")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackelberg",
@@ -311,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="speed tolerance as a fraction of the range of mean final "
                              "hyper-objectives in a game (default 0.01)")
     report.set_defaults(func=cmd_report)
+    tolls = sub.add_parser("tolls", help="optimize a road network's tolls (congestion game)")
+    tolls.add_argument("config", help="the TOML file (stackelberg/congestion/run.py)")
+    tolls.add_argument("--out", help="run directory (default runs/<config name>)")
+    tolls.set_defaults(func=cmd_tolls)
     return parser
 
 
