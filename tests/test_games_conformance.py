@@ -47,10 +47,13 @@ def _stackelberg_ids(registry: dict) -> list[str]:
 
 AEC_IDS = _stackelberg_ids(pettingzoo.aec_registry)
 PARALLEL_IDS = _stackelberg_ids(pettingzoo.parallel_registry)
+#: The two-player games (leader and follower); the economies (a planner and n followers) have no
+#: commitment variant and no leader-reward tensor.
+GAME_IDS = sorted(games.GAMES)
 
 
 def test_every_game_is_registered_in_both_registries():
-    assert AEC_IDS == PARALLEL_IDS == sorted(games.GAMES)
+    assert AEC_IDS == PARALLEL_IDS == sorted([*games.GAMES, *games.ECONOMIES])
 
 
 def test_register_all_is_idempotent(recwarn):
@@ -103,7 +106,7 @@ def test_pettingzoo_conformance_of_the_options(env_id, option, recwarn):
 
 
 @pytest.mark.filterwarnings("error")
-@pytest.mark.parametrize("env_id", AEC_IDS)
+@pytest.mark.parametrize("env_id", GAME_IDS)
 def test_pettingzoo_conformance_of_the_commitment_variant(env_id):
     make = functools.partial(pettingzoo.make, "aec", env_id, commitment=True)
     api_test(make(), num_cycles=NUM_CYCLES)
@@ -113,7 +116,7 @@ def test_pettingzoo_conformance_of_the_commitment_variant(env_id):
 
 
 @pytest.mark.parametrize("kind", ["aec", "parallel"])
-@pytest.mark.parametrize("env_id", PARALLEL_IDS)
+@pytest.mark.parametrize("env_id", GAME_IDS)
 def test_pettingzoo_make_gives_registered_defaults_and_max_cycles(env_id, kind):
     env = pettingzoo.make(kind, env_id, max_cycles=3)
     assert env.max_cycles == 3
