@@ -110,3 +110,18 @@ def commons_economy(
         state_names=tuple(f"stock {s}" for s in range(L)),
         action_names=tuple(f"effort {k}" for k in range(E)),
     )
+
+
+def commons_instance(seed: int) -> IncentiveEconomy:
+    """A seeded random commons: 2 or 3 followers, 4-6 stock levels, 3 effort levels, catch in
+    [0.35, 0.65], regrowth in [0.45, 0.75], effort cost in [0, 0.2], budget in [0.3, 0.8]
+    (the instances the pbrl-nash benchmark and test report on)."""
+    rng = np.random.default_rng(seed)
+    return commons_economy(
+        n_followers=int(rng.integers(2, 4)),
+        stock_levels=int(rng.integers(4, 7)),
+        catch=float(rng.uniform(0.35, 0.65)),
+        regrowth=float(rng.uniform(0.45, 0.75)),
+        effort_cost=float(rng.uniform(0.0, 0.2)),
+        budget=float(rng.uniform(0.3, 0.8)),
+    )
