@@ -14,8 +14,11 @@ welfare is below that of a cooperative policy, which the tests check.
 The planner's instruments are one transfer per effort level: a subsidy for resting (level 0)
 and a tax on each positive level, paid per follower and round. Their levels lie under a budget
 (``budget * softmax([w, 0])[:-1]``: non-negative, summing to at most ``budget``) or each in the
-box ``[0, budget]``. The planner maximizes welfare minus ``payment_cost`` times what it pays
-(:mod:`stackelberg.economy`; collected taxes count as negative payments).
+box ``[0, budget]``. The planner maximizes welfare minus ``payment_cost`` times the subsidies it
+pays (:mod:`stackelberg.economy`). Taxes are Pigouvian and revenue-neutral: what they raise is
+rebated lump-sum (a payment that depends on no action changes no incentive, so the followers'
+game leaves it out), so tax revenue is no gain to the planner, and raising net welfare means
+raising the welfare ``W`` itself.
 """
 
 from __future__ import annotations
@@ -99,12 +102,13 @@ def commons_economy(
     features = np.zeros((n, L, A, E))
     for i in range(n):
         features[i][:, np.arange(A), efforts[i]] = sign[efforts[i]]
+    payment_features = features * (np.arange(E) == 0)  # subsidies only: taxes are rebated
     levels = Budget(budget, E) if incentive_range == "budget" else Box(np.zeros(E),
                                                                         np.full(E, budget))
     names = ("subsidy_rest", *(f"tax_effort_{k}" for k in range(1, E)))
     return IncentiveEconomy(
         name=f"commons-{n}x{E}-L{L}",
-        incentives=LinearIncentives(base, features, levels),
+        incentives=LinearIncentives(base, features, levels, payment_features),
         payment_cost=payment_cost,
         instrument_names=names,
         state_names=tuple(f"stock {s}" for s in range(L)),

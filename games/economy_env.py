@@ -5,7 +5,8 @@ so the sampled and the exact worlds agree: the initial state from ``rho``, the n
 ``P[s, a]`` with ``a`` the followers' joint action (row-major), and the rewards of a round are
 
 - follower ``i``: ``r_i(s, a) + (Phi_i g)(s, a)``, its own reward plus the transfer it receives;
-- planner: ``sum_i r_i(s, a) - c sum_i (Phi_i g)(s, a)``, welfare minus ``c`` times what it pays.
+- planner: ``sum_i r_i(s, a) - c sum_i (Psi_i g)(s, a)``, welfare minus ``c`` times what it
+  counts as paid (the payment map ``Psi``, :mod:`stackelberg.incentives`).
 
 The planner's action is the vector ``g`` of instrument levels (a ``Box``): within ``[lo, hi]``
 for a box range, within ``[0, budget]`` each for a budget, where levels summing to more than
@@ -156,7 +157,8 @@ class _EconomyDynamics:
         a = int(np.ravel_multi_index(efforts, base.action_sizes))
         own = base.r[:, s, a]
         transfers = economy.incentives.features[:, s, a, :] @ self._levels
-        rewards = {PLANNER: float(own.sum() - economy.payment_cost * transfers.sum())}
+        paid = economy.incentives.payment_features[:, s, a, :] @ self._levels
+        rewards = {PLANNER: float(own.sum() - economy.payment_cost * paid.sum())}
         rewards.update({follower_name(i): float(own[i] + transfers[i])
                         for i in range(base.n_followers)})
         self._state = int(self.np_random.choice(base.n_states, p=base.P[s, a]))

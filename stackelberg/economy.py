@@ -9,7 +9,9 @@ followers' policies ``pi`` the planner's upper objective (minimized) is
 
 with ``W`` the social welfare, the followers' own rewards summed and discounted from ``rho``
 (transfers excluded: they move value between planner and followers), and ``payments`` the
-expected discounted transfers the planner makes (negative when it collects taxes). Both are
+expected discounted transfers the planner counts as paid (its payment map, see
+:mod:`stackelberg.incentives`; taxes it collects are negative payments unless the economy
+rebates them). Both are
 values of the joint policy, so their gradients in the followers' logits are policy gradients
 (:func:`stackelberg.nash.logit_gradient`), and the ``x`` part is the payments' own gradient at
 the fixed occupancy (the kernel does not depend on ``x``).
@@ -102,7 +104,7 @@ def upper_objective(economy: IncentiveEconomy, x: np.ndarray | None,
     ``x=None`` is the economy without incentives (no transfers; no ``x`` gradient)."""
     param, c = economy.incentives, economy.payment_cost
     base = economy.base
-    transfers = np.zeros(base.r.shape[1:]) if x is None else param.transfers(x).sum(axis=0)
+    transfers = np.zeros(base.r.shape[1:]) if x is None else param.paid(x).sum(axis=0)
     welfare_reward = base.r.sum(axis=0)
     ev = evaluate_profile(base, welfare_reward - c * transfers, profile, 0.0)
     welfare = float((ev.occupancy * welfare_reward).sum())

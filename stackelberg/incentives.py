@@ -14,7 +14,9 @@ apply unchanged (PBRL's incentive-design family, Shen, Yang & Chen, ICML 2024).
 
 The transfer ``(Phi_i g)(s, a)`` is what the planner pays follower ``i`` (negative: a tax it
 collects). Payments are counted as the upper objective counts them (docs/theory.md §7):
-``payments = sum_i E_{d_pi}[(Phi_i g)(s, a)] / (1 - gamma)``, a transfer, not a loss to society.
+``payments = sum_i E_{d_pi}[(Psi_i g)(s, a)] / (1 - gamma)``, a transfer, not a loss to society,
+with a payment map ``Psi_i`` that is ``Phi_i`` unless the economy says otherwise (the commons
+rebates its taxes lump-sum, so only its subsidies count: ``Psi`` keeps the subsidy columns).
 """
 
 from __future__ import annotations
@@ -115,22 +117,32 @@ class LinearIncentives:
         ``Phi_i`` for every follower ``i``, over the joint follower action ``A``.
     levels : Box or Budget
         The range map of the ``K`` instruments.
+    payment_features : array (n, S, A, K), optional
+        ``Psi_i``: what the planner's objective counts as paid (module docstring); default
+        ``features``.
     """
 
-    def __init__(self, base: FollowerModel, features: np.ndarray, levels: RangeMap):
-        features = np.asarray(features, dtype=float)
+    def __init__(self, base: FollowerModel, features: np.ndarray, levels: RangeMap,
+                 payment_features: np.ndarray | None = None):
         expected = (*base.r.shape, levels.size)
-        if features.shape != expected:
-            raise ValueError(
-                f"features must have shape (followers, states, joint actions, instruments) = "
-                f"{expected}, got {features.shape}")
-        if not np.isfinite(features).all():
-            index = tuple(int(i) for i in np.argwhere(~np.isfinite(features))[0])
-            raise ValueError(f"features{list(index)} must be finite, got {features[index]!r}")
-        features.flags.writeable = False
         self.base = base
-        self.features = features
+        self.features = self._checked("features", features, expected)
+        self.payment_features = (self.features if payment_features is None else
+                                 self._checked("payment_features", payment_features, expected))
         self.range_map = levels
+
+    @staticmethod
+    def _checked(name: str, array: np.ndarray, expected: tuple[int, ...]) -> np.ndarray:
+        array = np.array(array, dtype=float)
+        if array.shape != expected:
+            raise ValueError(
+                f"{name} must have shape (followers, states, joint actions, instruments) = "
+                f"{expected}, got {array.shape}")
+        if not np.isfinite(array).all():
+            index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+            raise ValueError(f"{name}{list(index)} must be finite, got {array[index]!r}")
+        array.flags.writeable = False
+        return array
 
     @property
     def x_shape(self) -> tuple[int, ...]:
@@ -159,15 +171,19 @@ class LinearIncentives:
         v = np.einsum("isak,isa->k", self.features, np.broadcast_to(dr, self.base.r.shape))
         return self.range_map.vjp(np.asarray(x, dtype=float).reshape(self.x_shape), v)
 
+    def paid(self, x: np.ndarray) -> np.ndarray:
+        """``(Psi_i g(x))(s, a)``: what the planner's objective counts as paid, ``(n, S, A)``."""
+        return self.payment_features @ self.levels(x)
+
     def payments(self, x: np.ndarray, occupancy: np.ndarray) -> float:
-        """``sum_i sum_{s,a} occupancy(s, a) (Phi_i g(x))(s, a)``.
+        """``sum_i sum_{s,a} occupancy(s, a) (Psi_i g(x))(s, a)``.
 
         With ``occupancy = d_pi(s) pi(a|s) / (1 - gamma)`` (the joint policy's discounted
         occupancy from ``rho``) this is the expected discounted total the planner pays.
         """
-        return float(np.einsum("sa,isa->", occupancy, self.transfers(x)))
+        return float(np.einsum("sa,isa->", occupancy, self.paid(x)))
 
     def payments_gradient(self, x: np.ndarray, occupancy: np.ndarray) -> np.ndarray:
-        """``grad_x`` of :meth:`payments` at a fixed occupancy (a vjp with ``dr = occupancy``
-        for every follower)."""
-        return self.vjp(x, None, np.broadcast_to(occupancy, self.base.r.shape))
+        """``grad_x`` of :meth:`payments` at a fixed occupancy."""
+        v = np.einsum("isak,sa->k", self.payment_features, occupancy)
+        return self.range_map.vjp(np.asarray(x, dtype=float).reshape(self.x_shape), v)

@@ -80,7 +80,9 @@ def test_welfare_and_payments_are_the_discounted_sums():
         return float(base.rho @ np.linalg.solve(M, (pi * u).sum(axis=1)))
 
     upper = upper_objective(economy, x, profile)
-    transfers = economy.incentives.transfers(x).sum(axis=0)
+    transfers = economy.incentives.paid(x).sum(axis=0)
+    # only the subsidy for rest counts as paid (taxes are rebated): the transfer at effort 0
+    assert np.allclose(transfers, np.clip(economy.incentives.transfers(x), 0, None).sum(axis=0))
     assert upper.welfare == pytest.approx(value(base.r.sum(axis=0)), rel=1e-12)
     assert upper.payments == pytest.approx(value(transfers), rel=1e-12)
     assert upper.objective == pytest.approx(-(upper.welfare - upper.payments), rel=1e-12)
@@ -127,9 +129,10 @@ def test_env_rewards_are_the_models_plus_transfers(kind):
             a = int(np.ravel_multi_index(efforts, base.action_sizes))
             g = levels.astype(np.float32).astype(float)
             transfers = features[:, s, a] @ g
+            paid = economy.incentives.payment_features[:, s, a] @ g
             for i in range(2):
                 assert rewards[follower_name(i)] == pytest.approx(base.r[i, s, a] + transfers[i])
-            assert rewards[PLANNER] == pytest.approx(base.r[:, s, a].sum() - c * transfers.sum())
+            assert rewards[PLANNER] == pytest.approx(base.r[:, s, a].sum() - c * paid.sum())
             assert base.P[s, a, infos[PLANNER]["state"]] > 0
     else:
         env.reset(seed=3)

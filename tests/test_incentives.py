@@ -84,6 +84,15 @@ def test_payments_and_their_gradient(range_index):
         float((occupancy[None] * transfers).sum()), rel=1e-13)
     expected = central_difference(lambda z: param.payments(z, occupancy), x)
     assert np.allclose(param.payments_gradient(x, occupancy), expected, rtol=0, atol=1e-8)
+    # a separate payment map (taxes rebated): only its columns count
+    only_first = features * np.array([1.0, 0.0])
+    rebated = LinearIncentives(base, features, range_maps(2)[range_index], only_first)
+    assert np.array_equal(rebated.followers(x).r, param.followers(x).r)
+    g = rebated.levels(x)
+    assert rebated.payments(x, occupancy) == pytest.approx(
+        float((occupancy[None] * features[..., 0] * g[0]).sum()), rel=1e-13)
+    expected = central_difference(lambda z: rebated.payments(z, occupancy), x)
+    assert np.allclose(rebated.payments_gradient(x, occupancy), expected, rtol=0, atol=1e-8)
 
 
 def test_neutral_start():

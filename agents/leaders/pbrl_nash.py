@@ -44,9 +44,9 @@ class PBRLNashConfig:
     penalty: float = 20.0
     penalty_start: float = 1.0
     ramp_iterations: int = 100
-    alpha_x: float = 2.0
+    alpha_x: float = 0.5
     alpha_pi: float = 1.0
-    pi_steps: int = 5
+    pi_steps: int = 10
     #: Start every entry of ``x`` here instead of at the parameterization's neutral point (a
     #: budget's neutral point spends most of the budget; ``-4`` starts near zero incentives).
     initial_x: float | None = None
