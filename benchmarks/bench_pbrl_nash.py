@@ -17,14 +17,13 @@ iterations, one panel per instance) to ``docs/commons_welfare.png`` and the tabl
 
 from __future__ import annotations
 
-# ruff: noqa: E402
-import _common  # noqa: F401  (pins BLAS threads first)
-
 import argparse
 import sys
 import time
 from pathlib import Path
 
+# ruff: noqa: E402
+import _common  # noqa: F401  (pins BLAS threads first)
 import matplotlib
 
 matplotlib.use("Agg")
@@ -52,7 +51,7 @@ def run(seed: int, iterations: int, every: int) -> tuple[str, EconomyMatchResult
 def draw(runs: list[tuple[int, str, EconomyMatchResult]], path: Path) -> None:
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.0), sharey=False,
                              squeeze=False)
-    for ax, (seed, name, result) in zip(axes[0], runs):
+    for ax, (seed, name, result) in zip(axes[0], runs, strict=True):
         its = [row["iteration"] for row in result.rows]
         ax.plot(its, [row["equilibrium_net_welfare"] for row in result.rows],
                 label="net welfare (W - payments)")
@@ -97,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
         f"damped best-response followers, tau = {TAU}, {args.iterations} iterations, on "
         f"`commons_instance(seed)`. Values at the followers' exact equilibrium for the "
         f"planner's incentive (net welfare = W - c payments, c = 1; payments are the "
-        f"subsidies: taxes are rebated lump-sum). Raised above the no-incentive equilibrium on {raised} of {len(runs)}.",
+        f"subsidies: taxes are rebated lump-sum). Raised above the no-incentive "
+        f"equilibrium on {raised} of {len(runs)}.",
         "",
         "| seed | economy | no incentives | net welfare, iteration 1 | net welfare, last | "
         "welfare W, last | payments, last | followers' Nash gap, last | CPU s |",

@@ -210,7 +210,7 @@ class _EconomyDynamics:
             return None
         economy = self.model
         levels = ", ".join(f"{name}={g:.3g}"
-                           for name, g in zip(economy.instrument_names, self._levels))
+                           for name, g in zip(economy.instrument_names, self._levels, strict=True))
         text = (f"{economy.name} round {self._cycle}/{self.max_cycles}: "
                 f"{economy.state_names[self._state]}; levels {levels}"
                 + ("" if self._last is None else f"; last round {self._last}"))

@@ -74,7 +74,7 @@ def play_economy(economy: IncentiveEconomy, tau: float, leader: EconomyLeader,
     streams = np.random.SeedSequence(seed).spawn(len(followers) + 1)
     leader.reset(economy, tau, np.random.default_rng(streams[0]))
     model = economy.incentives.followers(leader.x)
-    for learner, stream in zip(followers, streams[1:]):
+    for learner, stream in zip(followers, streams[1:], strict=True):
         learner.reset(model, tau, np.random.default_rng(stream))
     profile = tuple(learner.policy for learner in followers)
     baseline = equilibrium_outcome(economy, None, tau)

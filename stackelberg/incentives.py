@@ -61,12 +61,12 @@ class Box:
         return self.lo + (self.hi - self.lo) * scipy.special.expit(w)
 
     def vjp(self, w: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """``v . dg/dw``: ``(hi - lo) s (1 - s) v`` with ``s = sigmoid(w)`` (a diagonal Jacobian)."""
+        """``v . dg/dw``: ``(hi - lo) s (1 - s) v``, ``s = sigmoid(w)`` (a diagonal Jacobian)."""
         s = scipy.special.expit(w)
         return (self.hi - self.lo) * s * (1.0 - s) * v
 
     def neutral(self) -> np.ndarray:
-        """``w`` giving zero levels where 0 lies strictly inside ``(lo, hi)``, the middle elsewhere."""
+        """``w`` giving zero levels where 0 is inside ``(lo, hi)``, the middle elsewhere."""
         width = self.hi - self.lo
         inside = (self.lo < 0) & (self.hi > 0)
         share = np.where(inside, -self.lo / np.where(width > 0, width, 1.0), 0.5)
@@ -83,7 +83,8 @@ class Budget:
     def __post_init__(self) -> None:
         object.__setattr__(self, "budget", finite_float("budget", self.budget, nonnegative=True))
         if not isinstance(self.size, (int, np.integer)) or self.size < 1:
-            raise ValueError(f"the number of instruments must be an integer >= 1, got {self.size!r}")
+            raise ValueError(
+                f"the number of instruments must be an integer >= 1, got {self.size!r}")
 
     def _shares(self, w: np.ndarray) -> np.ndarray:
         return scipy.special.softmax(np.append(w, 0.0))[:-1]
@@ -107,7 +108,7 @@ RangeMap = Box | Budget
 
 
 class LinearIncentives:
-    """The parameterization ``r_i,x = r_i + Phi_i g(w)`` (a :class:`~stackelberg.bilevel.Parameterization`).
+    """``r_i,x = r_i + Phi_i g(w)``: a :class:`~stackelberg.bilevel.Parameterization`.
 
     Parameters
     ----------

@@ -228,7 +228,7 @@ def nash_equilibrium(model: FollowerModel, tau: float, profile: Profile | None =
         if gap.gap <= tol:
             return NashEquilibrium(tuple(profile), gap, iteration, True)
         warm = gap.best_responses
-        profile = [(1 - damping) * pi + damping * br for pi, br in zip(profile, warm)]
+        profile = [(1 - damping) * pi + damping * br for pi, br in zip(profile, warm, strict=True)]
     gap = nash_gap(model, profile, tau, warm)
     return NashEquilibrium(tuple(profile), gap, max_iter, gap.gap <= tol)
 
@@ -272,7 +272,8 @@ def ni_penalty_gradient(model: FollowerModel, profile: Profile, tau: float,
     With ``sigma^i = (BR_i, pi_-i)``:
     ``d psi = sum_i [d V_i(sigma^i) - d V_i(pi)]`` with ``BR_i`` held fixed. For each value,
     ``d V / d r_i = occupancy`` and ``d V / d P = occupancy (x) gamma V``; in the logits,
-    ``grad_{theta_j} psi = sum_{i != j} grad_{theta_j} V_i(sigma^i) - sum_i grad_{theta_j} V_i(pi)``.
+    ``grad_{theta_j} psi = sum_{i != j} grad_{theta_j} V_i(sigma^i)
+    - sum_i grad_{theta_j} V_i(pi)`` (docs/theory.md §7.3).
 
     Parameters
     ----------

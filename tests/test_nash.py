@@ -66,7 +66,7 @@ def test_damped_best_responses_reach_a_nash_gap_below_1e8(seed):
     eq = nash_equilibrium(model, TAU, tol=1e-10)
     assert eq.converged and eq.gap.gap < 1e-8
     # the equilibrium is a fixed point: each policy is its own soft best response
-    for pi, br in zip(eq.profile, eq.gap.best_responses):
+    for pi, br in zip(eq.profile, eq.gap.best_responses, strict=True):
         assert np.abs(pi - br).max() < 1e-4
     assert abs(eq.gap.penalty) < 1e-8 * len(sizes)
 

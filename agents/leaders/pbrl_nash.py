@@ -1,4 +1,4 @@
-"""``pbrl-nash``: PBRL with the Nikaido–Isoda penalty, for a planner over n followers playing a game.
+"""``pbrl-nash``: PBRL with the Nikaido–Isoda penalty, a planner over n followers playing a game.
 
 Shen, Yang & Chen, *Principled Penalty-based Methods for Bilevel Reinforcement Learning and
 RLHF* (ICML 2024; JMLR 2025): when the lower level is a game, the constraint "``pi`` is a Nash
@@ -121,7 +121,7 @@ class PBRLNashLeader:
         ni = ni_penalty_gradient(model, profile, tau, responses)
         upper = upper_objective(economy, self._x, profile)
         grad_x = upper.grad_x + lam * economy.incentives.vjp(self._x, ni.dP, ni.dr)
-        grad_theta = [g + lam * p for g, p in zip(upper.grad_theta, ni.theta)]
+        grad_theta = [g + lam * p for g, p in zip(upper.grad_theta, ni.theta, strict=True)]
         return upper, ni, grad_x, grad_theta
 
     def step(self) -> dict[str, float]:
@@ -130,7 +130,8 @@ class PBRLNashLeader:
         lam = self.penalty_weight(self.k)
         for _ in range(c.pi_steps):
             _, _, _, grad_theta = self._gradient(lam)
-            self.theta = [t - (c.alpha_pi / lam) * g for t, g in zip(self.theta, grad_theta)]
+            step = c.alpha_pi / lam
+            self.theta = [t - step * g for t, g in zip(self.theta, grad_theta, strict=True)]
         upper, ni, grad_x, grad_theta = self._gradient(lam)
         self._x = self._x - (c.alpha_x / lam) * grad_x
         self.k += 1
