@@ -1,6 +1,6 @@
 """The commons: n harvesters share a stock that regrows at random, and a planner prices effort.
 
-docs/theory.md §7. States are stock levels ``0 .. L-1``. Each round every follower chooses an
+docs/theory.md §7.5. States are stock levels ``0 .. L-1``. Each round every follower chooses an
 effort level ``e_i in 0 .. E-1``; follower ``i`` earns ``price * (e_i / (E-1)) * (s / (L-1)) -
 effort_cost * e_i / (E-1)`` (what it catches grows with its effort and with the stock). Each unit
 of the total effort ``sum_i e_i`` removes one stock level with probability ``catch``

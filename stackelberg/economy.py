@@ -1,6 +1,6 @@
 """An incentive-design economy: a planner, n followers playing a game, linear incentives.
 
-docs/theory.md §7. An :class:`IncentiveEconomy` is a followers' game (a
+docs/theory.md §7.1. An :class:`IncentiveEconomy` is a followers' game (a
 :class:`~stackelberg.bilevel.FollowerModel` holding their own rewards) with a planner's
 :class:`~stackelberg.incentives.LinearIncentives` and a cost ``c`` per unit paid. Given the
 followers' policies ``pi`` the planner's upper objective (minimized) is

@@ -1,4 +1,4 @@
-"""Linear incentives: a planner's variable added to the followers' rewards (docs/theory.md §7).
+"""Linear incentives: a planner's variable added to the followers' rewards (docs/theory.md §7.1).
 
 The planner holds raw parameters ``w`` (shape ``(K,)``, unconstrained); a **range map** turns
 them into ``K`` instrument levels ``g(w)`` that always satisfy the planner's constraint:

@@ -4,7 +4,7 @@ Shen, Yang & Chen, *Principled Penalty-based Methods for Bilevel Reinforcement L
 RLHF* (ICML 2024; JMLR 2025): when the lower level is a game, the constraint "``pi`` is a Nash
 equilibrium of the followers at ``x``" is replaced by the Nikaido–Isoda penalty ``psi`` (the
 paper states it for two zero-sum followers; the n-follower general-sum form is this project's),
-and the planner solves (docs/theory.md §2 and §7)
+and the planner solves (docs/theory.md §2, §7.3 and §7.4)
 
     min_{x, pi_1..pi_n}  F_lam(x, pi) = f(x, pi) + lam * psi(x, pi),
     psi(x, pi) = sum_i [ max_{pi_i'} V_i(x; pi_i', pi_-i) - V_i(x; pi) ].
