@@ -1,7 +1,8 @@
 """A lower level that is a game: n followers, their Nash equilibrium and the Nikaido–Isoda penalty.
 
-docs/theory.md §7.2-7.3. Followers ``i = 1..n`` play in a :class:`~stackelberg.bilevel.FollowerModel`
-(``P[s, a, s']`` and ``r[i, s, a]`` over the flat joint action ``a``). A profile is a sequence of
+docs/theory.md §7.2-7.3. Followers ``i = 1..n`` play in a
+:class:`~stackelberg.bilevel.FollowerModel` (``P[s, a, s']`` and ``r[i, s, a]`` over the flat
+joint action ``a``). A profile is a sequence of
 policies ``pi_i[s, a_i]``, played independently, so the joint policy is their product.
 
 - Follower ``i``'s MDP given ``pi_-i`` folds the others in, as the leader's commitment is folded
