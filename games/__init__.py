@@ -1,11 +1,14 @@
 """Stackelberg games: exact models and the PettingZoo environments that sample from them.
 
 Importing this package registers every game of :data:`GAMES` with PettingZoo, so that
-``pettingzoo.make("aec", "stackelberg/patrol-v0")`` works. Within the project use
+``pettingzoo.make("aec", "stackelberg/patrol-v0")`` works, and every economy of
+:data:`ECONOMIES` (a planner and n followers, :mod:`games.economies`). Within the project use
 :func:`make_model` (the exact model) and :func:`make_env` (an environment sampling from it).
 """
 
 from games.commitment import StackelbergCommitmentEnv
+from games.commons import commons_economy
+from games.economies import ECONOMIES, make_economy, make_economy_env, register_economies
 from games.env import (
     FOLLOWER,
     LEADER,
@@ -29,10 +32,12 @@ from games.registry import (
 )
 
 register_all()
+register_economies()
 
 __all__ = [
     "ENVIRONMENTS",
     "FOLLOWER",
+    "ECONOMIES",
     "GAMES",
     "LEADER",
     "GameInfo",
@@ -40,13 +45,17 @@ __all__ = [
     "StackelbergCommitmentEnv",
     "StackelbergParallelEnv",
     "absolute_game_id",
+    "commons_economy",
     "default_max_cycles",
     "gridworld_goal_game",
     "load_builder",
+    "make_economy",
+    "make_economy_env",
     "make_env",
     "make_model",
     "matrix_game",
     "patrol_game",
     "random_markov_game",
     "register_all",
+    "register_economies",
 ]

@@ -1,0 +1,140 @@
+"""``pbrl-nash``: PBRL with the Nikaido–Isoda penalty, a planner over n followers playing a game.
+
+Shen, Yang & Chen, *Principled Penalty-based Methods for Bilevel Reinforcement Learning and
+RLHF* (ICML 2024; JMLR 2025): when the lower level is a game, the constraint "``pi`` is a Nash
+equilibrium of the followers at ``x``" is replaced by the Nikaido–Isoda penalty ``psi`` (the
+paper states it for two zero-sum followers; the n-follower general-sum form is this project's),
+and the planner solves (docs/theory.md §2, §7.3 and §7.4)
+
+    min_{x, pi_1..pi_n}  F_lam(x, pi) = f(x, pi) + lam * psi(x, pi),
+    psi(x, pi) = sum_i [ max_{pi_i'} V_i(x; pi_i', pi_-i) - V_i(x; pi) ].
+
+Gradients by Danskin's theorem at the followers' soft best responses ``BR_i(pi_-i)`` (the inner
+oracle: soft policy iteration, warm-started from the last ones), computed as weights on the
+followers' model (:func:`stackelberg.nash.ni_penalty_gradient`) and carried to ``x`` by the
+parameterization's ``vjp``; ``f`` is the economy's ``-(welfare - c payments)``
+(:func:`stackelberg.economy.upper_objective`).
+
+Update [ours, the paper's single-loop joint step, docs/theory.md §4]: ``pi_steps`` gradient steps
+on the penalized policies' logits ``theta_j <- theta_j - (alpha_pi / lam) G_theta_j``, then one
+step on ``x <- x - (alpha_x / lam) G_x`` (the incentive parameters ``w``; both steps ``O(1/lam)``
+since ``F_lam`` is ``lam``-smooth; a fixed ``x`` step oscillated on the commons once ``lam``
+reached 20, measured), with ``lam`` ramping linearly
+from ``penalty_start`` to ``penalty`` over ``ramp_iterations``. The penalized policies are the
+leader's own (DESIGN "Who owns which policy"); the followers' actual play comes from their
+learners and is what the exact metrics evaluate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stackelberg.economy import IncentiveEconomy, upper_objective
+from stackelberg.nash import best_response, ni_penalty_gradient
+from stackelberg.tabular import softmax
+from stackelberg.validation import check_fields
+
+
+@dataclass(frozen=True)
+class PBRLNashConfig:
+    """Settings of :class:`PBRLNashLeader` (module docstring for the update)."""
+
+    penalty: float = 20.0
+    penalty_start: float = 1.0
+    ramp_iterations: int = 100
+    alpha_x: float = 0.5
+    alpha_pi: float = 1.0
+    pi_steps: int = 10
+    #: Start every entry of ``x`` here instead of at the parameterization's neutral point (a
+    #: budget's neutral point spends most of the budget; ``-4`` starts near zero incentives).
+    initial_x: float | None = None
+
+    section = "leader"
+
+    def __post_init__(self) -> None:
+        check_fields(self, positive=("penalty", "penalty_start", "alpha_x", "alpha_pi"),
+                     positive_int=("pi_steps",), non_negative_int=("ramp_iterations",))
+
+
+@dataclass(frozen=True)
+class LeaderStep:
+    """One leader step's diagnostics (the coordinator's metrics row takes them as floats)."""
+
+    penalty_weight: float
+    penalized_objective: float
+    upper_objective: float
+    ni_penalty: float
+    grad_norm: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"penalty_weight": self.penalty_weight,
+                "penalized_objective": self.penalized_objective,
+                "leader_upper_objective": self.upper_objective, "ni_penalty": self.ni_penalty,
+                "grad_norm": self.grad_norm}
+
+
+class PBRLNashLeader:
+    """The planner's PBRL on ``f + lam psi`` (module docstring)."""
+
+    def __init__(self, config: PBRLNashConfig | None = None):
+        self.config = config or PBRLNashConfig()
+        self.samples = 0
+
+    def reset(self, economy: IncentiveEconomy, tau: float, rng: np.random.Generator) -> None:
+        """Start from the neutral incentive and uniform penalized policies (``rng`` unused: the
+        algorithm is deterministic given the followers' play)."""
+        self.economy, self.tau = economy, float(tau)
+        start = self.config.initial_x
+        self._x = (economy.incentives.initial_x() if start is None
+                   else np.full(economy.incentives.x_shape, float(start)))
+        base = economy.base
+        self.theta = [np.zeros((base.n_states, k)) for k in base.action_sizes]
+        self._responses: list[np.ndarray | None] = [None] * base.n_followers
+        self.k = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x
+
+    @property
+    def penalized_policies(self) -> tuple[np.ndarray, ...]:
+        return tuple(softmax(t, axis=1) for t in self.theta)
+
+    def penalty_weight(self, k: int) -> float:
+        c = self.config
+        if c.ramp_iterations == 0:
+            return c.penalty
+        return c.penalty_start + (c.penalty - c.penalty_start) * min(k / c.ramp_iterations, 1.0)
+
+    def _gradient(self, lam: float):
+        """``F``, its parts and its gradients at the current ``(x, theta)``."""
+        economy, tau = self.economy, self.tau
+        model = economy.incentives.followers(self._x)
+        profile = self.penalized_policies
+        responses = []
+        for i in range(model.n_followers):
+            star = best_response(model, profile, i, tau, pi0=self._responses[i])
+            responses.append(star.pi)
+        self._responses = responses
+        ni = ni_penalty_gradient(model, profile, tau, responses)
+        upper = upper_objective(economy, self._x, profile)
+        grad_x = upper.grad_x + lam * economy.incentives.vjp(self._x, ni.dP, ni.dr)
+        grad_theta = [g + lam * p for g, p in zip(upper.grad_theta, ni.theta, strict=True)]
+        return upper, ni, grad_x, grad_theta
+
+    def step(self) -> dict[str, float]:
+        """``pi_steps`` steps on the penalized policies, then one on ``x``."""
+        c = self.config
+        lam = self.penalty_weight(self.k)
+        for _ in range(c.pi_steps):
+            _, _, _, grad_theta = self._gradient(lam)
+            step = c.alpha_pi / lam
+            self.theta = [t - step * g for t, g in zip(self.theta, grad_theta, strict=True)]
+        upper, ni, grad_x, grad_theta = self._gradient(lam)
+        self._x = self._x - (c.alpha_x / lam) * grad_x
+        self.k += 1
+        norm = float(np.sqrt((grad_x**2).sum() + sum((g**2).sum() for g in grad_theta)))
+        return LeaderStep(lam, upper.objective + lam * ni.value, upper.objective, ni.value,
+                          norm).as_dict()
