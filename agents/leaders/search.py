@@ -45,7 +45,9 @@ from stackelberg.validation import check_fields
 #: Budget assumed when the coordinator does not announce one (MatchConfig's default).
 DEFAULT_BUDGET = 1000
 #: Fewest iterations a start is worth running (fewer starts are planned below this).
-MIN_START_ITERATIONS = 10
+MIN_START_ITERATIONS = 5
+#: Logit of a screened vertex over the other actions (1e-4 of the mass on each of them).
+CORNER_TILT = math.log(1e4)
 #: The continuation stops at this fraction of the follower's reward range: below it the bias
 #: it removes is negligible, and solves get harder. A smaller starting ``tau`` is kept as is.
 TAU_FLOOR = 1e-4
@@ -80,6 +82,9 @@ class SearchSettings:
         ``tau`` decays in this many equal geometric stages, constant within each, so that the
         local method converges (and settles, see :class:`agents.leaders.step_control.
         SettledStep`) at each before the next.
+    screen_points : int
+        Random commitments screened before the search (:func:`screen_responses`): the best of
+        each follower response met among them becomes a start. 0 disables the screening.
     """
 
     section = "leader"
@@ -91,9 +96,11 @@ class SearchSettings:
     anneal_fraction: float = 0.4
     tau_ratio: float = 0.01
     anneal_stages: int = 8
+    screen_points: int = 48
 
     def __post_init__(self) -> None:
-        check_fields(self, non_negative_int=("starts", "start_iterations", "random_starts"),
+        check_fields(self, non_negative_int=("starts", "start_iterations", "random_starts",
+                                             "screen_points"),
                      positive_int=("anneal_stages",),
                      unit_interval=("explore_fraction", "anneal_fraction"))
         if not (isinstance(self.tau_ratio, (int, float)) and 0 < self.tau_ratio <= 1):
@@ -108,7 +115,7 @@ class SearchSettings:
         ``start_iterations`` given): every start, its scoring step, and one step from the
         best. A planned search fits any budget, so it needs 1."""
         if self.starts > 1 and self.start_iterations > 0:
-            return self.starts * (self.start_iterations + 1) + 1
+            return search_length(halving_rounds(self.starts, self.start_iterations)) + 1
         return 1
 
 
@@ -150,6 +157,61 @@ def starting_points(initial_x: np.ndarray, n_random: int, rng: np.random.Generat
     return points
 
 
+def sparse_points(shape: tuple[int, int], count: int,
+                  rng: np.random.Generator) -> list[np.ndarray]:
+    """``count`` random commitments (as logits), each row drawn from a Dirichlet(1/2).
+
+    Below 1 the Dirichlet puts its mass on few actions, so corners and edges of the simplex
+    are drawn often: the response region where a game's optimum lies is often a thin one
+    along an edge or at a vertex (docs/theory.md, "Global search"), which uniform draws and
+    the tilted points of :func:`starting_points` miss. Masses are floored at ``1e-4`` so the
+    logits stay finite and a local method can leave the corner.
+    """
+    return [np.log(np.maximum(rng.dirichlet(np.full(shape[1], 0.5), size=shape[0]), 1e-4))
+            for _ in range(count)]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A commitment ``x`` as the leader's own model sees it: the follower's response (the
+    argmax action in each state) and the upper objective against it."""
+
+    x: np.ndarray
+    response: tuple[int, ...]
+    score: float
+
+
+def one_per_response(assessed: Sequence[Assessment]) -> list[np.ndarray]:
+    """The best-scoring (lowest) point of each follower response among ``assessed``, best
+    first; ties keep the earlier point."""
+    best: dict[tuple[int, ...], Assessment] = {}
+    for a in assessed:
+        if a.response not in best or a.score < best[a.response].score:
+            best[a.response] = a
+    return [a.x for a in sorted(best.values(), key=lambda a: a.score)]
+
+
+def halving_rounds(starts: int, first: int) -> tuple[tuple[int, int], ...]:
+    """The rounds of a successive-halving search: ``(starts still in, iterations each)``.
+
+    Every start runs ``first`` iterations; then the better half (rounded up) runs twice as
+    many more, and so on until one is left (Jamieson & Talwalkar, *Non-stochastic best arm
+    identification and hyperparameter optimization*, AISTATS 2016). A start that is slow to
+    reach the optimum of its region is not judged on a short run alone, and the budget goes
+    to the starts that look best. One start: no rounds.
+    """
+    rounds, survivors, length = [], starts, first
+    while survivors > 1:
+        rounds.append((survivors, length))
+        survivors, length = (survivors + 1) // 2, 2 * length
+    return tuple(rounds)
+
+
+def search_length(rounds: Sequence[tuple[int, int]]) -> int:
+    """Iterations of a search: every run of a round and its scoring step."""
+    return sum(survivors * (length + 1) for survivors, length in rounds)
+
+
 @dataclass(frozen=True)
 class SearchPlan:
     """How a match's budget is spent.
@@ -157,18 +219,20 @@ class SearchPlan:
     Attributes
     ----------
     starts : int
-        Starting points tried (the first ``starts`` of :func:`starting_points`).
+        Starting points tried (the first ``starts`` of the leader's list).
     start_iterations : int
-        Local iterations from each start.
+        Local iterations from each start in the first round (:func:`halving_rounds`).
+    rounds : tuple of (int, int)
+        ``(starts still in, iterations each)`` per round.
     search_end : int
-        Iteration at which the best start has been resumed (every start took
-        ``start_iterations`` steps and one scoring step).
+        Iteration at which the best start has been resumed (:func:`search_length`).
     anneal_iterations : int
         Iterations over which ``tau`` decays after ``search_end``.
     """
 
     starts: int
     start_iterations: int
+    rounds: tuple[tuple[int, int], ...]
     search_end: int
     anneal_iterations: int
 
@@ -177,19 +241,27 @@ def plan_search(settings: SearchSettings, candidates: int, budget: int) -> Searc
     """Plan a search over ``candidates`` starting points in a match of ``budget`` iterations.
 
     The search takes ``explore_fraction`` of the budget; the number of starts is the number of
-    candidates (or ``settings.starts``), reduced until each start gets at least
-    ``MIN_START_ITERATIONS``; an explicit ``start_iterations`` is used as given.
+    candidates (or ``settings.starts``), reduced until the first round gives each start at
+    least ``MIN_START_ITERATIONS``; the first round is as long as the budget allows (an
+    explicit ``start_iterations`` is used as given).
     """
     starts = settings.starts or candidates
     explore = int(settings.explore_fraction * budget)
     if settings.start_iterations:
-        per_start = settings.start_iterations
+        first = settings.start_iterations
     else:
-        starts = max(1, min(starts, explore // (MIN_START_ITERATIONS + 1)))
-        per_start = max(MIN_START_ITERATIONS, explore // starts - 1)
-    search_end = starts * (per_start + 1) if starts > 1 else 0
+        while starts > 1:
+            unit = halving_rounds(starts, 1)  # lengths 1, 2, 4, ...: the rounds scale by first
+            scoring = sum(survivors for survivors, _ in unit)
+            first = (explore - scoring) // (search_length(unit) - scoring)
+            if first >= MIN_START_ITERATIONS:
+                break
+            starts -= 1
+        else:
+            first = MIN_START_ITERATIONS
+    rounds = halving_rounds(starts, first)
     anneal = 0 if settings.tau_ratio == 1 else max(1, int(settings.anneal_fraction * budget))
-    return SearchPlan(starts, per_start, search_end, anneal)
+    return SearchPlan(starts, first, rounds, search_length(rounds), anneal)
 
 
 class LocalMethod(Protocol):
@@ -217,11 +289,13 @@ class LocalMethod(Protocol):
 
 @dataclass(frozen=True)
 class StartRecord:
-    """Where one start ended: its score ``f(x, pihat)`` and the local state to resume."""
+    """Where a run of one start ended: its score (:meth:`SearchLeader.assess`), the local
+    state to resume, and the follower's response there."""
 
     index: int
     score: float
     state: object
+    response: tuple[int, ...] = ()
 
 
 class SearchLeader:
@@ -249,27 +323,68 @@ class SearchLeader:
         self.tau0 = problem.tau
         floor = TAU_FLOOR * float(np.ptp(problem.model.follower_rewards))
         self.tau_final = max(self.settings.tau_ratio * self.tau0, min(self.tau0, floor))
-        self._points = starting_points(problem.initial_x(), self.settings.random_starts, rng)
+        # the leader's own view of a commitment: the exact best response at the weight the
+        # continuation ends at, on a copy whose memory is its own (it never warms up the
+        # answers the match's leader and followers see)
+        self._judge = problem.detached()
+        self._judge.set_tau(self.tau_final)
+        uniform, *others = starting_points(problem.initial_x(), self.settings.random_starts,
+                                           rng)
+        screened: list[np.ndarray] = []
+        if self.settings.starts != 1 and self.settings.screen_points > 0:
+            # the vertices (1e-4 on the other actions) and random sparse points
+            corners = starting_points(uniform, 0, rng, tilt=CORNER_TILT)[1:]
+            candidates = corners + sparse_points(uniform.shape, self.settings.screen_points,
+                                                 rng)
+            screened = one_per_response([self.assess(x) for x in candidates])
+        self._points = [uniform, *screened, *others]
         self.plan_budget(DEFAULT_BUDGET)
+
+    def assess(self, x: np.ndarray) -> Assessment:
+        """The follower's response to ``x`` and the upper objective against it, with the
+        exact best response at the final entropy weight (what the match converges to; at the
+        starting weight the follower's hedging makes points near a region's boundary, where
+        the optimum is, look worse than they are)."""
+        star = self._judge.best_response(x)
+        score = self._judge.evaluate(x, star.pi).upper_objective
+        return Assessment(x, tuple(int(a) for a in star.pi.argmax(axis=1)), score)
 
     def plan_budget(self, iterations: int) -> None:
         """Plan the search for a match of ``iterations`` leader steps (the coordinator calls
         this after :meth:`reset`) and begin the first start."""
         self.plan = plan_search(self.settings, len(self._points), iterations)
         self.k = 0
-        self._ended: list[StartRecord] = []
-        self._begin(0)
+        self._round = 0
+        self._records: dict[int, StartRecord] = {}
+        self._queue = list(range(self.plan.starts))
+        self._begin(self._queue.pop(0))
 
     def _begin(self, index: int) -> None:
+        """Run start ``index``: from its point in the first round, from where it stopped in
+        later ones."""
         self.start = index
         self._local_steps = 0
-        x0 = self._points[index] if index < len(self._points) else self._points[0]
-        self.local.begin(self.problem, x0.copy())
+        if index in self._records:
+            self.local.restore(self._records[index].state)
+        else:
+            x0 = self._points[index] if index < len(self._points) else self._points[0]
+            self.local.begin(self.problem, x0.copy())
 
     @property
     def exploring(self) -> bool:
-        """Whether starts remain to be tried or scored."""
-        return self.plan.starts > 1 and len(self._ended) < self.plan.starts
+        """Whether rounds of the search remain."""
+        return self._round < len(self.plan.rounds)
+
+    def survivors(self, count: int) -> list[int]:
+        """The ``count`` starts that go on: the best of each follower response first (a
+        region whose optimum is not reached yet keeps a run), then the best of the rest."""
+        ranked = sorted(self._records.values(), key=lambda record: record.score)
+        chosen: list[StartRecord] = []
+        for record in ranked:
+            if all(record.response != other.response for other in chosen):
+                chosen.append(record)
+        chosen += [record for record in ranked if record not in chosen]
+        return sorted(record.index for record in chosen[:count])
 
     @property
     def x(self) -> np.ndarray:
@@ -279,35 +394,59 @@ class SearchLeader:
     def penalized_policy(self) -> np.ndarray | None:
         return self.local.penalized_policy
 
-    def entropy_weight(self, k: int) -> float:
-        """``tau_k``: ``tau_0`` during the search, then a geometric decay to the final weight
-        (``tau_ratio * tau_0``, see ``SearchSettings.tau_ratio``) in ``anneal_stages`` stages
-        over ``anneal_iterations``, then constant."""
-        plan, stages = self.plan, self.settings.anneal_stages
-        if k < plan.search_end or plan.anneal_iterations == 0 or self.tau_final == self.tau0:
-            return self.tau0
+    def decay_exponent(self, k: int) -> float:
+        """``e_k`` in ``tau_k = tau_0 (tau_final / tau_0)^e_k``: ``r / R`` in round ``r`` of
+        the search's ``R`` rounds (the finalists are compared nearer the final weight, where
+        a region's optimum on its boundary is no longer hidden by the follower's hedging),
+        then rising from the last round's in ``anneal_stages`` equal stages over
+        ``anneal_iterations`` to 1, then 1."""
+        plan, rounds = self.plan, len(self.plan.rounds)
+        if k < plan.search_end:
+            done = 0
+            for r, (survivors, length) in enumerate(plan.rounds):
+                done += survivors * (length + 1)
+                if k < done:
+                    return r / rounds
+        last = (rounds - 1) / rounds if rounds else 0.0
+        if plan.anneal_iterations == 0:
+            return last
         progress = min(1.0, (k - plan.search_end) / plan.anneal_iterations)
-        stage = min(stages, math.floor(progress * stages) + 1)
-        return self.tau0 * (self.tau_final / self.tau0) ** (stage / stages)
+        stage = min(self.settings.anneal_stages,
+                    math.floor(progress * self.settings.anneal_stages) + 1)
+        return last + (1.0 - last) * stage / self.settings.anneal_stages
 
-    def _end_start(self, pihat: np.ndarray) -> dict[str, float]:
-        """Score the current start by ``f(x, pihat)``, then begin the next start or, after the
-        last one, resume the best. Takes no step: ``pihat`` answers the old ``x``."""
-        score = self.problem.evaluate(self.local.x, pihat).upper_objective
-        self._ended.append(StartRecord(self.start, score, self.local.snapshot()))
+    def entropy_weight(self, k: int) -> float:
+        """``tau_k`` (:meth:`decay_exponent`); ``tau_0`` throughout when there is no
+        continuation (``tau_ratio = 1``, or a starting weight at the floor)."""
+        if self.plan.anneal_iterations == 0 or self.tau_final == self.tau0:
+            return self.tau0
+        return self.tau0 * (self.tau_final / self.tau0) ** self.decay_exponent(k)
+
+    def _end_start(self) -> dict[str, float]:
+        """Score the current run (:meth:`assess`), then begin the next one, or the next
+        round, or after the last round resume the best. Takes no step."""
+        assessment = self.assess(self.local.x)
+        self._records[self.start] = StartRecord(self.start, assessment.score,
+                                                self.local.snapshot(), assessment.response)
+        if not self._queue:
+            self._round += 1
+            survivors = (self.survivors(self.plan.rounds[self._round][0]) if self.exploring
+                         else self.survivors(1))
+            self._records = {i: self._records[i] for i in survivors}
+            self._queue = survivors
         if self.exploring:
-            self._begin(self.start + 1)
+            self._begin(self._queue.pop(0))
         else:
-            best = min(self._ended, key=lambda record: record.score)
+            best = self._records[self._queue[0]]
             self.start = best.index
             self.local.restore(best.state)
-        return {"grad_norm": math.inf, "start": self.start, "start_score": score}
+        return {"grad_norm": math.inf, "start": self.start, "start_score": assessment.score}
 
     def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
         pihat = responses[0]
         self.k += 1
-        if self.exploring and self._local_steps == self.plan.start_iterations:
-            return self._end_start(pihat)
+        if self.exploring and self._local_steps == self.plan.rounds[self._round][1]:
+            return self._end_start()
         diagnostics = dict(self.local.local_step(pihat))
         self._local_steps += 1
         # the coordinator's tolerance rule may end the match only once the search and the
