@@ -9,16 +9,14 @@ import pytest
 
 import games
 from agents.leaders.search import (
-    CORNER_TILT,
     MIN_START_ITERATIONS,
     SearchLeader,
     SearchSettings,
     halving_rounds,
     plan_search,
     search_length,
-    sparse_points,
-    starting_points,
 )
+from agents.leaders.starts import CORNER_TILT, sparse_points, starting_points
 from agents.registry import FOLLOWERS, LEADERS
 from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.problem import StackelbergProblem
@@ -167,7 +165,7 @@ def test_the_search_resumes_the_best_start_and_escapes_a_local_optimum():
     # tau falls round by round towards its final value, and never rises again
     taus = [row["tau"] for row in rows]
     assert taus[0] == TAU and taus[-1] == pytest.approx(TAU / 100)
-    assert all(a >= b for a, b in zip(taus, taus[1:]))
+    assert all(a >= b for a, b in zip(taus, taus[1:], strict=False))
     assert len({row["tau"] for row in rows if row["iteration"] <= leader.plan.search_end}) \
         == len(leader.plan.rounds)
 

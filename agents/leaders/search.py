@@ -7,27 +7,36 @@ basin, and the strong Stackelberg equilibrium (SSE) lies on the boundary of one 
 module adds, around a *local method* (:class:`LocalMethod`), the two things a local method
 lacks [ours]:
 
-1. **Multi-start.** Starting commitments that cover every leader action: the uniform one, one
-   tilted towards each leader action (in every state), in Markov games per-state vertices (a
-   random leader action per state) and random interior points, all drawn from the leader's
-   ``rng`` (:func:`starting_points`). Each is run for ``start_iterations`` iterations; its end
-   point is scored by the upper objective ``f(x, pihat)`` at the follower learner's response
-   (what the leader observes); the best is resumed. How many starts and how long each runs is
-   planned from the match's budget and the game's size (:func:`plan_search`): a short match
-   scales the search down rather than being refused.
+1. **Multi-start.** Starting commitments that cover every follower response the leader can
+   find and every leader action: the uniform one; the best commitment of each follower
+   response met while screening the simplex's vertices and ``screen_points`` sparse random
+   commitments (:func:`sparse_points`, :func:`one_per_response`); one tilted towards each
+   leader action (in every state); in Markov games per-state vertices; and random interior
+   points, all drawn from the leader's ``rng`` (:func:`starting_points`). The starts compete
+   by successive halving (:func:`halving_rounds`): each runs a short while, the better half
+   (the best of each follower response first) runs twice as long, until one is left, which
+   the match resumes. A run is judged by :meth:`SearchLeader.assess`: the upper objective
+   against the exact best response at the final entropy weight, on a detached copy of the
+   problem (the leader's own model; nothing it computes reaches what the match sees). How many
+   starts and how long the first round is are planned from the match's budget
+   (:func:`plan_search`): a short match scales the search down rather than being refused.
 2. **Tau continuation** (the idea of RAC, Zeng et al., applied to the exact leaders). The score
    of a commitment is the leader's value against an *exact, unregularized* best response, but a
    leader that optimizes the entropy-regularized problem stops inside the region of its
    follower response, at a distance of about ``tau log(1/tau)`` over the follower's payoff
    slope from the boundary where the SSE lies; with the default ``tau = 0.01`` that costs more
    than 0.01 of value on a quarter of random 2xA games even at the regularized problem's global
-   optimum. So after the search the follower's entropy weight decays geometrically from the
-   match's ``tau_0`` to ``tau_ratio * tau_0`` (through the ``entropy_weight`` hook, so the
-   follower learner, the leader and the metrics all see the same ``tau_k``), and is then held
-   for the rest of the match while the local method converges.
+   optimum, and it makes a region whose optimum is on its boundary look worse than one whose
+   optimum is a pure commitment. So the follower's entropy weight falls from the match's
+   ``tau_0`` round by round during the search (round ``r`` of ``R`` at
+   ``tau_0 (tau_final / tau_0)^(r/R)``), then on in stages to ``tau_final = tau_ratio * tau_0``
+   (through the ``entropy_weight`` hook, so the follower learner, the leader and the metrics
+   all see the same ``tau_k``), and is then held for the rest of the match while the local
+   method converges.
 
-Phases of a match of ``T`` iterations (``plan_search``): the search (about ``explore_fraction T``
-iterations), the continuation (``anneal_fraction T``), then convergence at the final ``tau``.
+Phases of a match of ``T`` iterations (``plan_search``): the search (at most
+``explore_fraction T`` iterations), the continuation (``anneal_fraction T``), then convergence
+at the final ``tau``. docs/theory.md §4 ("Global search") gives the reasons.
 """
 
 from __future__ import annotations
@@ -39,6 +48,13 @@ from typing import Protocol
 
 import numpy as np
 
+from agents.leaders.starts import (
+    CORNER_TILT,
+    Assessment,
+    one_per_response,
+    sparse_points,
+    starting_points,
+)
 from stackelberg.problem import StackelbergProblem
 from stackelberg.validation import check_fields
 
@@ -46,8 +62,6 @@ from stackelberg.validation import check_fields
 DEFAULT_BUDGET = 1000
 #: Fewest iterations a start is worth running (fewer starts are planned below this).
 MIN_START_ITERATIONS = 5
-#: Logit of a screened vertex over the other actions (1e-4 of the mass on each of them).
-CORNER_TILT = math.log(1e4)
 #: The continuation stops at this fraction of the follower's reward range: below it the bias
 #: it removes is negligible, and solves get harder. A smaller starting ``tau`` is kept as is.
 TAU_FLOOR = 1e-4
@@ -117,78 +131,6 @@ class SearchSettings:
         if self.starts > 1 and self.start_iterations > 0:
             return search_length(halving_rounds(self.starts, self.start_iterations)) + 1
         return 1
-
-
-def starting_points(initial_x: np.ndarray, n_random: int, rng: np.random.Generator,
-                    tilt: float = math.log(8.0)) -> list[np.ndarray]:
-    """Candidate starting logits, in the order a search tries them.
-
-    First ``initial_x`` (the uniform commitment); then, for each leader action ``b``,
-    ``initial_x`` with ``tilt`` added to ``b`` in every state (``8 / (8 + m - 1)`` of the mass
-    on ``b`` for ``m`` actions); then ``n_random`` random points from ``rng``: when ``x`` has
-    several rows (a Markov game), the first half are per-state vertices (an independent random
-    action tilted in each state), the rest interior points (rows of flat Dirichlet draws, as
-    logits).
-
-    Parameters
-    ----------
-    initial_x : numpy.ndarray
-        The problem's default start, shape ``(rows, m)``.
-    n_random : int
-        Number of random points.
-    rng : numpy.random.Generator
-        The leader's stream.
-    tilt : float
-        Logit added for a tilted point.
-    """
-    rows, m = initial_x.shape
-    points = [initial_x.copy()]
-    for b in range(m):
-        tilted = initial_x.copy()
-        tilted[:, b] += tilt
-        points.append(tilted)
-    vertices = n_random // 2 if rows > 1 else 0
-    for _ in range(vertices):
-        tilted = initial_x.copy()
-        tilted[np.arange(rows), rng.integers(m, size=rows)] += tilt
-        points.append(tilted)
-    for _ in range(n_random - vertices):
-        points.append(np.log(rng.dirichlet(np.ones(m), size=rows)))
-    return points
-
-
-def sparse_points(shape: tuple[int, int], count: int,
-                  rng: np.random.Generator) -> list[np.ndarray]:
-    """``count`` random commitments (as logits), each row drawn from a Dirichlet(1/2).
-
-    Below 1 the Dirichlet puts its mass on few actions, so corners and edges of the simplex
-    are drawn often: the response region where a game's optimum lies is often a thin one
-    along an edge or at a vertex (docs/theory.md, "Global search"), which uniform draws and
-    the tilted points of :func:`starting_points` miss. Masses are floored at ``1e-4`` so the
-    logits stay finite and a local method can leave the corner.
-    """
-    return [np.log(np.maximum(rng.dirichlet(np.full(shape[1], 0.5), size=shape[0]), 1e-4))
-            for _ in range(count)]
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """A commitment ``x`` as the leader's own model sees it: the follower's response (the
-    argmax action in each state) and the upper objective against it."""
-
-    x: np.ndarray
-    response: tuple[int, ...]
-    score: float
-
-
-def one_per_response(assessed: Sequence[Assessment]) -> list[np.ndarray]:
-    """The best-scoring (lowest) point of each follower response among ``assessed``, best
-    first; ties keep the earlier point."""
-    best: dict[tuple[int, ...], Assessment] = {}
-    for a in assessed:
-        if a.response not in best or a.score < best[a.response].score:
-            best[a.response] = a
-    return [a.x for a in sorted(best.values(), key=lambda a: a.score)]
 
 
 def halving_rounds(starts: int, first: int) -> tuple[tuple[int, int], ...]:
