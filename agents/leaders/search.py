@@ -75,11 +75,14 @@ class SearchSettings:
     ----------
     starts : int
         Number of starting points; 0 (default) plans it from the game and the budget: the
-        uniform commitment, one per leader action, and ``random_starts`` random ones (see
-        :func:`plan_search`). 1 is the plain local method from the uniform commitment.
+        uniform commitment, the best screened commitment of each follower response, one per
+        leader action, and ``random_starts`` random ones, in this order, as many as the
+        budget allows (see :func:`plan_search`). 1 is the plain local method from the uniform
+        commitment (no screening).
     start_iterations : int
-        Iterations from each start before the best is resumed; 0 (default) plans it from the
-        budget. When both ``starts`` and ``start_iterations`` are given, a match shorter than
+        Iterations of each start in the first round of the successive halving (the survivors
+        of round ``r`` run ``2^r`` times as long); 0 (default) plans it from the budget. When
+        both ``starts`` and ``start_iterations`` are given, a match shorter than
         :meth:`minimum_iterations` is refused.
     random_starts : int
         Random starting points on top of the uniform and tilted ones (in Markov games half
@@ -126,8 +129,8 @@ class SearchSettings:
 
     def minimum_iterations(self) -> int:
         """Iterations a match needs for an explicitly configured search (both ``starts`` and
-        ``start_iterations`` given): every start, its scoring step, and one step from the
-        best. A planned search fits any budget, so it needs 1."""
+        ``start_iterations`` given): every round of the halving, a scoring step after every
+        run, and one step from the best. A planned search fits any budget, so it needs 1."""
         if self.starts > 1 and self.start_iterations > 0:
             return search_length(halving_rounds(self.starts, self.start_iterations)) + 1
         return 1
