@@ -5,8 +5,9 @@ What is measured
 ----------------
 ``--games`` (default 100) random bimatrix games, each with 2 to 6 leader and 2 to 6 follower
 actions and payoffs uniform in [0, 1] (``numpy.random.default_rng(seed)`` for seeds
-``--first-seed``, ``--first-seed + 1``, ...; the defaults were chosen on seeds 5000-5019, the
-benchmark's default seeds start at 10000). Each leader (``pbrl-value``, ``pbrl-bellman``,
+``--first-seed``, ``--first-seed + 1``, ...; the defaults were chosen on seeds 5000-5019 and
+the search's screening and halving on seeds 30000-30099, the benchmark's default seeds start at
+10000). Each leader (``pbrl-value``, ``pbrl-bellman``,
 ``hypergradient`` by default) plays each game with the defaults only: a config that names just
 the algorithm and the ``best-response`` follower (``tau = 0.01``, ``run.iterations = 1000``),
 except that the exact metrics are recorded at the last iteration only (``run.metrics_every =

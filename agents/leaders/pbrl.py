@@ -254,7 +254,9 @@ class PBRLLeader:
         problem = self.problem
         closed_form = safe_log(problem.penalized_response(x, lam,
                                                           pi0=softmax(theta0, axis=1)).pi)
-        if self.config.penalty == "value":
+        # gamma = 0: Q_pi = r_x whatever pi, and d_pi = rho, so g = tau E_rho KL(pi || pi*) = p
+        # (docs/theory.md §2): the two penalized objectives are the same function of pi
+        if self.config.penalty == "value" or problem.model.gamma == 0:
             return closed_form
         mdp = problem.follower_mdp(x)
         shape = theta0.shape
