@@ -313,7 +313,9 @@ class StackelbergProblem(BilevelProblem):
         (:meth:`stackelberg.parameterizations.CommitmentLogits.policy`)."""
         return self.commitment_logits.policy(x)
 
-    commitment = leader_policy
+    def commitment(self, x: np.ndarray) -> np.ndarray:
+        """``mu_x``: every ``x`` of a Stackelberg problem is a commitment."""
+        return self.leader_policy(x)
 
     def reduce_x(self, per_state: np.ndarray) -> np.ndarray:
         """Map a per-state quantity on ``x``'s rows (shape ``(S, ...)``) to ``x``'s shape: the

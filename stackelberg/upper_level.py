@@ -70,16 +70,21 @@ class ValueObjective:
         combined values carries both players' kernel terms to ``x`` (a penalized leader follows
         ``f - lam V``: ``leader = -1``, ``follower = -lam``).
         """
-        values = leader * ev.leader_values + follower * ev.follower.V
+        # each player's terms only where its weight is not zero (V_u costs a solve)
+        values = np.zeros_like(ev.follower.V)
+        advantage = np.zeros_like(ev.pi)
+        if leader != 0:
+            values += leader * ev.leader_values
+            advantage += leader * self.q_values(ev)
+        if follower != 0:
+            values += follower * ev.follower.V
+            advantage += follower * (ev.follower.Q - ev.mdp.tau * safe_log(ev.pi))
+        advantage -= values[:, None]
         occupancy = ev.occupancy_weights
         grad_x = ev.problem.pull_back(ev.x, BackupWeights(occupancy, values, (follower,)),
                                       mirror)
         if leader != 0:
             grad_x = grad_x + leader * self.reward.vjp(ev.x, occupancy, mirror)
-        advantage = leader * self.q_values(ev) - values[:, None]
-        if follower != 0:
-            # Q_pi - tau log pi, weighted: the follower's soft advantage
-            advantage += follower * (ev.follower.Q - ev.mdp.tau * safe_log(ev.pi))
         theta = follower_logit_gradient(ev.state_weights, ev.pi, advantage, mirror)
         return Gradient(x=grad_x, theta=theta)
 
