@@ -158,3 +158,17 @@ class RewardMap(Protocol):
 
     def vjp(self, x: np.ndarray, weights: np.ndarray, mirror: bool = False) -> np.ndarray:
         """The gradient in ``x`` of ``sum_{s,a} weights[s,a] u_x(s,a)``."""
+
+
+@runtime_checkable
+class CoupledRewardMap(RewardMap, Protocol):
+    """A reward map mixed by the parameterization itself (the leader's reward under its
+    commitment is mixed like the follower's): it contracts the combined backups of both
+    rewards and the kernel in one pass, where a plain reward map and a parameterization take
+    one each."""
+
+    def backup_gradient(self, x: np.ndarray, cotangent: BackupWeights, coefficient: float,
+                        mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """With ``B(s,a) = coefficient u_x(s,a) + sum_i c_i r_i,x(s,a) + gamma sum_s'
+        P_x(s'|s,a) V(s')`` (``c``, ``V`` and the weights ``w`` from ``cotangent``): the
+        gradient in ``x`` of ``sum_{s,a} w[s,a] B(s,a)``, and ``B`` itself."""

@@ -51,13 +51,14 @@ class CommitmentLogits:
 
     def __init__(self, model: GameModel):
         self.model = model
+        rows = 1 if model.shared_commitment else model.n_states
+        self._x_shape = (rows, model.n_leader_actions)
         self._last_policy: tuple[tuple[str, bytes], np.ndarray] | None = None
 
     @property
     def x_shape(self) -> tuple[int, int]:
         """``(S, B)``, or ``(1, B)`` when the game has a shared commitment."""
-        rows = 1 if self.model.shared_commitment else self.model.n_states
-        return (rows, self.model.n_leader_actions)
+        return self._x_shape
 
     def initial_x(self) -> np.ndarray:
         """Zero logits: the uniform leader policy."""
@@ -71,8 +72,8 @@ class CommitmentLogits:
         same commitment several times per iteration. A pure function of ``x``, so remembering it
         changes no number.
         """
-        if x.shape != self.x_shape:
-            raise ValueError(f"leader variable x must have shape {self.x_shape}, got {x.shape}")
+        if x.shape != self._x_shape:
+            raise ValueError(f"leader variable x must have shape {self._x_shape}, got {x.shape}")
         key = (x.dtype.str, x.tobytes())
         if self._last_policy is not None and self._last_policy[0] == key:
             return self._last_policy[1]
@@ -152,7 +153,9 @@ class CommitmentLogits:
 
 class LeaderRewards:
     """The leader's reward as the follower's pairs ``(s, a)`` see it under the commitment:
-    ``u_x(s, a) = sum_b mu_x(b|s) r_L(s, b, a)`` (a :class:`stackelberg.bilevel.RewardMap`)."""
+    ``u_x(s, a) = sum_b mu_x(b|s) r_L(s, b, a)`` (a
+    :class:`stackelberg.bilevel.CoupledRewardMap`: mixed by the same commitment as the
+    follower's reward and kernel)."""
 
     def __init__(self, commitment: CommitmentLogits):
         self.commitment = commitment
@@ -165,6 +168,28 @@ class LeaderRewards:
         c = self.commitment
         return c.reduce_x(leader_logit_gradient(c.policy(x), c.model.leader_rewards, weights,
                                                 mirror))
+
+    def backup_gradient(self, x: np.ndarray, cotangent: BackupWeights, coefficient: float,
+                        mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """One backup of the game on ``(s, b, a)`` for both players,
+        ``U = coefficient r_L + c r_F + gamma P V``: its :func:`leader_logit_gradient` and its
+        mixture ``sum_b mu U`` (the combined Q-function on the follower's pairs)."""
+        c = self.commitment
+        m = c.model
+        (follower,) = cotangent.rewards
+        if coefficient == 0.0:
+            return c.backup_vjp(x, cotangent, mirror), self._mixture(x, c.backup(
+                None if follower == 0.0 else follower * m.follower_rewards, cotangent.values))
+        rewards = coefficient * m.leader_rewards
+        if follower != 0.0:
+            rewards = rewards + follower * m.follower_rewards
+        U = c.backup(rewards, cotangent.values)
+        mu = c.policy(x)
+        grad = c.reduce_x(leader_logit_gradient(mu, U, cotangent.weights, mirror))
+        return grad, c.mix(mu, U)
+
+    def _mixture(self, x: np.ndarray, U: np.ndarray) -> np.ndarray:
+        return self.commitment.mix(self.commitment.policy(x), U)
 
 
 class TorchParameterization:

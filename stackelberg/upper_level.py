@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from stackelberg.bilevel import BackupWeights, Gradient, RewardMap
+from stackelberg.bilevel import BackupWeights, CoupledRewardMap, Gradient, RewardMap
 from stackelberg.lower_level import follower_logit_gradient
 from stackelberg.tabular import row_sum, safe_log
 
@@ -46,6 +46,8 @@ class ValueObjective:
 
     def __init__(self, reward: RewardMap):
         self.reward = reward
+        # checked once: a runtime protocol check costs microseconds on every call
+        self._coupled = isinstance(reward, CoupledRewardMap)
 
     def values(self, ev: JointEvaluation) -> np.ndarray:
         """``V_u(s)``, solved on the follower's factorized chain (the evaluation caches it)."""
@@ -55,40 +57,45 @@ class ValueObjective:
     def value(self, ev: JointEvaluation) -> float:
         return -float(ev.mdp.rho @ ev.leader_values)
 
-    def q_values(self, ev: JointEvaluation) -> np.ndarray:
-        """``Q_u(s, a) = u_x(s, a) + gamma sum_s' P_x(s'|s, a) V_u(s')``."""
-        m = ev.mdp
-        S = m.rho.shape[0]
-        backup = (m.P.reshape(-1, S) @ ev.leader_values).reshape(m.r.shape)
-        return self.reward.rewards(ev.x) + m.gamma * backup
-
     def combination(self, ev: JointEvaluation, leader: float, follower: float,
                     mirror: bool = False) -> Gradient:
         """Gradient of ``leader * V_u + follower * V(x, pi)`` in ``x`` and ``theta``.
 
         Backups, advantages and both gradients are linear in the values, so one backup of the
-        combined values carries both players' kernel terms to ``x`` (a penalized leader follows
-        ``f - lam V``: ``leader = -1``, ``follower = -lam``).
+        combined values ``leader V_u + follower V_pi`` serves both players (a penalized leader
+        follows ``f - lam V``: ``leader = -1``, ``follower = -lam``): with
+        ``B = leader u_x + follower r_x + gamma P_x (leader V_u + follower V_pi)`` and the
+        occupancy weights ``w``, the ``x`` part is the gradient of ``sum w B`` and the ``theta``
+        part the policy gradient with the advantage ``B - values - follower tau log pi``.
+        A :class:`stackelberg.bilevel.CoupledRewardMap` computes both in one pass.
         """
         # each player's terms only where its weight is not zero (V_u costs a solve)
-        values = np.zeros_like(ev.follower.V)
-        advantage = np.zeros_like(ev.pi)
-        if leader != 0:
-            values += leader * ev.leader_values
-            advantage += leader * self.q_values(ev)
+        if leader != 0 and follower != 0:
+            values = leader * ev.leader_values + follower * ev.follower.V
+        elif leader != 0:
+            values = leader * ev.leader_values
+        else:
+            values = follower * ev.follower.V
+        weights = BackupWeights(ev.occupancy_weights, values, (follower,))
+        if self._coupled:
+            grad_x, backup = self.reward.backup_gradient(ev.x, weights, leader, mirror)
+        else:
+            grad_x = ev.problem.pull_back(ev.x, weights, mirror)
+            m = ev.mdp
+            backup = m.gamma * (m.P.reshape(-1, m.rho.shape[0]) @ values).reshape(m.r.shape)
+            if leader != 0:
+                grad_x = grad_x + leader * self.reward.vjp(ev.x, weights.weights, mirror)
+                backup += leader * self.reward.rewards(ev.x)
+            if follower != 0:
+                backup += follower * m.r
+        advantage = backup - values[:, None]
         if follower != 0:
-            values += follower * ev.follower.V
-            advantage += follower * (ev.follower.Q - ev.mdp.tau * safe_log(ev.pi))
-        advantage -= values[:, None]
-        occupancy = ev.occupancy_weights
-        grad_x = ev.problem.pull_back(ev.x, BackupWeights(occupancy, values, (follower,)),
-                                      mirror)
-        if leader != 0:
-            grad_x = grad_x + leader * self.reward.vjp(ev.x, occupancy, mirror)
+            advantage -= (follower * ev.mdp.tau) * safe_log(ev.pi)
         theta = follower_logit_gradient(ev.state_weights, ev.pi, advantage, mirror)
         return Gradient(x=grad_x, theta=theta)
 
     def gradient(self, ev: JointEvaluation, mirror: bool = False) -> Gradient:
         """``grad f = -grad V_u``: ``V_u``'s occupancy weights pulled back through the kernel
-        and through ``u_x``, and the policy gradient with the advantage ``Q_u - V_u``."""
+        and through ``u_x``, and the policy gradient with the advantage ``Q_u - V_u``
+        (:meth:`combination` with the weights ``-1`` and ``0``)."""
         return self.combination(ev, -1.0, 0.0, mirror)
