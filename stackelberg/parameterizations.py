@@ -177,19 +177,13 @@ class LeaderRewards:
         c = self.commitment
         m = c.model
         (follower,) = cotangent.rewards
-        if coefficient == 0.0:
-            return c.backup_vjp(x, cotangent, mirror), self._mixture(x, c.backup(
-                None if follower == 0.0 else follower * m.follower_rewards, cotangent.values))
-        rewards = coefficient * m.leader_rewards
+        rewards = None if coefficient == 0.0 else coefficient * m.leader_rewards
         if follower != 0.0:
-            rewards = rewards + follower * m.follower_rewards
+            scaled = m.follower_rewards if follower == 1.0 else follower * m.follower_rewards
+            rewards = scaled if rewards is None else rewards + scaled
         U = c.backup(rewards, cotangent.values)
         mu = c.policy(x)
-        grad = c.reduce_x(leader_logit_gradient(mu, U, cotangent.weights, mirror))
-        return grad, c.mix(mu, U)
-
-    def _mixture(self, x: np.ndarray, U: np.ndarray) -> np.ndarray:
-        return self.commitment.mix(self.commitment.policy(x), U)
+        return c.reduce_x(leader_logit_gradient(mu, U, cotangent.weights, mirror)), c.mix(mu, U)
 
 
 class TorchParameterization:
