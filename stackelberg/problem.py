@@ -87,6 +87,9 @@ class BilevelProblem:
         self.upper = upper
         self.lower = SoftFollower() if lower is None else lower
         self.model = model
+        # The lower level reads tau from each FollowerMDP (explicit per model); the problem still
+        # holds the current tau_k because the coordinator sets it for everyone (set_tau). Passing
+        # tau_k explicitly through leaders and learners is the refactor DESIGN asks for next.
         self.tau = check_tau(tau)
         # checked once: a runtime protocol check costs microseconds on every call
         self._factored = isinstance(parameterization, BackupParameterization)
