@@ -69,3 +69,106 @@ class Parameterization(Protocol):
         may be ``None`` (a zero weight), which lets a parameterization that leaves ``P`` fixed
         skip that half.
         """
+
+
+# -- additions of the core (docs/theory.md §12): cotangents, a factored vjp, the three objects --
+
+
+@dataclass(frozen=True)
+class Gradient:
+    """A gradient with respect to the leader's variable ``x`` and the follower logits ``theta``."""
+
+    x: np.ndarray
+    theta: np.ndarray
+
+    def __add__(self, other: Gradient) -> Gradient:
+        return Gradient(self.x + other.x, self.theta + other.theta)
+
+    def __sub__(self, other: Gradient) -> Gradient:
+        return Gradient(self.x - other.x, self.theta - other.theta)
+
+    def __mul__(self, scale: float) -> Gradient:
+        return Gradient(scale * self.x, scale * self.theta)
+
+    __rmul__ = __mul__
+
+    def norm(self) -> float:
+        return float(np.sqrt((self.x**2).sum() + (self.theta**2).sum()))
+
+
+@dataclass(frozen=True)
+class BackupWeights:
+    """Weights on one-step backups: the cotangent of the scalar
+
+        sum_{s,a} weights[s,a] (sum_i rewards[i] r_i,x(s,a) + gamma sum_s' P_x(s'|s,a) values[s'])
+
+    at a fixed ``values``. Every gradient of a value (docs/theory.md §3) has this form (``values``
+    the value function, ``weights`` an occupancy), so a lower level hands its gradients to the
+    parameterization as one of these; :meth:`dense` gives the plain ``(dP, dr)`` of
+    :meth:`Parameterization.vjp`: ``dP = gamma weights (x) values``, ``dr[i] = rewards[i]
+    weights``. ``rewards`` is a float per follower (0 leaves that follower's reward out).
+    """
+
+    weights: np.ndarray
+    values: np.ndarray
+    rewards: tuple[float, ...] = (1.0,)
+
+    def dense(self, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(dP, dr)`` shaped like ``FollowerModel.P`` and ``FollowerModel.r``."""
+        dP = gamma * self.weights[:, :, None] * self.values[None, None, :]
+        dr = np.asarray(self.rewards, dtype=float)[:, None, None] * self.weights[None]
+        return dP, dr
+
+
+@runtime_checkable
+class BackupParameterization(Parameterization, Protocol):
+    """A parameterization that pulls :class:`BackupWeights` back to ``x`` without forming
+    ``dP`` (an ``(S, A, S)`` array): the commitment logits contract the game's backups
+    ``r + gamma P V`` directly. ``mirror=True`` asks for the mirror-descent direction where the
+    parameterization has one (softmax logits: the gradient without the softmax factor)."""
+
+    def backup_vjp(self, x: np.ndarray, cotangent: BackupWeights,
+                   mirror: bool = False) -> np.ndarray:
+        """The gradient in ``x`` of the cotangent's scalar."""
+
+
+def pull_back(parameterization: Parameterization, x: np.ndarray, cotangent: BackupWeights,
+              gamma: float, mirror: bool = False) -> np.ndarray:
+    """The gradient in ``x`` of a :class:`BackupWeights` scalar through ``parameterization``:
+    its factored ``backup_vjp`` when it has one, else its ``vjp`` on the dense weights."""
+    if isinstance(parameterization, BackupParameterization):
+        return parameterization.backup_vjp(x, cotangent, mirror)
+    if mirror:
+        raise ValueError(
+            f"{type(parameterization).__name__} has no mirror geometry (it is defined for "
+            "softmax logits): use the euclidean geometry"
+        )
+    dP, dr = cotangent.dense(gamma)
+    return parameterization.vjp(x, dP, dr)
+
+
+@runtime_checkable
+class RewardMap(Protocol):
+    """An ``x``-dependent reward on the followers' ``(state, joint action)`` pairs, with its
+    vjp: what an upper objective that is a value (the leader's reward under its commitment, a
+    planner's welfare net of payments) needs of ``x``."""
+
+    def rewards(self, x: np.ndarray) -> np.ndarray:
+        """``u_x[s, a]``."""
+
+    def vjp(self, x: np.ndarray, weights: np.ndarray, mirror: bool = False) -> np.ndarray:
+        """The gradient in ``x`` of ``sum_{s,a} weights[s,a] u_x(s,a)``."""
+
+
+@runtime_checkable
+class CoupledRewardMap(RewardMap, Protocol):
+    """A reward map mixed by the parameterization itself (the leader's reward under its
+    commitment is mixed like the follower's): it contracts the combined backups of both
+    rewards and the kernel in one pass, where a plain reward map and a parameterization take
+    one each."""
+
+    def backup_gradient(self, x: np.ndarray, cotangent: BackupWeights, coefficient: float,
+                        mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """With ``B(s,a) = coefficient u_x(s,a) + sum_i c_i r_i,x(s,a) + gamma sum_s'
+        P_x(s'|s,a) V(s')`` (``c``, ``V`` and the weights ``w`` from ``cotangent``): the
+        gradient in ``x`` of ``sum_{s,a} w[s,a] B(s,a)``, and ``B`` itself."""

@@ -26,7 +26,7 @@ from stackelberg.equilibrium import (
     matrix_payoffs,
     strong_stackelberg,
 )
-from stackelberg.problem import StackelbergProblem
+from stackelberg.problem import BilevelProblem, StackelbergProblem
 from stackelberg.protocols import FollowerLearner, Leader, announce_budget, entropy_schedule
 from stackelberg.validation import check_fields
 
@@ -83,7 +83,7 @@ class MatchResult:
     metrics: list[dict[str, float]]
     summary: dict[str, float | int | str]
     x: np.ndarray
-    leader_policy: np.ndarray
+    leader_policy: np.ndarray | None
     follower_policies: tuple[np.ndarray, ...] = field(default=())
 
 
@@ -97,11 +97,13 @@ class ExactMetrics:
     answers. Hence ``run.metrics_every`` and the progress bar change no number of a match.
     """
 
-    def __init__(self, problem: StackelbergProblem):
+    def __init__(self, problem: BilevelProblem):
         self.source = problem
         model = problem.model
+        # the game-level metrics need a game and a leader committing to a policy in it
+        self.game = model if isinstance(problem, StackelbergProblem) else None
         self.sse_value: float | None = None
-        if model.is_matrix_game:
+        if self.game is not None and model.is_matrix_game:
             self.sse_value = strong_stackelberg(*matrix_payoffs(model)).leader_value
 
     def __call__(
@@ -111,24 +113,26 @@ class ExactMetrics:
         (``played``), and the follower learner's policy."""
         problem = self.source.detached()
         star = problem.best_response(x, pi0=follower)
-        v_star = float(problem.model.initial @ star.V)
+        v_star = float(problem.follower_mdp(x).rho @ star.V)
         ev_played = problem.evaluate(x, played)
         ev_follower = ev_played if follower is played else problem.evaluate(x, follower)
-        outcome = leader_value_against_best_response(problem.model, problem.leader_policy(x))
         metrics = {
             "upper_objective": ev_played.upper_objective,
             "hyper_objective": problem.evaluate(x, star.pi).upper_objective,
             "lower_level_gap": v_star - ev_played.follower_value,
             "follower_gap": v_star - ev_follower.follower_value,
-            "leader_value": outcome.leader_value,
         }
+        if self.game is None:
+            return metrics
+        outcome = leader_value_against_best_response(self.game, problem.leader_policy(x))
+        metrics["leader_value"] = outcome.leader_value
         if self.sse_value is not None:
             metrics["sse_gap"] = self.sse_value - outcome.leader_value
         return metrics
 
 
 def run_match(
-    problem: StackelbergProblem,
+    problem: BilevelProblem,
     leader: Leader,
     followers: Sequence[FollowerLearner],
     config: MatchConfig,
@@ -139,7 +143,7 @@ def run_match(
 
     Parameters
     ----------
-    problem : StackelbergProblem
+    problem : BilevelProblem
         Its ``tau`` is the match's starting entropy weight; a leader's schedule may change it
         during the match, and it is restored at the end.
     leader : Leader
@@ -159,7 +163,7 @@ def run_match(
 
 
 def _run_match(
-    problem: StackelbergProblem,
+    problem: BilevelProblem,
     leader: Leader,
     followers: Sequence[FollowerLearner],
     config: MatchConfig,
@@ -219,7 +223,7 @@ def _run_match(
     bar.close()
     final = rows[-1]
     summary: dict[str, float | int | str] = {
-        "leader_value": final["leader_value"],
+        **({"leader_value": final["leader_value"]} if "leader_value" in final else {}),
         "hyper_objective": final["hyper_objective"],
         "upper_objective": final["upper_objective"],
         "lower_level_gap": final["lower_level_gap"],
@@ -236,6 +240,6 @@ def _run_match(
         metrics=rows,
         summary=summary,
         x=leader.x.copy(),
-        leader_policy=problem.leader_policy(leader.x).copy(),
+        leader_policy=(None if exact.game is None else problem.leader_policy(leader.x).copy()),
         follower_policies=tuple(f.policy.copy() for f in followers),
     )

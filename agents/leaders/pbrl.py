@@ -233,8 +233,10 @@ class PBRLLeader:
             penalty = ev.bellman_penalty()
             direction = ev.grad_upper_objective(mirror) + lam * ev.grad_bellman_penalty(mirror)
         # the logit gradient is the mirror direction times the policy (leader_logit_gradient)
-        mu_rows = ev.mu[: self._x.shape[0]]  # softmax(x): one row per row of x
-        gradient = Gradient(mu_rows * direction.x, pi * direction.theta) if mirror else direction
+        if mirror:  # (mu = softmax(x): one row per row of x; a commitment has it)
+            gradient = Gradient(ev.mu[: self._x.shape[0]] * direction.x, pi * direction.theta)
+        else:
+            gradient = direction
         if self.config.geometry == "natural":
             occupancy = (ev.visitation / (1.0 - self.problem.model.gamma))[:, None]
             direction = Gradient(direction.x / self.problem.reduce_x(occupancy),
