@@ -33,6 +33,26 @@ def test_tolls_run_writes_result_and_figure(tmp_path, cli):
     assert (tmp_path / "out" / "network.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_tolls_output_never_replaces_what_it_did_not_write(tmp_path, cli):
+    """As for ``run``: a user's directory is refused untouched; an earlier tolls run needs
+    ``--overwrite``; the directory appears only complete."""
+    (tmp_path / "braess.toml").write_text(GOOD)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    done = cli("tolls", "braess.toml", "--out", "mine", cwd=tmp_path)
+    assert done.returncode == 2 and "not a run directory" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    assert cli("tolls", "braess.toml", "--out", "out", cwd=tmp_path).returncode == 0
+    again = cli("tolls", "braess.toml", "--out", "out", cwd=tmp_path)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert cli("tolls", "braess.toml", "--out", "out", "--overwrite", cwd=tmp_path).returncode == 0
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        ".stackelberg-run", "result.json", "network.png"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
 NET = """<NUMBER OF LINKS> 2
 <END OF METADATA>
 ~ init term capacity length fft B power speed toll type ;

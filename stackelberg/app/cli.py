@@ -248,13 +248,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_tolls(args: argparse.Namespace) -> int:
+    from stackelberg.app.rundir import RUN
     from stackelberg.congestion.run import TollConfigError, load_toll_config, run_tolls
 
     try:
         config = load_toll_config(args.config)
-        result, out = run_tolls(config, args.out or Path("runs") / Path(args.config).stem)
-    except (TollConfigError, OSError) as err:
+        output = prepare(RUN, args.out or Path("runs") / Path(args.config).stem, args.overwrite)
+    except (TollConfigError, OutputError, OSError) as err:
         raise UserError(str(err)) from None
+    try:
+        result, _ = run_tolls(config, output.staging)
+    except BaseException:
+        output.abort()
+        raise
+    out = output.commit()
     print(f"run directory: {out}")
     print(f"total travel time {result.untolled_travel_time:.6g} without tolls, "
           f"{result.total_travel_time:.6g} with the planner's; relative gap "
@@ -330,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     tolls = sub.add_parser("tolls", help="optimize a road network's tolls (congestion game)")
     tolls.add_argument("config", help="the TOML file (stackelberg/congestion/run.py)")
     tolls.add_argument("--out", help="run directory (default runs/<config name>)")
+    tolls.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier run in the --out directory")
     tolls.set_defaults(func=cmd_tolls)
     return parser
 

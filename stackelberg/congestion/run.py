@@ -144,8 +144,9 @@ def load_toll_config(path: str | Path) -> TollConfig:
 
 
 def run_tolls(config: TollConfig, out: str | Path) -> tuple[TollResult, Path]:
-    """Optimize the tolls of ``config`` and write ``result.json`` and ``network.png`` to
-    ``out`` (created if needed; those two files are replaced)."""
+    """Optimize the tolls of ``config`` and write ``result.json`` and ``network.png`` into the
+    existing directory ``out`` (the CLI hands it a staging directory that it renames into place
+    only when both files are written, as for ``stackelberg run``)."""
     net = config.network
     options = {"max_iterations": config.max_iterations,
                "equilibrium_tol": config.equilibrium_tol}
@@ -157,7 +158,6 @@ def run_tolls(config: TollConfig, out: str | Path) -> tuple[TollResult, Path]:
                                  paths=result.equilibrium.paths)
     eq = result.equilibrium
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     record = {
         "config": config.source, "network": net.name, "tau": config.tau,
         "edges": net.n_edges, "pairs": net.n_pairs, "paths": eq.paths.n_paths,
