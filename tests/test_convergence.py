@@ -7,6 +7,7 @@ and Markov-game seeds 7000-7019; ``benchmarks/bench_defaults.py`` measures 100 m
 
 from __future__ import annotations
 
+import functools
 import itertools
 from pathlib import Path
 
@@ -17,8 +18,8 @@ import games
 from agents.registry import FOLLOWERS, LEADERS
 from stackelberg.app.config import DEFAULT_TAU, load_config
 from stackelberg.coordinator import MatchConfig, run_match
+from stackelberg.model import GameModel
 from stackelberg.problem import StackelbergProblem
-from stackelberg.results import canonical_json
 from stackelberg.seeding import run_streams
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,12 +35,16 @@ MARKOV_TOLERANCE = 0.02
 # inner L-BFGS makes it 3-4x slower, shares the search and is not run here)
 MARKOV_TARGETS = {"pbrl-value": 20, "hypergradient": 20}
 MARKOV_SHARE = 0.9
-# games per config in the tracking test (the Bellman one: its exact inner minimization is an
-# L-BFGS run per line-search trial, about ten times the cost of the value penalty's solve)
-MARKOV_GAMES = {"random_markov.toml": 10, "random_markov_bellman.toml": 3}
+# games in the tracking tests: the value penalty's config as shipped on 10; the Bellman penalty
+# on 3, from the uniform start (its exact inner minimization is an L-BFGS run per line-search
+# trial, about ten times the cost of the value penalty's solve, and its multi-start search, the
+# code the value penalty's test runs, took three quarters of the test's time)
+MARKOV_GAMES = 10
+BELLMAN_GAMES = 3
 # the issue's targets: median |Phi difference| below 1e-3, every lower-level gap below 1e-4
 # (measured 7.5e-6 and 3.8e-5 with the value penalty on 10 games, 6.8e-6 and 3.0e-5 with the
-# Bellman one on 10, 1.2e-5 on the test's 3)
+# Bellman one on 10, 1.2e-5 on the test's 3; from the uniform start the Bellman penalty's
+# |difference| was at most 4.2e-5 and its gap 1.2e-5 on the test's 3 games)
 MARKOV_PHI_TOLERANCE = 1e-3
 MARKOV_GAP_TOLERANCE = 1e-4
 
@@ -126,17 +131,24 @@ def test_the_grid_reference_is_the_exact_evaluation_at_its_points():
         assert abs(best_commitment_by_grid(model, n=3) - exact) < 1e-9
 
 
+@functools.cache
+def small_markov_game(seed: int) -> tuple[GameModel, float]:
+    """Random 2-state game ``seed`` and its grid optimum, computed once for both leaders."""
+    model = games.make_model("stackelberg/random-markov-v0", n_states=2, n_leader_actions=2,
+                             n_follower_actions=2, gamma=0.9, seed=20_000 + seed)
+    return model, best_commitment_by_grid(model)
+
+
+@pytest.mark.xdist_group("small-markov-games")  # one worker computes the grid optima once
 @pytest.mark.parametrize("leader", sorted(MARKOV_TARGETS))
 def test_defaults_reach_the_best_commitment_on_small_random_markov_games(leader):
     gaps = []
     for seed in range(MARKOV_TARGETS[leader]):
-        model = games.make_model("stackelberg/random-markov-v0", n_states=2,
-                                 n_leader_actions=2, n_follower_actions=2, gamma=0.9,
-                                 seed=20_000 + seed)
+        model, best = small_markov_game(seed)
         scale = np.ptp(model.leader_rewards) / (1 - model.gamma)
         value = play(StackelbergProblem(model, DEFAULT_TAU), leader, {},
                      MatchConfig().iterations, seed).summary["leader_value"]
-        gaps.append((best_commitment_by_grid(model) - value) / scale)
+        gaps.append((best - value) / scale)
     gaps = np.array(gaps)
     within = float(np.mean(gaps <= MARKOV_TOLERANCE))
     print(f"\n{leader} with defaults on {len(gaps)} random 2-state Markov games: {within:.0%} "
@@ -166,35 +178,23 @@ def markov_problem(game_id: str, game_params: dict, seed: int, tau: float) -> St
     return StackelbergProblem(model, tau)
 
 
-def hypergradient_reference(game_id: str, game_params: dict, seed: int, tau: float,
-                            iterations: int) -> dict:
-    """The hypergradient leader's summary on game ``seed``, computed once per game for both
-    penalties (their configs share game and tau: a third of the test's time otherwise)."""
-    key = (game_id, canonical_json(game_params), seed, tau, iterations)
-    if key not in _HYPERGRADIENT_SUMMARIES:
-        problem = markov_problem(game_id, game_params, seed, tau)
-        # the baseline at the penalty leaders' fixed tau, with the same budget (line search)
-        _HYPERGRADIENT_SUMMARIES[key] = dict(
-            play(problem, "hypergradient", {"alpha": 3.0, "tau_ratio": 1.0}, iterations).summary)
-    return _HYPERGRADIENT_SUMMARIES[key]
-
-
-_HYPERGRADIENT_SUMMARIES: dict[tuple, dict] = {}
+def hypergradient_reference(problem: StackelbergProblem, iterations: int, **search) -> dict:
+    """The hypergradient leader's summary: the baseline at the penalty leaders' fixed tau, with
+    the same budget (line search) and search settings."""
+    params = {"alpha": 3.0, "tau_ratio": 1.0, **search}
+    return dict(play(problem, "hypergradient", params, iterations).summary)
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("markov-references")  # one worker computes the references once
-@pytest.mark.parametrize("config_file", ["random_markov.toml", "random_markov_bellman.toml"])
-def test_pbrl_tracks_the_hypergradient_leader_on_random_markov_games(config_file):
-    config = load_config(REPO / "configs" / config_file)
+def test_pbrl_tracks_the_hypergradient_leader_on_random_markov_games():
+    config = load_config(REPO / "configs" / "random_markov.toml")
     penalty_leader = config.leader
     iterations = config.run.iterations
     differences, gaps, improvements = [], [], []
-    for seed in range(MARKOV_GAMES[config_file]):
+    for seed in range(MARKOV_GAMES):
         problem = markov_problem(config.game_id, config.game_params, seed, config.tau)
         start = problem.hyper_objective(problem.initial_x())
-        reference = hypergradient_reference(config.game_id, config.game_params, seed,
-                                            config.tau, iterations)
+        reference = hypergradient_reference(problem, iterations)
         penalty = play(problem, penalty_leader, config.leader_params, iterations).summary
         differences.append(penalty["hyper_objective"] - reference["hyper_objective"])
         gaps.append(penalty["lower_level_gap"])
@@ -207,3 +207,25 @@ def test_pbrl_tracks_the_hypergradient_leader_on_random_markov_games(config_file
     assert min(improvements) > 0  # the leader always improves on its start
     assert np.median(np.abs(differences)) < MARKOV_PHI_TOLERANCE
     assert gaps.max() < MARKOV_GAP_TOLERANCE
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(BELLMAN_GAMES))
+def test_the_bellman_penalty_tracks_the_hypergradient_leader_from_the_same_start(seed):
+    """The Bellman penalty's config (lam, its ramp, the step) with one start, the uniform
+    commitment, against the hypergradient leader from the same start: on each game (not only
+    in the median) Phi within the issue's 1e-3 and the lower-level gap below 1e-4. One game
+    per test, so that the games run on both workers."""
+    config = load_config(REPO / "configs" / "random_markov_bellman.toml")
+    iterations = config.run.iterations
+    problem = markov_problem(config.game_id, config.game_params, seed, config.tau)
+    start = problem.hyper_objective(problem.initial_x())
+    reference = hypergradient_reference(problem, iterations, starts=1)
+    penalty = play(problem, config.leader, {**config.leader_params, "starts": 1},
+                   iterations).summary
+    difference = penalty["hyper_objective"] - reference["hyper_objective"]
+    print(f"\n{config.leader} vs hypergradient from the uniform start on game {seed}: "
+          f"Phi difference {difference:+.2e}, lower-level gap {penalty['lower_level_gap']:.1e}")
+    assert start - penalty["hyper_objective"] > 0  # the leader improves on its start
+    assert abs(difference) < MARKOV_PHI_TOLERANCE
+    assert penalty["lower_level_gap"] < MARKOV_GAP_TOLERANCE

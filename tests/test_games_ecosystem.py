@@ -98,6 +98,7 @@ def readme_block(first_line: str) -> str:
     raise AssertionError(f"README has no python block starting with {first_line!r}")
 
 
+@pytest.mark.xdist_group("torch")  # the worker that imports torch for test_gradients
 def test_the_readme_sb3_recipe_trains_independent_ppo_to_the_nash_outcome():
     """The README's recipe as printed: 4096 PPO steps, one policy shared by both agents.
 

@@ -22,11 +22,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-import torch
 
 from games import random_markov_game
 from stackelberg.problem import StackelbergProblem
 from stackelberg.tabular import softmax
+
+# importing torch costs seconds of CPU: it is imported by the first test of this module (in
+# single_torch_thread), and the tests that use torch share one pytest-xdist worker, so that a
+# `make test` worker that runs none of them never pays for it
+torch = None
+pytestmark = pytest.mark.xdist_group("torch")
 
 #: Central-difference step (float64). Error ~ h^2 |f'''| / 6 + eps |f| / h: values here are O(10)
 #: (1/(1-gamma) plus the entropy bonus) while some gradients are O(0.02), so at h = 1e-6 rounding
@@ -51,6 +56,9 @@ GAME_SPECS = [
 def single_torch_thread():
     """Tiny tensors: torch's intra-op thread pool only adds latency (milliseconds per softmax on
     a busy machine), so run single-threaded here and restore the setting afterwards."""
+    global torch
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -428,6 +428,7 @@ def report(store_dir):
     return write_report(store_dir, dpi=60)
 
 
+@pytest.mark.xdist_group("report")  # one worker writes the module's report once
 def test_report_index_opens_with_the_overall_ranking(report, store_dir):
     assert report.out_dir == store_dir / "report"
     text = report.index.read_text()
@@ -440,6 +441,7 @@ def test_report_index_opens_with_the_overall_ranking(report, store_dir):
     assert "seeds [0, 1, 2]" in text  # the settings the tables come from
 
 
+@pytest.mark.xdist_group("report")
 def test_report_links_only_files_it_wrote_every_figure_as_png_and_svg(report):
     text = report.index.read_text()
     links = set(re.findall(r"\]\(([^)#]+)\)", text))
@@ -454,6 +456,7 @@ def test_report_links_only_files_it_wrote_every_figure_as_png_and_svg(report):
     assert {p.stem for p in report.figures if p.suffix == ".svg"} == stems
 
 
+@pytest.mark.xdist_group("report")
 def test_report_html_is_one_page_with_the_figures_inside(report):
     page = report.html.read_text()
     assert page.count("data:image/png;base64,") == len(report.figures) // 2
@@ -462,6 +465,7 @@ def test_report_html_is_one_page_with_the_figures_inside(report):
     assert page.index('<table id="ranking-overall">') < page.index('<h2 id="game-alpha">')
 
 
+@pytest.mark.xdist_group("report")
 def test_report_csv_holds_numbers(report):
     lines = (report.out_dir / "rankings_alpha.csv").read_text().splitlines()
     header = lines[0].split(",")
@@ -582,6 +586,7 @@ def _ranking_view(matches):
     return games, overall
 
 
+@pytest.mark.xdist_group("played-twice")  # one worker plays the two tournaments once
 def test_two_runs_of_a_tournament_give_identical_rankings(played_twice):
     first, second = played_twice
     seconds = [[m.record.wall_seconds for m in run] for run in played_twice]
@@ -589,6 +594,7 @@ def test_two_runs_of_a_tournament_give_identical_rankings(played_twice):
     assert _ranking_view(first) == _ranking_view(second)
 
 
+@pytest.mark.xdist_group("played-twice")
 def test_a_real_matrix_game_is_ranked_by_distance_to_its_sse_value(played_twice):
     matches = played_twice[0]
     textbook = rank_game(matches, "textbook")

@@ -212,6 +212,7 @@ def test_the_demo_spec_plays_every_leader():
 # -- running -------------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("reference")  # one worker plays the reference once
 @pytest.mark.slow
 def test_results_do_not_depend_on_workers_or_ray(reference, tmp_path, monkeypatch):
     pytest.importorskip("ray")
@@ -297,6 +298,7 @@ def test_a_failing_match_is_stored_as_failed_and_the_others_complete(tmp_path, m
         assert all(len(store.metrics(r.match_id)["iteration"]) > 0 for r in store.records())
 
 
+@pytest.mark.xdist_group("reference")
 def test_a_different_spec_in_the_same_directory_is_refused(reference, tmp_path, cli):
     before = contents(reference)
     (tmp_path / "other.toml").write_text(SPEC.replace("seeds = [0, 1]", "seeds = [0, 1, 2]"))
@@ -315,6 +317,7 @@ def test_a_store_with_matches_the_spec_does_not_produce_is_refused(tmp_path):
         run_tournament(spec, tmp_path, progress=False)
 
 
+@pytest.mark.xdist_group("reference")
 def test_rerunning_a_finished_tournament_plays_nothing(reference, tmp_path, cli):
     result = cli("tournament", str(REPO / "spec.toml"), cwd=tmp_path)  # a missing spec file
     assert result.returncode == 2 and "does not exist" in result.stderr
