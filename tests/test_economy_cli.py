@@ -17,7 +17,7 @@ stock_levels = 4
 budget = 0.5
 
 [leader]
-name = "pbrl-nash"
+algorithm = "pbrl-nash"
 
 [followers]
 learner = "best-response"
@@ -73,7 +73,8 @@ REST = "[followers]\ntau = 0.1\n[run]\niterations = 2\n"
     (ECONOMY + "fish = 3\n" + REST, "unknown key economy.fish"),
     (ECONOMY + "budget = 'lots'\n" + REST, "economy.budget must be a number, got 'lots'"),
     (ECONOMY + "[leader]\npenalty = true\n" + REST, "leader.penalty must be a number, got True"),
-    (ECONOMY + "[leader]\nname = 'pbrl-value'\n" + REST, "leader.name must be one of pbrl-nash"),
+    (ECONOMY + "[leader]\nalgorithm = 'pbrl-value'\n" + REST,
+     "leader.algorithm must be one of pbrl-nash"),
     (ECONOMY + "[leader]\nalpha_x = -1.0\n" + REST, "leader.alpha_x must be a finite number > 0"),
     (ECONOMY + "[followers]\ntau = 0.1\nlearner = 'q'\n",
      "followers.learner must be one of best-response, soft-q, got 'q'"),

@@ -9,7 +9,7 @@ The config::
     budget = 0.5
 
     [leader]
-    name = "pbrl-nash"               # optional (the only planner leader so far)
+    algorithm = "pbrl-nash"          # optional (the only planner leader so far)
     penalty = 20.0                   # ... and any field of PBRLNashConfig
 
     [followers]
@@ -89,7 +89,7 @@ class EconomyConfig:
         """The config as read, defaults filled in (what ``config.json`` holds)."""
         return {
             "economy": {"id": self.economy_id, **self.economy_params},
-            "leader": {"name": self.leader, **_fields(self.leader_config)},
+            "leader": {"algorithm": self.leader, **_fields(self.leader_config)},
             "followers": {"learner": self.learner, "tau": self.tau,
                           **_fields(self.learner_config)},
             "run": {"iterations": self.iterations, "seed": self.seed,
@@ -146,7 +146,7 @@ def _economy(path: Path, table: dict[str, Any]) -> tuple[str, dict[str, Any], In
         raise _fail(path, f"economy.id is missing (one of {', '.join(ECONOMIES)})")
     _choice(path, "economy", "id", economy_id, ECONOMIES)
     builder = ECONOMIES[economy_id].builder
-    accepted = [p for p in inspect.signature(builder).parameters if p != "self"]
+    accepted = list(inspect.signature(builder).parameters)
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise _fail(path, f"unknown key economy.{unknown[0]} for {economy_id}; accepted: id, "
@@ -191,7 +191,8 @@ def load_economy_config(path: str | Path) -> EconomyConfig:
     economy_id, params, economy = _economy(path, data["economy"])
 
     leader_table = dict(data.get("leader", {}))
-    leader = _choice(path, "leader", "name", leader_table.pop("name", "pbrl-nash"), LEADERS)
+    leader = _choice(path, "leader", "algorithm", leader_table.pop("algorithm", "pbrl-nash"),
+                     LEADERS)
     leader_config = _dataclass(path, "leader", LEADERS[leader][0], leader_table)
 
     followers = dict(data.get("followers", {}))
