@@ -8,7 +8,8 @@
                            [key=value ...]
     stackelberg plot RUN_DIR [RUN_DIR ...] [--out FILE]
     stackelberg report DIR [--out OUT_DIR] [--tolerance REL]
-    stackelberg tolls CONFIG.toml [--out DIR]
+    stackelberg tolls CONFIG.toml [--out DIR] [--overwrite]
+    stackelberg economy CONFIG.toml [--out DIR] [--overwrite] [--quiet]
 
 Exit codes (DESIGN, "Conventions"): 0 on success, 2 on a user error (a bad config, game or run
 directory) with a one-paragraph message and no traceback, 1 on an internal failure, 141
@@ -42,20 +43,27 @@ def cmd_games(args: argparse.Namespace) -> int:
     import games
     from games.registry import plugin_games
 
+    # three kinds: two-player games with exact models, economies (a planner and n followers,
+    # `stackelberg economy`) and environment-only games (the toll network, `stackelberg tolls`)
     rows = [
-        {"id": info.id, "description": info.description, "parameters": info.parameters()}
-        for info in games.GAMES.values()
+        {"id": info.id, "kind": kind, "description": info.description,
+         "parameters": info.parameters()}
+        for kind, registry in (("game", games.GAMES), ("economy", games.ECONOMIES))
+        for info in registry.values()
     ]
+    rows += [{"id": info.id, "kind": "environment", "description": info.description,
+              "parameters": dict(info.defaults)} for info in games.ENVIRONMENTS.values()]
     # plug-ins are listed, not imported: listing must not run an installed package's code
-    rows += [{"id": name, "description": f"plug-in game {value} (entry point)",
+    rows += [{"id": name, "kind": "game", "description": f"plug-in game {value} (entry point)",
               "parameters": {}} for name, value in plugin_games().items()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     width = max(len(r["id"]) for r in rows)
-    print(f"{'id':<{width}}  description")
+    kind_width = max(len(r["kind"]) for r in rows)
+    print(f"{'id':<{width}}  {'kind':<{kind_width}}  description")
     for r in rows:
-        print(f"{r['id']:<{width}}  {r['description']}")
+        print(f"{r['id']:<{width}}  {r['kind']:<{kind_width}}  {r['description']}")
         params = ", ".join(f"{k}={v!r}" for k, v in r["parameters"].items())
         if params:
             print(f"{'':<{width}}    parameters: {params}")
@@ -269,6 +277,34 @@ def cmd_tolls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_economy(args: argparse.Namespace) -> int:
+    from stackelberg.app.economy_run import EconomyConfigError, load_economy_config, run_economy
+    from stackelberg.app.rundir import RUN
+
+    try:
+        config = load_economy_config(args.config)
+        output = prepare(RUN, args.out or Path("runs") / Path(args.config).stem, args.overwrite)
+    except (EconomyConfigError, OutputError, OSError) as err:
+        raise UserError(str(err)) from None
+    if not args.quiet:
+        _note("economy")(f"{config.economy.name}: {config.leader} against "
+                         f"{config.economy.n_followers} {config.learner} followers, "
+                         f"{config.iterations} iterations")
+    try:
+        run = run_economy(config, output.staging)
+    except BaseException:
+        output.abort()
+        raise
+    out = output.commit()
+    summary = run.summary
+    print(f"run directory: {out}")
+    print(f"net welfare at the followers' equilibrium "
+          f"{summary['final']['equilibrium_net_welfare']:.6g} with the planner's incentives, "
+          f"{summary['baseline_net_welfare']:.6g} without; Nash gap of the followers' play "
+          f"{summary['final']['nash_gap']:.1e}; {summary['cpu_seconds']:.1f} CPU s")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackelberg",
@@ -340,6 +376,17 @@ def build_parser() -> argparse.ArgumentParser:
     tolls.add_argument("--overwrite", action="store_true",
                        help="replace an earlier run in the --out directory")
     tolls.set_defaults(func=cmd_tolls)
+    economy = sub.add_parser(
+        "economy", help="design incentives for an economy (a planner and n followers)",
+        description="Play one match of a planner's leader against n follower learners in a "
+        "registered economy; writes config.json, metrics.csv, summary.json and "
+        "net_welfare.png.")
+    economy.add_argument("config", help="the TOML file (stackelberg/app/economy_run.py)")
+    economy.add_argument("--out", help="run directory (default runs/<config name>)")
+    economy.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier run in the --out directory")
+    economy.add_argument("--quiet", action="store_true", help="no note on stderr")
+    economy.set_defaults(func=cmd_economy)
     return parser
 
 
