@@ -244,12 +244,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         output = prepare(REPORT, args.out or Path(args.dir) / "report")
     except OutputError as err:
         raise UserError(str(err)) from None
-    try:
-        files = write_report(args.dir, output.staging, rule, matches=matches)
-    except BaseException:
-        output.abort()
-        raise
-    out = output.commit()
+    files, out = output.write(lambda staging: write_report(args.dir, staging, rule,
+                                                          matches=matches))
     print(f"report: {out / files.html.name} and {out / files.index.name} "
           f"({len(files.tables)} tables, {len(files.figures)} figures)")
     return EXIT_OK
@@ -264,12 +260,7 @@ def cmd_tolls(args: argparse.Namespace) -> int:
         output = prepare(RUN, args.out or Path("runs") / Path(args.config).stem, args.overwrite)
     except (TollConfigError, OutputError, OSError) as err:
         raise UserError(str(err)) from None
-    try:
-        result, _ = run_tolls(config, output.staging)
-    except BaseException:
-        output.abort()
-        raise
-    out = output.commit()
+    (result, _), out = output.write(lambda staging: run_tolls(config, staging))
     print(f"run directory: {out}")
     print(f"total travel time {result.untolled_travel_time:.6g} without tolls, "
           f"{result.total_travel_time:.6g} with the planner's; relative gap "
@@ -290,12 +281,7 @@ def cmd_economy(args: argparse.Namespace) -> int:
         _note("economy")(f"{config.economy.name}: {config.leader} against "
                          f"{config.economy.n_followers} {config.learner} followers, "
                          f"{config.iterations} iterations")
-    try:
-        run = run_economy(config, output.staging)
-    except BaseException:
-        output.abort()
-        raise
-    out = output.commit()
+    run, out = output.write(lambda staging: run_economy(config, staging))
     summary = run.summary
     print(f"run directory: {out}")
     print(f"net welfare at the followers' equilibrium "

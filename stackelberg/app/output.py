@@ -17,6 +17,9 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class OutputError(ValueError):
@@ -92,6 +95,16 @@ class Output:
         """Remove what :func:`prepare` created; nothing else is touched."""
         shutil.rmtree(self.staging, ignore_errors=True)
         _remove_empty(self.created)
+
+    def write(self, work: Callable[[Path], T]) -> tuple[T, Path]:
+        """Run ``work(staging)``, then move the finished directory into place (:meth:`commit`);
+        if ``work`` fails in any way, remove what was staged (:meth:`abort`) and re-raise."""
+        try:
+            result = work(self.staging)
+        except BaseException:
+            self.abort()
+            raise
+        return result, self.commit()
 
     def commit(self) -> Path:
         """Move the finished directory into place, checking ``out`` again (time has passed).

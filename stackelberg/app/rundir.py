@@ -117,9 +117,7 @@ def run_experiment(
     ConfigError
         The game or the agents cannot be built.
     """
-    output = prepare(RUN, out, overwrite)
-    staging = output.staging
-    try:
+    def play(staging: Path) -> MatchResult:
         experiment: Experiment = build_experiment(config)
         match_config = dataclasses.replace(config.run, progress=progress)
         result = run_match(experiment.problem, experiment.leader, experiment.followers,
@@ -130,7 +128,6 @@ def run_experiment(
                    "leader": config.leader, "follower": config.follower, "tau": config.tau}
         (staging / "summary.json").write_text(json.dumps(summary, indent=2))
         save_figure([load_run(staging)], staging / "convergence.png")
-    except BaseException:
-        output.abort()
-        raise
-    return result, output.commit()
+        return result
+
+    return prepare(RUN, out, overwrite).write(play)
