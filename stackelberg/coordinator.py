@@ -21,12 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from stackelberg.equilibrium import (
-    leader_value_against_best_response,
-    matrix_payoffs,
-    strong_stackelberg,
-)
-from stackelberg.problem import BilevelProblem, StackelbergProblem
+from stackelberg.metrics import metrics_for
+from stackelberg.problem import BilevelProblem
 from stackelberg.protocols import FollowerLearner, Leader, announce_budget, entropy_schedule
 from stackelberg.validation import check_fields
 
@@ -50,7 +46,7 @@ class MatchConfig:
         Stop after this much wall time (``inf`` disables the rule).
     metrics_every : int
         Record the exact metrics every this many iterations (and always at the first and the
-        last one). Recording changes no number of the match (:class:`ExactMetrics`), only the
+        last one). Recording changes no number of the match (:mod:`stackelberg.metrics`), only the
         rows written and the time taken.
     progress : bool
         Show a tqdm progress bar (changes no number either).
@@ -85,50 +81,6 @@ class MatchResult:
     x: np.ndarray
     leader_policy: np.ndarray | None
     follower_policies: tuple[np.ndarray, ...] = field(default=())
-
-
-class ExactMetrics:
-    """Exact diagnostics of a leader variable and the policies in play (docs/theory.md §5).
-
-    An observer: every call solves on a fresh :meth:`StackelbergProblem.detached` copy of the
-    match's problem (at its current ``tau``), warm-started from the follower learner's current
-    policy, so each row is a function of the state it observes alone (not of which rows were
-    recorded before), and nothing it computes reaches the leader's or the followers' remembered
-    answers. Hence ``run.metrics_every`` and the progress bar change no number of a match.
-    """
-
-    def __init__(self, problem: BilevelProblem):
-        self.source = problem
-        model = problem.model
-        # the game-level metrics need a game and a leader committing to a policy in it
-        self.game = model if isinstance(problem, StackelbergProblem) else None
-        self.sse_value: float | None = None
-        if self.game is not None and model.is_matrix_game:
-            self.sse_value = strong_stackelberg(*matrix_payoffs(model)).leader_value
-
-    def __call__(
-        self, x: np.ndarray, played: np.ndarray, follower: np.ndarray
-    ) -> dict[str, float]:
-        """Metrics of leader variable ``x``, the policy the upper objective is evaluated at
-        (``played``), and the follower learner's policy."""
-        problem = self.source.detached()
-        star = problem.best_response(x, pi0=follower)
-        v_star = float(problem.follower_mdp(x).rho @ star.V)
-        ev_played = problem.evaluate(x, played)
-        ev_follower = ev_played if follower is played else problem.evaluate(x, follower)
-        metrics = {
-            "upper_objective": ev_played.upper_objective,
-            "hyper_objective": problem.evaluate(x, star.pi).upper_objective,
-            "lower_level_gap": v_star - ev_played.follower_value,
-            "follower_gap": v_star - ev_follower.follower_value,
-        }
-        if self.game is None:
-            return metrics
-        outcome = leader_value_against_best_response(self.game, problem.leader_policy(x))
-        metrics["leader_value"] = outcome.leader_value
-        if self.sse_value is not None:
-            metrics["sse_gap"] = self.sse_value - outcome.leader_value
-        return metrics
 
 
 def run_match(
@@ -180,7 +132,7 @@ def _run_match(
     for follower, rng in zip(followers, streams.followers, strict=True):
         follower.reset(problem, rng)
     schedule = entropy_schedule(leader)
-    exact = ExactMetrics(problem)
+    exact = metrics_for(problem)
     rows: list[dict[str, float]] = []
     below_tolerance = 0
     stopped_by = "iterations"
@@ -223,19 +175,12 @@ def _run_match(
     bar.close()
     final = rows[-1]
     summary: dict[str, float | int | str] = {
-        **({"leader_value": final["leader_value"]} if "leader_value" in final else {}),
-        "hyper_objective": final["hyper_objective"],
-        "upper_objective": final["upper_objective"],
-        "lower_level_gap": final["lower_level_gap"],
-        "follower_gap": final["follower_gap"],
+        **exact.summarize(final),
         "iterations": iteration,
         "samples": int(final["samples"]),
         "wall_seconds": time.perf_counter() - start,
         "stopped_by": stopped_by,
     }
-    if exact.sse_value is not None:
-        summary["sse_leader_value"] = exact.sse_value
-        summary["sse_gap"] = final["sse_gap"]
     return MatchResult(
         metrics=rows,
         summary=summary,
