@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,10 @@ from stackelberg.nash import (
     nash_equilibrium,
 )
 from stackelberg.validation import finite_float
+
+if TYPE_CHECKING:
+    from stackelberg.incentive_problem import IncentiveProblem
+    from stackelberg.nash_followers import NashSolver
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,17 @@ class IncentiveEconomy:
     def n_states(self) -> int:
         return self.base.n_states
 
+    @property
+    def upper(self) -> NetWelfare:
+        """The planner's objective, welfare net of payments."""
+        return NetWelfare(self.incentives, self.payment_cost)
+
+    def problem(self, tau: float, solver: NashSolver | None = None) -> IncentiveProblem:
+        """The economy as a bilevel problem with the followers' entropy weight ``tau``."""
+        from stackelberg.incentive_problem import IncentiveProblem
+
+        return IncentiveProblem(self, tau, solver)
+
 
 @dataclass(frozen=True)
 class UpperValue:
@@ -98,22 +114,47 @@ class UpperValue:
     grad_theta: tuple[np.ndarray, ...]
 
 
+class NetWelfare:
+    """The planner's upper objective ``f(x, pi) = -(W(pi) - c payments(x, pi))`` over a profile
+    of follower policies (module docstring; docs/theory.md §7.1), with its gradients in ``x``
+    and in every follower's softmax logits.
+
+    Parameters
+    ----------
+    incentives : LinearIncentives
+        The planner's parameterization (its ``base`` holds the followers' own rewards, whose sum
+        is the welfare; its payment map says what counts as paid).
+    payment_cost : float
+        ``c``: the cost to the planner of a unit paid.
+    """
+
+    def __init__(self, incentives: LinearIncentives, payment_cost: float):
+        self.incentives = incentives
+        self.payment_cost = payment_cost
+
+    def value(self, x: np.ndarray | None, profile: Sequence[np.ndarray],
+              gradients: bool = True) -> UpperValue:
+        """``f(x, pi)`` and its parts; ``x=None`` is the game without incentives (no transfers,
+        no ``x`` gradient)."""
+        param, c = self.incentives, self.payment_cost
+        base = param.base
+        transfers = np.zeros(base.r.shape[1:]) if x is None else param.paid(x).sum(axis=0)
+        welfare_reward = base.r.sum(axis=0)
+        ev = evaluate_profile(base, welfare_reward - c * transfers, profile, 0.0)
+        welfare = float((ev.occupancy * welfare_reward).sum())
+        payments = float((ev.occupancy * transfers).sum())
+        if not gradients:
+            return UpperValue(-ev.value, welfare, payments, np.zeros(0), ())
+        grad_x = np.zeros(0) if x is None else c * param.payments_gradient(x, ev.occupancy)
+        grad_theta = tuple(-logit_gradient(base, ev, profile, j) for j in range(len(profile)))
+        return UpperValue(-ev.value, welfare, payments, grad_x, grad_theta)
+
+
 def upper_objective(economy: IncentiveEconomy, x: np.ndarray | None,
                     profile: Sequence[np.ndarray], gradients: bool = True) -> UpperValue:
-    """``f(x, pi) = -(W(pi) - c payments(x, pi))`` with its gradients (module docstring);
+    """``f(x, pi) = -(W(pi) - c payments(x, pi))`` with its gradients (:class:`NetWelfare`);
     ``x=None`` is the economy without incentives (no transfers; no ``x`` gradient)."""
-    param, c = economy.incentives, economy.payment_cost
-    base = economy.base
-    transfers = np.zeros(base.r.shape[1:]) if x is None else param.paid(x).sum(axis=0)
-    welfare_reward = base.r.sum(axis=0)
-    ev = evaluate_profile(base, welfare_reward - c * transfers, profile, 0.0)
-    welfare = float((ev.occupancy * welfare_reward).sum())
-    payments = float((ev.occupancy * transfers).sum())
-    if not gradients:
-        return UpperValue(-ev.value, welfare, payments, np.zeros(0), ())
-    grad_x = np.zeros(0) if x is None else c * param.payments_gradient(x, ev.occupancy)
-    grad_theta = tuple(-logit_gradient(base, ev, profile, j) for j in range(len(profile)))
-    return UpperValue(-ev.value, welfare, payments, grad_x, grad_theta)
+    return economy.upper.value(x, profile, gradients)
 
 
 @dataclass(frozen=True)
