@@ -2,6 +2,12 @@
 
 The top layer (``stackelberg.app``) turns a config section into an object through these tables;
 adding an algorithm means adding its module and one line here.
+
+An algorithm plays the kinds of problem its spec names (``kinds``, the registry kinds of
+:mod:`games.registry`): the single-follower leaders and learners play ``"game"``, ``pbrl-nash``
+plays ``"economy"`` (a planner over n followers playing a game). A follower learner that also
+plays an economy names its game form (``economy``, one learner per follower, built as
+``factory(config, index)``) under the same name: ``best-response`` and ``soft-q``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,12 @@ from agents.followers.exact import (
     MirrorDescentConfig,
     MirrorDescentFollower,
 )
+from agents.followers.game import (
+    DampedBestResponse,
+    DampedBestResponseConfig,
+    IndependentSoftQ,
+    IndependentSoftQConfig,
+)
 from agents.followers.model_based import ModelBasedConfig, ModelBasedFollower
 from agents.followers.soft_q import SoftQConfig, SoftQFollower
 from agents.leaders.gradient import (
@@ -25,6 +37,7 @@ from agents.leaders.gradient import (
     SampledPartialGradientLeader,
 )
 from agents.leaders.pbrl import PBRLConfig, PBRLLeader
+from agents.leaders.pbrl_nash import PBRLNashConfig, PBRLNashLeader
 from agents.leaders.pbrl_sampled import SampledPBRLConfig, SampledPBRLLeader
 from agents.leaders.rac import RACConfig, RACLeader
 from agents.leaders.search import SearchLeader
@@ -37,9 +50,21 @@ class AgentSpec:
 
     name: str
     config_class: type
-    factory: Callable[[object], object]
+    factory: Callable[..., object]
     summary: str
     fixed: tuple[tuple[str, object], ...] = ()
+    #: The kinds of problem it plays (module docstring).
+    kinds: tuple[str, ...] = ("game",)
+    #: The same learner for an economy's followers, if it has one (module docstring).
+    economy: AgentSpec | None = None
+
+    def for_kind(self, kind: str) -> AgentSpec | None:
+        """The spec that plays ``kind``: this one, its ``economy`` form, or None."""
+        if kind in self.kinds:
+            return self
+        if kind == "economy" and self.economy is not None:
+            return self.economy
+        return None
 
     def make_config(self, **params: object) -> object:
         """Build the config; ``fixed`` entries (e.g. the penalty of ``pbrl-bellman``) win."""
@@ -54,6 +79,16 @@ def searching(local: type) -> Callable[[object], SearchLeader]:
     """Factory of an exact local method inside the global search and tau continuation of
     :mod:`agents.leaders.search` (its config carries the search fields)."""
     return lambda config: SearchLeader(local(config), config)
+
+
+def damped_best_response(config: DampedBestResponseConfig, index: int) -> DampedBestResponse:
+    """Follower ``index`` of an economy, best-responding (damped) to the others."""
+    return DampedBestResponse(index, config)
+
+
+def independent_soft_q(config: IndependentSoftQConfig, index: int) -> IndependentSoftQ:
+    """Follower ``index`` of an economy, learning soft Q-values from its own samples."""
+    return IndependentSoftQ(index, config)
 
 
 LEADERS: dict[str, AgentSpec] = {
@@ -81,6 +116,9 @@ LEADERS: dict[str, AgentSpec] = {
                   "partial gradient from sampled episodes (score-function estimate)"),
         AgentSpec("zeroth-order", ZerothOrderConfig, ZerothOrderLeader,
                   "two-point finite-difference hypergradient from sampled evaluations"),
+        AgentSpec("pbrl-nash", PBRLNashConfig, PBRLNashLeader,
+                  "a planner's PBRL with the Nikaido-Isoda penalty, n followers in a game",
+                  kinds=("economy",)),
     )
 }
 
@@ -88,11 +126,18 @@ FOLLOWERS: dict[str, AgentSpec] = {
     spec.name: spec
     for spec in (
         AgentSpec("best-response", BestResponseConfig, BestResponseFollower,
-                  "exact soft best response by policy iteration"),
+                  "exact soft best response by policy iteration",
+                  economy=AgentSpec("best-response", DampedBestResponseConfig,
+                                    damped_best_response,
+                                    "in an economy: damped simultaneous soft best responses",
+                                    kinds=("economy",))),
         AgentSpec("mirror-descent", MirrorDescentConfig, MirrorDescentFollower,
                   "policy mirror descent with exact Q-values"),
         AgentSpec("soft-q", SoftQConfig, SoftQFollower,
-                  "soft Q-learning on transitions sampled from the game"),
+                  "soft Q-learning on transitions sampled from the game",
+                  economy=AgentSpec("soft-q", IndependentSoftQConfig, independent_soft_q,
+                                    "in an economy: independent soft Q-learning, each "
+                                    "follower from its own samples", kinds=("economy",))),
         AgentSpec("model-based", ModelBasedConfig, ModelBasedFollower,
                   "soft best response to a model estimated from sampled transitions"),
     )

@@ -98,6 +98,8 @@ def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
     """
     objective, truth, gap = [], [], []
     exact = all("sse_gap" in run.metrics for run in runs)
+    # an economy's truth: the planner's net welfare at the followers' exact equilibrium
+    economy = all("equilibrium_net_welfare" in run.metrics for run in runs)
     for run in runs:
         m = run.metrics
         it = m["iteration"]
@@ -106,6 +108,11 @@ def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
             objective.append(Series(f"Phi(x)  {run.label}", it, m["hyper_objective"]))
         if exact:
             truth.append(Series(run.label, it, np.maximum(np.abs(m["sse_gap"]), LOG_FLOOR)))
+        elif economy:
+            truth.append(Series(run.label, it, m["equilibrium_net_welfare"]))
+            baseline = run.summary.get("baseline_net_welfare")
+            if len(runs) == 1 and isinstance(baseline, (int, float)):
+                truth.append(Series("without incentives", it, np.full(len(it), baseline)))
         elif "leader_value" in m:
             truth.append(Series(run.label, it, m["leader_value"]))
         gap.append(Series(run.label, it, np.maximum(np.abs(m["lower_level_gap"]), LOG_FLOOR)))
@@ -119,13 +126,18 @@ def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
         known = f" = {values[0]:.6g}" if len(values) == 1 else ""
         title, truth = _capped(f"Gap to the truth: distance to the SSE value{known}", truth)
         panels.append(Panel(title, "V_SSE - V_L (log)", True, truth, restarts=restarts))
+    elif economy:
+        title, truth = _capped("The truth: net welfare at the followers' equilibrium", truth)
+        panels.append(Panel(title, "W - c payments (higher is better)", False, truth,
+                            ylim=tail_limits(truth), restarts=restarts))
     elif truth:
         title, truth = _capped("The truth: leader value against an exact best response\n"
                                "(no equilibrium value known for this game)", truth)
         panels.append(Panel(title, "V_L (higher is better)", False, truth,
                             ylim=tail_limits(truth), restarts=restarts))
-    title, gap = _capped("Lower-level gap", gap)
-    panels.append(Panel(title, "V*(x) - V(x, pi) (log)", True, gap, restarts=restarts))
+    title, gap = _capped("Lower-level gap" + (" (Nash gap)" if economy else ""), gap)
+    panels.append(Panel(title, "Nash gap (log)" if economy else "V*(x) - V(x, pi) (log)", True,
+                        gap, restarts=restarts))
     return panels
 
 

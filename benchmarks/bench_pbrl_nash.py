@@ -32,32 +32,34 @@ import matplotlib.pyplot as plt
 from agents.followers.game import DampedBestResponse
 from agents.leaders.pbrl_nash import PBRLNashLeader
 from games.commons import commons_instance
-from stackelberg.economy_match import EconomyMatchResult, play_economy
+from stackelberg.coordinator import MatchConfig, MatchResult, run_match
+from stackelberg.seeding import run_streams
 
 HEADING = "## pbrl-nash on the commons"
 TAU = 0.1
 
 
-def run(seed: int, iterations: int, every: int) -> tuple[str, EconomyMatchResult, float]:
+def run(seed: int, iterations: int, every: int) -> tuple[str, MatchResult, float]:
     economy = commons_instance(seed)
     leader = PBRLNashLeader()
     learners = [DampedBestResponse(i) for i in range(economy.n_followers)]
     start = time.process_time()
-    result = play_economy(economy, TAU, leader, learners, iterations, seed=seed,
-                          metrics_every=every)
+    match = MatchConfig(iterations=iterations, metrics_every=every, progress=False)
+    result = run_match(economy.problem(TAU), leader, learners, match,
+                       run_streams(seed, economy.n_followers))
     return economy.name, result, time.process_time() - start
 
 
-def draw(runs: list[tuple[int, str, EconomyMatchResult]], path: Path) -> None:
+def draw(runs: list[tuple[int, str, MatchResult]], path: Path) -> None:
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.0), sharey=False,
                              squeeze=False)
     for ax, (seed, name, result) in zip(axes[0], runs, strict=True):
-        its = [row["iteration"] for row in result.rows]
-        ax.plot(its, [row["equilibrium_net_welfare"] for row in result.rows],
+        its = [row["iteration"] for row in result.metrics]
+        ax.plot(its, [row["equilibrium_net_welfare"] for row in result.metrics],
                 label="net welfare (W - payments)")
-        ax.plot(its, [row["equilibrium_welfare"] for row in result.rows], ls=":",
+        ax.plot(its, [row["equilibrium_welfare"] for row in result.metrics], ls=":",
                 label="welfare W")
-        ax.axhline(result.baseline_net_welfare, color="grey", ls="--", label="no incentives")
+        ax.axhline(result.summary["baseline_net_welfare"], color="grey", ls="--", label="no incentives")
         ax.set_title(f"seed {seed}: {name}", fontsize=9)
         ax.set_xlabel("pbrl-nash iteration")
     axes[0][0].set_ylabel("at the followers' equilibrium")
@@ -79,16 +81,16 @@ def main(argv: list[str] | None = None) -> None:
     rows, runs = [], []
     for seed in args.seeds:
         name, result, cpu = run(seed, args.iterations, args.every)
-        first, last = result.rows[0], result.rows[-1]
+        first, last = result.metrics[0], result.metrics[-1]
         runs.append((seed, name, result))
-        rows.append(f"| {seed} | {name} | {result.baseline_net_welfare:.3f} | "
+        rows.append(f"| {seed} | {name} | {result.summary["baseline_net_welfare"]:.3f} | "
                     f"{first['equilibrium_net_welfare']:.3f} | "
                     f"{last['equilibrium_net_welfare']:.3f} | {last['equilibrium_welfare']:.3f} | "
                     f"{last['equilibrium_payments']:.3f} | {last['nash_gap']:.1e} | {cpu:.1f} |")
         print(rows[-1], flush=True)
     if not args.no_write:
         draw(runs, args.figure)
-    raised = sum(r.rows[-1]["equilibrium_net_welfare"] > r.baseline_net_welfare
+    raised = sum(r.metrics[-1]["equilibrium_net_welfare"] > r.summary["baseline_net_welfare"]
                  for _, _, r in runs)
     section = "\n".join([
         HEADING, "",

@@ -1,14 +1,14 @@
 """Stackelberg games: exact models and the PettingZoo environments that sample from them.
 
-Importing this package registers every game of :data:`GAMES` with PettingZoo, so that
-``pettingzoo.make("aec", "stackelberg/patrol-v0")`` works, and every economy of
-:data:`ECONOMIES` (a planner and n followers, :mod:`games.economies`). Within the project use
-:func:`make_model` (the exact model) and :func:`make_env` (an environment sampling from it).
+Importing this package registers every entry of the one registry :data:`REGISTRY` (games,
+economies, networks; :mod:`games.registry`) with PettingZoo, so that
+``pettingzoo.make("aec", "stackelberg/patrol-v0")`` works. Within the project use
+:func:`make_model` (a game's exact model), :func:`make_economy` and :func:`make_env` (an
+environment of any entry).
 """
 
 from games.commitment import StackelbergCommitmentEnv
 from games.commons import commons_economy
-from games.economies import ECONOMIES, make_economy, make_economy_env, register_economies
 from games.env import (
     FOLLOWER,
     LEADER,
@@ -21,18 +21,22 @@ from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game
 from games.registry import (
+    ECONOMIES,
     ENVIRONMENTS,
     GAMES,
+    REGISTRY,
     GameInfo,
     absolute_game_id,
+    game_kind,
     load_builder,
+    make_economy,
+    make_economy_env,
     make_env,
     make_model,
     register_all,
 )
 
 register_all()
-register_economies()
 
 __all__ = [
     "ENVIRONMENTS",
@@ -40,6 +44,7 @@ __all__ = [
     "ECONOMIES",
     "GAMES",
     "LEADER",
+    "REGISTRY",
     "GameInfo",
     "StackelbergAECEnv",
     "StackelbergCommitmentEnv",
@@ -47,6 +52,7 @@ __all__ = [
     "absolute_game_id",
     "commons_economy",
     "default_max_cycles",
+    "game_kind",
     "gridworld_goal_game",
     "load_builder",
     "make_economy",
@@ -57,5 +63,4 @@ __all__ = [
     "patrol_game",
     "random_markov_game",
     "register_all",
-    "register_economies",
 ]

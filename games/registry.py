@@ -1,8 +1,20 @@
-"""The registry of games: ids -> builders, and the bridge to PettingZoo's own registry.
+"""The one registry of environments: ids -> builders, and the bridge to PettingZoo's own registry.
 
-A game is a builder, a pure function of keyword parameters returning a
-:class:`~stackelberg.model.GameModel`. :data:`GAMES` lists the built-in ones by id. Users add
-games without editing this package in one of two ways, and only these run a user's code:
+Every entry of :data:`REGISTRY` has a kind, which says what its builder (a pure function of
+keyword parameters) returns and how a run uses it:
+
+- ``"game"``: a two-player :class:`~stackelberg.model.GameModel` (``stackelberg run`` with any
+  single-follower leader); :data:`GAMES` is the view of these;
+- ``"economy"``: an :class:`~stackelberg.economy.IncentiveEconomy`, a planner and n followers
+  playing a game (``stackelberg run`` with ``pbrl-nash``); :data:`ECONOMIES` is their view;
+- ``"network"``: a congestion network with tolls, whose builder is its PettingZoo environment
+  factory ``(kind, max_cycles, render_mode, **params)`` (``stackelberg tolls``);
+  :data:`ENVIRONMENTS` is their view;
+- ``"problem"``: a :class:`~stackelberg.problem.BilevelProblem` built directly (e.g. a single
+  follower's incentive problem), with an environment factory if it has one.
+
+Users add games without editing this package in one of two ways, and only these run a user's
+code (user games are of kind ``"game"``):
 
 - a builder in a file they name, ``"path/to/file.py:function"`` wherever a game id is accepted
   (naming the file runs it; a config resolves the path relative to the config file);
@@ -26,6 +38,8 @@ from typing import Any, Literal
 import pettingzoo
 
 from games.commitment import StackelbergCommitmentEnv
+from games.commons import commons_economy
+from games.economy_env import EconomyAECEnv, EconomyParallelEnv
 from games.env import StackelbergAECEnv, StackelbergParallelEnv
 from games.gridworld import gridworld_goal_game
 from games.matrix import matrix_game
@@ -42,18 +56,24 @@ from games.user_games import (
     plugins,
     split_file_id,
 )
+from stackelberg.economy import IncentiveEconomy
 from stackelberg.model import GameModel
 
-__all__ = ["ENTRY_POINT_GROUP", "ENVIRONMENTS", "GAMES", "EnvEntryPoint", "EnvironmentInfo",
-           "GameBuildError", "GameInfo",
-           "absolute_game_id", "load_builder", "make_env", "make_model", "plugin_games",
-           "register_all"]
+__all__ = ["ENTRY_POINT_GROUP", "ECONOMIES", "ENVIRONMENTS", "GAMES", "KINDS", "REGISTRY",
+           "EnvEntryPoint", "GameBuildError", "GameInfo", "absolute_game_id", "game_kind",
+           "load_builder", "make_economy", "make_economy_env", "make_env", "make_model",
+           "plugin_games", "register_all"]
 
-Builder = Callable[..., GameModel]
+Builder = Callable[..., Any]
 EnvKind = Literal["parallel", "aec"]
 ENV_CLASSES: Mapping[str, type] = MappingProxyType(
     {"parallel": StackelbergParallelEnv, "aec": StackelbergAECEnv}
 )
+ECONOMY_ENV_CLASSES: Mapping[str, type] = MappingProxyType(
+    {"parallel": EconomyParallelEnv, "aec": EconomyAECEnv}
+)
+#: The kinds of entry (module docstring).
+KINDS = ("game", "economy", "network", "problem")
 
 
 @dataclass(frozen=True)
@@ -65,35 +85,48 @@ class GameInfo:
     id : str
         Registry id, ``"namespace/name-vN"``.
     builder : callable
-        Pure function of keyword parameters returning a :class:`GameModel`.
+        Pure function of keyword parameters returning what ``kind`` says (module docstring).
     description : str
         One line for listings.
     defaults : mapping, optional
         Keyword arguments passed to ``builder`` unless overridden (on top of the builder's own
         defaults). Stored read-only.
+    kind : {"game", "economy", "network", "problem"}, default "game"
+    environment : callable, optional
+        For a ``"problem"``: its PettingZoo environment factory ``(kind, max_cycles,
+        render_mode, **params)``, if it has one.
     """
 
     id: str
     builder: Builder
     description: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "game"
+    environment: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.id}: kind must be one of {', '.join(KINDS)}, got "
+                             f"{self.kind!r}")
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
 
     def parameters(self) -> dict[str, Any]:
-        """All parameters with their default values (the builder's, overridden by ``defaults``)."""
+        """All parameters with their default values (the builder's, overridden by ``defaults``;
+        a network's builder is its environment factory, whose own parameters are its
+        keyword-only ones)."""
         signature = inspect.signature(self.builder)
+        taken = ((inspect.Parameter.KEYWORD_ONLY,) if self.kind == "network" else
+                 (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
         values = {
             name: p.default
             for name, p in signature.parameters.items()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            if p.kind in taken
         }
         values.update(copy.deepcopy(dict(self.defaults)))
         return values
 
 
-GAMES: dict[str, GameInfo] = {
+REGISTRY: dict[str, GameInfo] = {
     info.id: info
     for info in (
         GameInfo(
@@ -121,33 +154,40 @@ GAMES: dict[str, GameInfo] = {
             description="Grid world: a designer places the walker's goal reward to lure him "
             "to a target",
         ),
-    )
-}
-
-
-@dataclass(frozen=True)
-class EnvironmentInfo:
-    """A game that is no two-player :class:`GameModel` (n populations, a network): it has
-    PettingZoo environments only, made by ``factory(kind, max_cycles, render_mode, **params)``.
-    """
-
-    id: str
-    factory: Callable[..., Any]
-    description: str
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-
-
-ENVIRONMENTS: dict[str, EnvironmentInfo] = {
-    info.id: info
-    for info in (
-        EnvironmentInfo(
+        GameInfo(
+            id="stackelberg/commons-v0",
+            builder=commons_economy,
+            description="Commons: n harvesters deplete a regrowing stock; a planner taxes "
+            "effort and subsidizes rest within a budget",
+            kind="economy",
+        ),
+        GameInfo(
             id="stackelberg/toll-network-v0",
-            factory=toll_network_env,
+            builder=toll_network_env,
             description="Congestion with tolls: a planner tolls roads, driver populations "
             "choose paths",
+            kind="network",
         ),
     )
 }
+
+
+def _view(kind: str) -> Mapping[str, GameInfo]:
+    """The entries of one kind, read-only (a new entry goes into :data:`REGISTRY`)."""
+    return MappingProxyType({k: v for k, v in REGISTRY.items() if v.kind == kind})
+
+
+#: Views of :data:`REGISTRY` by kind.
+GAMES = _view("game")
+ECONOMIES = _view("economy")
+ENVIRONMENTS = _view("network")
+
+
+def game_kind(game_id: str) -> str:
+    """The kind of ``game_id``: its registry entry's, ``"game"`` for a user's or a plug-in's
+    builder (which must return a :class:`GameModel`)."""
+    info = REGISTRY.get(game_id)
+    return "game" if info is None else info.kind
 
 
 _FORMS = ("a registered id (`stackelberg games` lists them), a builder in a file you name as "
@@ -158,11 +198,11 @@ _FORMS = ("a registered id (`stackelberg games` lists them), a builder in a file
 def plugin_games() -> dict[str, str]:
     """Game ids that installed packages register (entry-point group ``stackelberg.games``),
     with the ``module:function`` each names; nothing is imported."""
-    return {name: ep.value for name, ep in sorted(plugins().items()) if name not in GAMES}
+    return {name: ep.value for name, ep in sorted(plugins().items()) if name not in REGISTRY}
 
 
 def _known_ids() -> str:
-    return ", ".join([*sorted(GAMES), *sorted(set(plugins()) - set(GAMES))])
+    return ", ".join([*sorted(REGISTRY), *sorted(set(plugins()) - set(REGISTRY))])
 
 
 def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any], bool]:
@@ -171,8 +211,11 @@ def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any], bool]:
     Only three things are ever called: a builder of :data:`GAMES`, a function in a file the id
     names, or a builder an installed package registered under :data:`ENTRY_POINT_GROUP`.
     """
-    if game_id in GAMES:
-        info = GAMES[game_id]
+    if game_id in REGISTRY:
+        info = REGISTRY[game_id]
+        if info.kind != "game":
+            raise ValueError(f"{game_id!r} is {_A[info.kind]}, not a two-player game with a "
+                             "GameModel")
         return info.builder, info.defaults, False
     if split_file_id(game_id) is not None:
         return load_builder(game_id), {}, True
@@ -180,6 +223,33 @@ def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any], bool]:
     if game_id in registered:
         return load_plugin(game_id, registered[game_id]), {}, True
     raise ValueError(f"unknown game {game_id!r}; a game is {_FORMS}; known ids: {_known_ids()}")
+
+
+_A = {"game": "a game", "economy": "an economy", "network": "a network",
+      "problem": "a bilevel problem"}
+
+
+def make_economy(economy_id: str, **params: Any) -> IncentiveEconomy:
+    """Build a registered economy; unknown ids and parameters are refused by name."""
+    if economy_id not in ECONOMIES:
+        raise ValueError(f"unknown economy {economy_id!r}; known: {', '.join(sorted(ECONOMIES))}")
+    info = ECONOMIES[economy_id]
+    kwargs = {**copy.deepcopy(dict(info.defaults)), **params}
+    _check_parameters(economy_id, info.builder, kwargs)
+    return info.builder(**kwargs)
+
+
+def make_economy_env(economy_id: str, kind: str = "parallel", max_cycles: int | None = None,
+                     render_mode: str | None = None, *, observation: str = "onehot",
+                     discount_as_termination: bool = False, **params: Any
+                     ) -> EconomyParallelEnv | EconomyAECEnv:
+    """A PettingZoo environment of a registered economy (options as :func:`make_env`)."""
+    if kind not in ECONOMY_ENV_CLASSES:
+        raise ValueError(f"kind must be one of {sorted(ECONOMY_ENV_CLASSES)}, got {kind!r}")
+    return ECONOMY_ENV_CLASSES[kind](
+        make_economy(economy_id, **params), max_cycles=max_cycles, render_mode=render_mode,
+        observation=observation, discount_as_termination=discount_as_termination,
+        name=economy_id)
 
 
 def _check_parameters(game_id: str, builder: Builder, kwargs: Mapping[str, Any]) -> None:
@@ -283,12 +353,19 @@ def make_env(
     """
     if kind not in ENV_CLASSES:
         raise ValueError(f"kind must be one of {sorted(ENV_CLASSES)}, got {kind!r}")
-    if game_id in ENVIRONMENTS:
+    entry_kind = game_kind(game_id)
+    if entry_kind == "economy" and not commitment:
+        return make_economy_env(game_id, kind, max_cycles, render_mode, observation=observation,
+                                discount_as_termination=discount_as_termination, **params)
+    if entry_kind in ("network", "problem"):
+        info = REGISTRY[game_id]
+        factory = info.builder if entry_kind == "network" else info.environment
+        if factory is None:
+            raise ValueError(f"{game_id!r} has no environment")
         if observation != "onehot" or discount_as_termination or commitment:
             raise ValueError(f"{game_id!r} has none of the options observation, "
                              "discount_as_termination and commitment")
-        info = ENVIRONMENTS[game_id]
-        return info.factory(kind, max_cycles, render_mode, **{**info.defaults, **params})
+        return factory(kind, max_cycles, render_mode, **{**info.defaults, **params})
     if commitment is not False and (commitment is not True or kind != "aec"):
         raise ValueError(
             f"commitment must be True or False and needs kind='aec' (the follower observes "
@@ -319,14 +396,16 @@ class EnvEntryPoint:
 
 
 def register_all() -> None:
-    """Register every game of :data:`GAMES` and :data:`ENVIRONMENTS` in PettingZoo's ``aec``
+    """Register every entry of :data:`REGISTRY` that has an environment in PettingZoo's ``aec``
     and ``parallel`` registries.
 
     Afterwards ``pettingzoo.make("parallel", "stackelberg/patrol-v0", slip=0.2)`` works.
     Idempotent: ids already registered are left alone.
     """
     registries = {"aec": pettingzoo.aec_registry, "parallel": pettingzoo.parallel_registry}
-    for info in [*GAMES.values(), *ENVIRONMENTS.values()]:
+    for info in REGISTRY.values():
+        if info.kind == "problem" and info.environment is None:
+            continue
         for kind, registry in registries.items():
             if info.id not in registry:
                 pettingzoo.register(

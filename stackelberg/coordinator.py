@@ -2,7 +2,9 @@
 
 Each iteration (DESIGN, "One match, as data"):
 
-1. every follower learner takes ``follower_steps`` steps against the leader's current ``x``;
+1. every follower learner takes ``follower_steps`` steps against the leader's current ``x`` (with
+   n >= 2 followers, each round starts by showing every learner the profile they all move from:
+   they move simultaneously, :class:`stackelberg.protocols.GameFollowerLearner`);
 2. the leader takes one step, reading the followers' current policies;
 3. the exact metrics of the new state are recorded (docs/theory.md §5), every ``metrics_every``
    iterations and at the last one.
@@ -23,7 +25,13 @@ from tqdm.auto import tqdm
 
 from stackelberg.metrics import metrics_for
 from stackelberg.problem import BilevelProblem
-from stackelberg.protocols import FollowerLearner, Leader, announce_budget, entropy_schedule
+from stackelberg.protocols import (
+    FollowerLearner,
+    GameFollowerLearner,
+    Leader,
+    announce_budget,
+    entropy_schedule,
+)
 from stackelberg.validation import check_fields
 
 
@@ -131,6 +139,13 @@ def _run_match(
     announce_budget(leader, config.iterations)
     for follower, rng in zip(followers, streams.followers, strict=True):
         follower.reset(problem, rng)
+    game = len(followers) > 1
+    # checked after the resets: a learner's policy exists only once it has a problem
+    unfit = [type(f).__name__ for f in followers
+             if game and not isinstance(f, GameFollowerLearner)]
+    if unfit:
+        raise ValueError(f"a lower level of {len(followers)} followers needs learners that "
+                         f"play a game; {unfit[0]} does not")
     schedule = entropy_schedule(leader)
     exact = metrics_for(problem)
     rows: list[dict[str, float]] = []
@@ -144,6 +159,10 @@ def _run_match(
         if schedule is not None:
             problem.set_tau(schedule(iteration - 1))
         for _ in range(config.follower_steps):
+            if game:
+                profile = tuple(f.policy for f in followers)
+                for follower in followers:
+                    follower.see_others(profile)
             for follower in followers:
                 follower.step(leader.x)
         diagnostics = leader.step([f.policy for f in followers])
@@ -156,11 +175,9 @@ def _run_match(
             stopped_by = "time"
         last = stopped_by != "iterations" or iteration == config.iterations
         if iteration % config.metrics_every == 0 or last or iteration == 1:
-            follower_policy = followers[0].policy
-            played = leader.penalized_policy
-            played = follower_policy if played is None else played
+            profile = tuple(f.policy for f in followers)
             row = {"iteration": iteration, "tau": problem.tau,
-                   **exact(leader.x, played, follower_policy)}
+                   **exact(leader.x, leader.penalized_policy, profile)}
             row.update({k: float(v) for k, v in diagnostics.items()})
             row["samples"] = leader.samples + sum(f.samples for f in followers)
             row["wall_seconds"] = time.perf_counter() - start

@@ -1,13 +1,16 @@
 """What the coordinator records about a match's state: the metrics observers.
 
-A match hands every recorded state (the leader's ``x``, the policy the upper objective is
-evaluated at, the follower learners' policies) to one observer chosen by :func:`metrics_for`
-from the problem (DESIGN, "Exact or sampled"): :class:`ExactMetrics` where the problem has an
-exact model. The observer also says which of its row keys make the match's summary.
+A match hands every recorded state (the leader's ``x``, the policy the leader optimizes jointly
+with ``x`` if it has one, the follower learners' profile) to one observer chosen by
+:func:`metrics_for` from the problem (DESIGN, "Exact or sampled"): :class:`ExactMetrics` where
+the problem has an exact model and one follower, :class:`GameMetrics` where its lower level is
+a game of n >= 2 followers. The observer also says which of its row keys make the match's
+summary.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -17,20 +20,26 @@ from stackelberg.equilibrium import (
     matrix_payoffs,
     strong_stackelberg,
 )
+from stackelberg.incentive_problem import IncentiveProblem
 from stackelberg.problem import BilevelProblem, StackelbergProblem
 
 
 class MatchMetrics(Protocol):
     """An observer of a match's state (module docstring)."""
 
-    def __call__(self, x: np.ndarray, played: np.ndarray, follower: np.ndarray
-                 ) -> dict[str, float]: ...
+    #: The two-player game whose leader policy a match result keeps, or None.
+    game: object | None
+
+    def __call__(self, x: np.ndarray, played: np.ndarray | None,
+                 profile: Sequence[np.ndarray]) -> dict[str, float]: ...
 
     def summarize(self, final: dict[str, float]) -> dict[str, float]: ...
 
 
 def metrics_for(problem: BilevelProblem) -> MatchMetrics:
     """The observer that fits ``problem``."""
+    if isinstance(problem, IncentiveProblem):
+        return GameMetrics(problem)
     return ExactMetrics(problem)
 
 
@@ -54,10 +63,13 @@ class ExactMetrics:
             self.sse_value = strong_stackelberg(*matrix_payoffs(model)).leader_value
 
     def __call__(
-        self, x: np.ndarray, played: np.ndarray, follower: np.ndarray
+        self, x: np.ndarray, played: np.ndarray | None, profile: Sequence[np.ndarray]
     ) -> dict[str, float]:
         """Metrics of leader variable ``x``, the policy the upper objective is evaluated at
-        (``played``), and the follower learner's policy."""
+        (``played``: the leader's penalized policy, or the follower learner's when None), and
+        the follower learner's policy (``profile[0]``)."""
+        follower = profile[0]
+        played = follower if played is None else played
         problem = self.source.detached()
         star = problem.best_response(x, pi0=follower)
         v_star = float(problem.follower_mdp(x).rho @ star.V)
@@ -85,4 +97,58 @@ class ExactMetrics:
         if self.sse_value is not None:
             summary["sse_leader_value"] = self.sse_value
             summary["sse_gap"] = final["sse_gap"]
+        return summary
+
+
+class GameMetrics:
+    """Exact diagnostics of a planner's ``x`` and the followers' profile in an incentive economy
+    (docs/theory.md §5, §7).
+
+    At the learners' profile: social welfare, payments, net welfare (``upper_objective`` is its
+    negative) and the Nash gap, which is also the row's ``lower_level_gap`` (so reports and plots
+    find the column they read for every problem). At the exact equilibrium of ``x`` (damped best
+    responses from the uniform profile, on a detached copy of the problem): the same three, and
+    ``hyper_objective = -equilibrium_net_welfare``. The no-incentive equilibrium's net welfare
+    and welfare, what a planner must beat, are solved once and go to the summary.
+    """
+
+    game = None
+
+    def __init__(self, problem: IncentiveProblem):
+        self.source = problem
+        baseline = problem.detached().outcome(None)
+        self.baseline_net_welfare = -baseline.upper.objective
+        self.baseline_welfare = baseline.upper.welfare
+
+    def __call__(self, x: np.ndarray, played: np.ndarray | None,
+                 profile: Sequence[np.ndarray]) -> dict[str, float]:
+        """Metrics of ``x`` and the followers' ``profile`` (``played``, a leader's own
+        policies, is not what the followers play and is not evaluated)."""
+        problem = self.source.detached()
+        at_play = problem.upper_value(x, profile, gradients=False)
+        at_equilibrium = problem.outcome(x).upper
+        gap = problem.nash_gap(x, profile).gap
+        return {
+            "upper_objective": at_play.objective,
+            "hyper_objective": at_equilibrium.objective,
+            "lower_level_gap": gap,
+            "nash_gap": gap,
+            "welfare": at_play.welfare,
+            "payments": at_play.payments,
+            "net_welfare": -at_play.objective,
+            "equilibrium_welfare": at_equilibrium.welfare,
+            "equilibrium_payments": at_equilibrium.payments,
+            "equilibrium_net_welfare": -at_equilibrium.objective,
+        }
+
+    def summarize(self, final: dict[str, float]) -> dict[str, float]:
+        """The summary entries of the match's last recorded row, with the baseline."""
+        keys = ("hyper_objective", "upper_objective", "lower_level_gap", "nash_gap", "welfare",
+                "payments", "net_welfare", "equilibrium_welfare", "equilibrium_payments",
+                "equilibrium_net_welfare")
+        summary = {key: final[key] for key in keys}
+        summary["baseline_net_welfare"] = self.baseline_net_welfare
+        summary["baseline_welfare"] = self.baseline_welfare
+        summary["net_welfare_gain"] = (final["equilibrium_net_welfare"]
+                                       - self.baseline_net_welfare)
         return summary

@@ -1,7 +1,8 @@
 """The protocols leaders and follower learners implement (DESIGN: "Who owns which policy").
 
-A match has one leader and one follower learner per follower role (``problem.n_followers``; one
-today, several in economies whose lower level is a game). Each follower learner keeps its
+A match has one leader and one follower learner per follower role (``problem.n_followers``: one
+in a Stackelberg game, several in an economy whose lower level is a game, where the learners are
+:class:`GameFollowerLearner`). Each follower learner keeps its
 current policy, the estimate of its best response to the leader's current ``x``. The leader keeps
 ``x`` and whatever else its algorithm needs (PBRL's penalized policy ``pi``) and reads the
 followers' policies each step; so every leader works with every follower learner.
@@ -17,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from stackelberg.problem import StackelbergProblem
+from stackelberg.problem import BilevelProblem, StackelbergProblem
 
 
 @runtime_checkable
@@ -63,23 +64,52 @@ class Leader(Protocol):
         """The follower policy the leader optimizes jointly with ``x`` (PBRL's ``pi``), or None."""
 
 
-def entropy_schedule(leader: Leader):
-    """The leader's schedule of the follower's entropy weight, ``k -> tau_k``, or None.
+@runtime_checkable
+class GameFollowerLearner(FollowerLearner, Protocol):
+    """A follower learner for a lower level that is a game (``problem.n_followers >= 2``):
+    follower ``index`` of the profile. Before each round of follower steps the coordinator shows
+    every learner the profile they all start from (:meth:`see_others`), so they move
+    simultaneously, each against the others' policies of the same round."""
 
-    A leader may define ``entropy_weight(k)`` (RAC decays it, docs/theory.md §4); the coordinator
-    then sets ``problem.tau`` before iteration ``k``, so the follower learners, the leader and
-    the metrics all see the same ``tau_k``.
-    """
-    schedule = getattr(leader, "entropy_weight", None)
-    return schedule if callable(schedule) else None
+    #: Which follower this learner is (its position in the profile).
+    index: int
+
+    def reset(self, problem: BilevelProblem, rng: np.random.Generator) -> None:
+        """Start learning on ``problem`` as follower ``index``."""
+
+    def see_others(self, profile: Sequence[np.ndarray]) -> None:
+        """The profile (one policy per follower) the next :meth:`step` plays against."""
+
+
+# -- optional hooks: a leader implements them when it needs them ------------------------------
+
+
+@runtime_checkable
+class ScheduledLeader(Protocol):
+    """A leader that schedules the followers' entropy weight (RAC decays it, docs/theory.md
+    §4): the coordinator sets ``problem.tau = entropy_weight(k)`` before iteration ``k``, so the
+    follower learners, the leader and the metrics all see the same ``tau_k``."""
+
+    def entropy_weight(self, k: int) -> float: ...
+
+
+@runtime_checkable
+class BudgetedLeader(Protocol):
+    """A leader that plans by its match's length (the exact leaders' global search spends
+    fixed shares of the match on its phases): the coordinator calls ``plan_budget`` right after
+    ``reset``."""
+
+    def plan_budget(self, iterations: int) -> None: ...
+
+
+def entropy_schedule(leader: Leader):
+    """The leader's schedule of the follower's entropy weight, ``k -> tau_k``, or None
+    (:class:`ScheduledLeader`)."""
+    return leader.entropy_weight if isinstance(leader, ScheduledLeader) else None
 
 
 def announce_budget(leader: Leader, iterations: int) -> None:
-    """Tell a leader how many iterations its match has, if it plans by them.
-
-    A leader may define ``plan_budget(iterations)`` (the exact leaders' global search spends
-    fixed shares of the match on its phases); the coordinator calls it right after ``reset``.
-    """
-    plan = getattr(leader, "plan_budget", None)
-    if callable(plan):
-        plan(iterations)
+    """Tell a leader how many iterations its match has, if it plans by them
+    (:class:`BudgetedLeader`)."""
+    if isinstance(leader, BudgetedLeader):
+        leader.plan_budget(iterations)

@@ -52,11 +52,13 @@ PARALLEL_IDS = _stackelberg_ids(pettingzoo.parallel_registry)
 #: tensor.
 MODEL_IDS = sorted(games.GAMES)
 #: The environments that take the observation/discount options and carry a model.
-OPTION_IDS = sorted([*games.GAMES, *games.ECONOMIES])
+OPTION_IDS = sorted(i for i, info in games.REGISTRY.items() if info.kind in ("game", "economy"))
 
 
 def test_every_game_is_registered_in_both_registries():
-    assert AEC_IDS == PARALLEL_IDS == sorted([*games.GAMES, *games.ENVIRONMENTS, *games.ECONOMIES])
+    with_env = [i for i, info in games.REGISTRY.items()
+                if info.kind != "problem" or info.environment is not None]
+    assert AEC_IDS == PARALLEL_IDS == sorted(with_env)
 
 
 def test_register_all_is_idempotent(recwarn):

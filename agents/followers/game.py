@@ -1,8 +1,11 @@
 """Follower learners for a lower level that is a game (docs/theory.md §7).
 
-One learner per follower role; each round the match hands every learner the followers' model
-at the planner's current ``x`` and the current profile, and all learners move together
-(simultaneously, from the same profile).
+One learner per follower role (:class:`stackelberg.protocols.GameFollowerLearner`, follower
+``index`` of the profile); each round the coordinator shows every learner the profile they all
+start from, then each steps against the followers' model at the planner's current ``x``
+(:meth:`stackelberg.incentive_problem.IncentiveProblem.followers`), so all learners move
+together (simultaneously, from the same profile). The entropy weight is the problem's current
+``tau``.
 
 - ``best-response`` (:class:`DampedBestResponse`): follower ``i``'s soft best response to the
   others' current policies, damped: ``pi_i <- (1 - eta) pi_i + eta BR_i(pi_-i)``; with all
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stackelberg.bilevel import FollowerModel
+from stackelberg.incentive_problem import IncentiveProblem
 from stackelberg.nash import best_response, joint_policy
 from stackelberg.tabular import soft_max_value, softmax, td_update
 from stackelberg.validation import check_fields
@@ -32,7 +35,13 @@ from stackelberg.validation import check_fields
 
 @dataclass(frozen=True)
 class DampedBestResponseConfig:
-    """``damping``: the step ``eta`` in (0, 1] toward the soft best response."""
+    """Settings of the damped best response in an economy.
+
+    Attributes
+    ----------
+    damping : float
+        The step ``eta`` in (0, 1] toward the soft best response.
+    """
 
     damping: float = 0.5
 
@@ -53,19 +62,24 @@ class DampedBestResponse:
         self.index = index
         self.config = config or DampedBestResponseConfig()
 
-    def reset(self, model: FollowerModel, tau: float, rng: np.random.Generator) -> None:
-        self.tau = float(tau)
-        k = model.action_sizes[self.index]
-        self._policy = np.full((model.n_states, k), 1.0 / k)
+    def reset(self, problem: IncentiveProblem, rng: np.random.Generator) -> None:
+        self.problem = problem
+        self._policy = problem.uniform_profile()[self.index]
+        self._profile: tuple[np.ndarray, ...] = problem.uniform_profile()
         self._last: np.ndarray | None = None
 
-    def step(self, model: FollowerModel, profile: Sequence[np.ndarray]) -> np.ndarray:
-        """The new policy, from the profile all followers share this round."""
-        star = best_response(model, profile, self.index, self.tau, pi0=self._last)
+    def see_others(self, profile: Sequence[np.ndarray]) -> None:
+        self._profile = tuple(profile)
+
+    def step(self, x: np.ndarray) -> None:
+        """The damped step toward the best response to the profile all followers share this
+        round."""
+        profile = self._profile
+        star = best_response(self.problem.followers(x), profile, self.index, self.problem.tau,
+                             pi0=self._last)
         self._last = star.pi
         eta = self.config.damping
         self._policy = (1 - eta) * profile[self.index] + eta * star.pi
-        return self._policy
 
     @property
     def policy(self) -> np.ndarray:
@@ -74,10 +88,20 @@ class DampedBestResponse:
 
 @dataclass(frozen=True)
 class IndependentSoftQConfig:
-    """``batch`` transitions per step, TD step ``alpha``; the follower samples its own action
-    uniformly with probability ``explore`` (soft Q-learning is off-policy, so this changes what
-    is learned only through which pairs are visited: without it, a near-greedy policy at a small
-    ``tau`` stopped trying actions whose first estimates were low, measured on the commons)."""
+    """Settings of independent soft Q-learning in an economy.
+
+    Attributes
+    ----------
+    batch : int
+        Transitions sampled per step.
+    alpha : float
+        The TD step.
+    explore : float
+        The follower samples its own action uniformly with this probability (soft Q-learning
+        is off-policy, so this changes what is learned only through which pairs are visited:
+        without it, a near-greedy policy at a small ``tau`` stopped trying actions whose first
+        estimates were low, measured on the commons).
+    """
 
     batch: int = 64
     alpha: float = 0.2
@@ -97,11 +121,15 @@ class IndependentSoftQ:
         self.config = config or IndependentSoftQConfig()
         self.samples = 0
 
-    def reset(self, model: FollowerModel, tau: float, rng: np.random.Generator) -> None:
-        self.tau, self.rng = float(tau), rng
-        self.Q = np.zeros((model.n_states, model.action_sizes[self.index]))
+    def reset(self, problem: IncentiveProblem, rng: np.random.Generator) -> None:
+        self.problem, self.rng = problem, rng
+        self._profile: tuple[np.ndarray, ...] = problem.uniform_profile()
+        self.Q = np.zeros_like(self._profile[self.index])
 
-    def step(self, model: FollowerModel, profile: Sequence[np.ndarray]) -> np.ndarray:
+    def see_others(self, profile: Sequence[np.ndarray]) -> None:
+        self._profile = tuple(profile)
+
+    def step(self, x: np.ndarray) -> None:
         """A batch of transitions, then one soft-TD step on the pairs it visited.
 
         Each transition starts in a state drawn from ``rho`` (full support), so every state is
@@ -110,6 +138,7 @@ class IndependentSoftQ:
         and this follower's exploring one; the next state from ``P``.
         """
         n, rng, eps = self.config.batch, self.rng, self.config.explore
+        model, profile, tau = self.problem.followers(x), self._profile, self.problem.tau
         behaviour = list(profile)
         own_k = model.action_sizes[self.index]
         behaviour[self.index] = (1 - eps) * profile[self.index] + eps / own_k
@@ -121,11 +150,10 @@ class IndependentSoftQ:
         next_states = np.minimum((cdf < rng.random(n)[:, None]).sum(axis=1), model.n_states - 1)
         self.samples += n
         own = np.unravel_index(joint_actions, model.action_sizes)[self.index]
-        soft_v = soft_max_value(self.Q, self.tau)
+        soft_v = soft_max_value(self.Q, tau)
         targets = model.r[self.index, states, joint_actions] + model.gamma * soft_v[next_states]
         self.Q = td_update(self.Q, states, own, targets, self.config.alpha)
-        return self.policy
 
     @property
     def policy(self) -> np.ndarray:
-        return softmax(self.Q / self.tau, axis=1)
+        return softmax(self.Q / self.problem.tau, axis=1)

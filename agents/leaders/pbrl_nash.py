@@ -12,8 +12,9 @@ and the planner solves (docs/theory.md §2, §7.3 and §7.4)
 Gradients by Danskin's theorem at the followers' soft best responses ``BR_i(pi_-i)`` (the inner
 oracle: soft policy iteration, warm-started from the last ones), computed as weights on the
 followers' model (:func:`stackelberg.nash.ni_penalty_gradient`) and carried to ``x`` by the
-parameterization's ``vjp``; ``f`` is the economy's ``-(welfare - c payments)``
-(:func:`stackelberg.economy.upper_objective`).
+parameterization's ``vjp`` (:meth:`stackelberg.incentive_problem.IncentiveProblem.penalty_gradient`);
+``f`` is the problem's upper objective, ``-(welfare - c payments)``
+(:class:`stackelberg.economy.NetWelfare`).
 
 Update [ours, the paper's single-loop joint step, docs/theory.md §4]: ``pi_steps`` gradient steps
 on the penalized policies' logits ``theta_j <- theta_j - (alpha_pi / lam) G_theta_j``, then one
@@ -31,15 +32,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stackelberg.economy import IncentiveEconomy, upper_objective
-from stackelberg.nash import best_response, ni_penalty_gradient
+from collections.abc import Sequence
+
+from stackelberg.incentive_problem import IncentiveProblem
+from stackelberg.nash import best_response
 from stackelberg.tabular import softmax
 from stackelberg.validation import check_fields
 
 
 @dataclass(frozen=True)
 class PBRLNashConfig:
-    """Settings of :class:`PBRLNashLeader` (module docstring for the update)."""
+    """Settings of :class:`PBRLNashLeader` (module docstring for the update).
+
+    Attributes
+    ----------
+    penalty : float
+        The final penalty weight ``lam`` on the Nikaido–Isoda penalty.
+    penalty_start : float
+        ``lam`` at the first iteration; it ramps linearly to ``penalty``.
+    ramp_iterations : int
+        Iterations of the ramp (0: ``penalty`` from the start).
+    alpha_x : float
+        Step on the incentive parameters, divided by ``lam``.
+    alpha_pi : float
+        Step on the penalized policies' logits, divided by ``lam``.
+    pi_steps : int
+        Policy steps per incentive step.
+    initial_x : float or None
+        Start every entry of ``x`` here instead of at the parameterization's neutral point.
+    """
 
     penalty: float = 20.0
     penalty_start: float = 1.0
@@ -82,21 +103,29 @@ class PBRLNashLeader:
         self.config = config or PBRLNashConfig()
         self.samples = 0
 
-    def reset(self, economy: IncentiveEconomy, tau: float, rng: np.random.Generator) -> None:
+    def reset(self, problem: IncentiveProblem, rng: np.random.Generator) -> None:
         """Start from the neutral incentive and uniform penalized policies (``rng`` unused: the
         algorithm is deterministic given the followers' play)."""
-        self.economy, self.tau = economy, float(tau)
+        if not isinstance(problem, IncentiveProblem):
+            raise ValueError("pbrl-nash plays an incentive economy (a planner and n followers "
+                             f"playing a game), not a {type(problem).__name__}")
+        self.problem = problem
         start = self.config.initial_x
-        self._x = (economy.incentives.initial_x() if start is None
-                   else np.full(economy.incentives.x_shape, float(start)))
-        base = economy.base
-        self.theta = [np.zeros((base.n_states, k)) for k in base.action_sizes]
-        self._responses: list[np.ndarray | None] = [None] * base.n_followers
+        self._x = (problem.initial_x() if start is None
+                   else np.full(problem.x_shape, float(start)))
+        self.theta = [np.zeros_like(pi) for pi in problem.uniform_profile()]
+        self._responses: list[np.ndarray | None] = [None] * problem.n_followers
         self.k = 0
 
     @property
     def x(self) -> np.ndarray:
         return self._x
+
+    @property
+    def penalized_policy(self) -> None:
+        """None: the penalized policies are the leader's own, the metrics evaluate the
+        followers' play (:attr:`penalized_policies` holds them)."""
+        return None
 
     @property
     def penalized_policies(self) -> tuple[np.ndarray, ...]:
@@ -110,22 +139,23 @@ class PBRLNashLeader:
 
     def _gradient(self, lam: float):
         """``F``, its parts and its gradients at the current ``(x, theta)``."""
-        economy, tau = self.economy, self.tau
-        model = economy.incentives.followers(self._x)
+        problem, tau = self.problem, self.problem.tau
+        model = problem.followers(self._x)
         profile = self.penalized_policies
         responses = []
         for i in range(model.n_followers):
             star = best_response(model, profile, i, tau, pi0=self._responses[i])
             responses.append(star.pi)
         self._responses = responses
-        ni = ni_penalty_gradient(model, profile, tau, responses)
-        upper = upper_objective(economy, self._x, profile)
-        grad_x = upper.grad_x + lam * economy.incentives.vjp(self._x, ni.dP, ni.dr)
+        ni, ni_x = problem.penalty_gradient(self._x, profile, responses)
+        upper = problem.upper_value(self._x, profile)
+        grad_x = upper.grad_x + lam * ni_x
         grad_theta = [g + lam * p for g, p in zip(upper.grad_theta, ni.theta, strict=True)]
         return upper, ni, grad_x, grad_theta
 
-    def step(self) -> dict[str, float]:
-        """``pi_steps`` steps on the penalized policies, then one on ``x``."""
+    def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
+        """``pi_steps`` steps on the penalized policies, then one on ``x`` (the followers'
+        play, ``responses``, is not read: the penalty measures the leader's own policies)."""
         c = self.config
         lam = self.penalty_weight(self.k)
         for _ in range(c.pi_steps):

@@ -42,11 +42,16 @@ class Algorithm:
     summary: str
     parameters: tuple[Parameter, ...]
     fixed: dict[str, Any]  # fields this name sets itself (pbrl-bellman: penalty = "bellman")
+    kinds: tuple[str, ...] = ("game",)  # the registry kinds it plays
+    economy: Algorithm | None = None  # the same name's form for an economy's followers
 
     def as_json(self) -> dict[str, Any]:
-        return {"role": self.role, "name": self.name, "summary": self.summary,
-                "parameters": [dataclasses.asdict(p) for p in self.parameters],
-                "fixed": self.fixed}
+        found = {"role": self.role, "name": self.name, "summary": self.summary,
+                 "parameters": [dataclasses.asdict(p) for p in self.parameters],
+                 "fixed": self.fixed, "kinds": list(self.kinds)}
+        if self.economy is not None:
+            found["economy"] = self.economy.as_json()
+        return found
 
 
 def first_sentence(text: str) -> str:
@@ -107,7 +112,9 @@ def describe(role: str, spec: AgentSpec) -> Algorithm:
             continue
         parameters.append(Parameter(f.name, type_name(hints.get(f.name, f.type)),
                                     defaults[f.name], docs.get(f.name, "")))
-    return Algorithm(role, spec.name, spec.summary, tuple(parameters), fixed)
+    economy = None if spec.economy is None else describe(role, spec.economy)
+    return Algorithm(role, spec.name, spec.summary, tuple(parameters), fixed, spec.kinds,
+                     economy)
 
 
 #: Longest parameter description in :func:`as_text` (the JSON listing has every one whole).
@@ -123,14 +130,24 @@ def as_text(found: list[Algorithm]) -> str:
                      "= NAME):")
         for algorithm in (a for a in found if a.role == role):
             fixed = ", ".join(f"{k} = {json.dumps(v)}" for k, v in algorithm.fixed.items())
+            plays = "" if algorithm.kinds == ("game",) else f" (plays: {', '.join(algorithm.kinds)})"
             lines.append(f"  {algorithm.name}: {algorithm.summary}"
-                         + (f" [{fixed}]" if fixed else ""))
-            for p in algorithm.parameters:
-                text = p.description
-                if len(text) > DESCRIPTION_WIDTH:
-                    text = text[:DESCRIPTION_WIDTH - 3].rstrip() + "..."
-                lines.append(f"      {p.name}: {p.type} = {json.dumps(p.default)}  {text}")
+                         + (f" [{fixed}]" if fixed else "") + plays)
+            lines.extend(_parameter_lines(algorithm.parameters, "      "))
+            if algorithm.economy is not None:
+                lines.append(f"    {algorithm.economy.summary}:")
+                lines.extend(_parameter_lines(algorithm.economy.parameters, "      "))
     return "\n".join(lines)
+
+
+def _parameter_lines(parameters: tuple[Parameter, ...], indent: str) -> list[str]:
+    lines = []
+    for p in parameters:
+        text = p.description
+        if len(text) > DESCRIPTION_WIDTH:
+            text = text[:DESCRIPTION_WIDTH - 3].rstrip() + "..."
+        lines.append(f"{indent}{p.name}: {p.type} = {json.dumps(p.default)}  {text}")
+    return lines
 
 
 def algorithms() -> list[Algorithm]:

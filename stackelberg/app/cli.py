@@ -9,7 +9,7 @@
     stackelberg plot RUN_DIR [RUN_DIR ...] [--out FILE]
     stackelberg report DIR [--out OUT_DIR] [--tolerance REL]
     stackelberg tolls CONFIG.toml [--out DIR] [--overwrite]
-    stackelberg economy CONFIG.toml [--out DIR] [--overwrite] [--quiet]
+    stackelberg economy CONFIG.toml ...   (an alias of `run`, kept for economy configs)
 
 Exit codes (DESIGN, "Conventions"): 0 on success, 2 on a user error (a bad config, game or run
 directory) with a one-paragraph message and no traceback, 1 on an internal failure, 141
@@ -43,16 +43,11 @@ def cmd_games(args: argparse.Namespace) -> int:
     import games
     from games.registry import plugin_games
 
-    # three kinds: two-player games with exact models, economies (a planner and n followers,
-    # `stackelberg economy`) and environment-only games (the toll network, `stackelberg tolls`)
-    rows = [
-        {"id": info.id, "kind": kind, "description": info.description,
-         "parameters": info.parameters()}
-        for kind, registry in (("game", games.GAMES), ("economy", games.ECONOMIES))
-        for info in registry.values()
-    ]
-    rows += [{"id": info.id, "kind": "environment", "description": info.description,
-              "parameters": dict(info.defaults)} for info in games.ENVIRONMENTS.values()]
+    # one registry, each entry with its kind: two-player games (`stackelberg run`), economies
+    # (a planner and n followers, `stackelberg run` with pbrl-nash), networks (`stackelberg
+    # tolls`), bilevel problems built directly
+    rows = [{"id": info.id, "kind": info.kind, "description": info.description,
+             "parameters": info.parameters()} for info in games.REGISTRY.values()]
     # plug-ins are listed, not imported: listing must not run an installed package's code
     rows += [{"id": name, "kind": "game", "description": f"plug-in game {value} (entry point)",
               "parameters": {}} for name, value in plugin_games().items()]
@@ -107,6 +102,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(str(in_file(args.config, err, args.overrides))) from None
     s = result.summary
     print(f"run directory: {out}")
+    if "equilibrium_net_welfare" in s:  # an economy
+        print(f"net welfare at the followers' equilibrium {s['equilibrium_net_welfare']:.6g} "
+              f"with the planner's incentives, {s['baseline_net_welfare']:.6g} without; Nash "
+              f"gap of the followers' play {s['nash_gap']:.1e}; iterations {s['iterations']}  "
+              f"{s['wall_seconds']:.1f}s")
+        return EXIT_OK
     line = (f"leader value {s['leader_value']:.6f}  hyper-objective {s['hyper_objective']:.6f}  "
             f"lower-level gap {s['lower_level_gap']:.2e}  iterations {s['iterations']}  "
             f"{s['wall_seconds']:.1f}s")
@@ -268,29 +269,6 @@ def cmd_tolls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_economy(args: argparse.Namespace) -> int:
-    from stackelberg.app.economy_run import EconomyConfigError, load_economy_config, run_economy
-    from stackelberg.app.rundir import RUN
-
-    try:
-        config = load_economy_config(args.config)
-        output = prepare(RUN, args.out or Path("runs") / Path(args.config).stem, args.overwrite)
-    except (EconomyConfigError, OutputError, OSError) as err:
-        raise UserError(str(err)) from None
-    if not args.quiet:
-        _note("economy")(f"{config.economy.name}: {config.leader} against "
-                         f"{config.economy.n_followers} {config.learner} followers, "
-                         f"{config.iterations} iterations")
-    run, out = output.write(lambda staging: run_economy(config, staging))
-    summary = run.summary
-    print(f"run directory: {out}")
-    print(f"net welfare at the followers' equilibrium "
-          f"{summary['final']['equilibrium_net_welfare']:.6g} with the planner's incentives, "
-          f"{summary['baseline_net_welfare']:.6g} without; Nash gap of the followers' play "
-          f"{summary['final']['nash_gap']:.1e}; {summary['cpu_seconds']:.1f} CPU s")
-    return EXIT_OK
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stackelberg",
@@ -309,16 +287,19 @@ def build_parser() -> argparse.ArgumentParser:
         "config section: type, default and what it does.")
     algorithms.add_argument("--json", action="store_true", help="print a JSON list")
     algorithms.set_defaults(func=cmd_algorithms)
-    run = sub.add_parser("run", help="run one match from a TOML config")
-    run.add_argument("config", help="the experiment's TOML file")
-    run.add_argument("overrides", nargs="*", metavar="section.key=value",
-                     help="override config entries, e.g. run.iterations=100")
-    run.add_argument("--out", help="run directory (default runs/<config>-<leader>-seed<N>)")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace an earlier run in DIR (never anything else: a non-empty "
-                     "directory that is not a run directory is refused)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.set_defaults(func=cmd_run)
+    # `economy` is the same command: an economy is one more kind of game `run` plays
+    for name, text in (("run", "run one match from a TOML config (a game or an economy)"),
+                       ("economy", "alias of `run` (an economy's config, configs/commons.toml)")):
+        run = sub.add_parser(name, help=text)
+        run.add_argument("config", help="the experiment's TOML file")
+        run.add_argument("overrides", nargs="*", metavar="section.key=value",
+                         help="override config entries, e.g. run.iterations=100")
+        run.add_argument("--out", help="run directory (default runs/<config>-<leader>-seed<N>)")
+        run.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier run in DIR (never anything else: a non-empty "
+                         "directory that is not a run directory is refused)")
+        run.add_argument("--quiet", action="store_true", help="no progress bar")
+        run.set_defaults(func=cmd_run)
     tournament = sub.add_parser(
         "tournament", help="play every match of a tournament spec into a results store",
         description="Play games x leaders x followers x seeds of a TOML spec; each finished "
@@ -362,17 +343,6 @@ def build_parser() -> argparse.ArgumentParser:
     tolls.add_argument("--overwrite", action="store_true",
                        help="replace an earlier run in the --out directory")
     tolls.set_defaults(func=cmd_tolls)
-    economy = sub.add_parser(
-        "economy", help="design incentives for an economy (a planner and n followers)",
-        description="Play one match of a planner's leader against n follower learners in a "
-        "registered economy; writes config.json, metrics.csv, summary.json and "
-        "net_welfare.png.")
-    economy.add_argument("config", help="the TOML file (stackelberg/app/economy_run.py)")
-    economy.add_argument("--out", help="run directory (default runs/<config name>)")
-    economy.add_argument("--overwrite", action="store_true",
-                         help="replace an earlier run in the --out directory")
-    economy.add_argument("--quiet", action="store_true", help="no note on stderr")
-    economy.set_defaults(func=cmd_economy)
     return parser
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import games
 from agents.registry import FOLLOWERS, LEADERS, AgentSpec
 from stackelberg.coordinator import MatchConfig
-from stackelberg.problem import StackelbergProblem
+from stackelberg.problem import BilevelProblem, StackelbergProblem
 from stackelberg.seeding import run_streams
 from stackelberg.validation import check_types
 
@@ -80,13 +80,19 @@ class ExperimentConfig:
     seed: int = 0
     run: MatchConfig = field(default_factory=MatchConfig)
 
+    @property
+    def kind(self) -> str:
+        """The registry kind of the game (:func:`games.game_kind`): ``"game"`` or
+        ``"economy"``."""
+        return games.game_kind(self.game_id)
+
     def resolved(self) -> dict[str, Any]:
         """The config as plain data, with every default filled in (for ``config.json``)."""
         leader_config = dataclasses.asdict(_agent_config(LEADERS, "leader", self.leader,
-                                                         self.leader_params))
+                                                         self.leader_params, self.kind))
         follower_config = dataclasses.asdict(_agent_config(FOLLOWERS, "follower", self.follower,
-                                                           self.follower_params))
-        info = games.GAMES.get(self.game_id)
+                                                           self.follower_params, self.kind))
+        info = games.REGISTRY.get(self.game_id)
         game_defaults = info.parameters() if info is not None else {}
         return {
             "game": {"id": self.game_id, **game_defaults, **self.game_params},
@@ -96,14 +102,31 @@ class ExperimentConfig:
         }
 
 
-def _agent_config(table: dict[str, AgentSpec], section: str, name: str,
-                  params: dict[str, Any]) -> object:
+#: How a message names a registry kind.
+KIND_NAMES = {"game": "a two-player game", "economy": "an economy (a planner and n followers)",
+              "network": "a toll network", "problem": "a bilevel problem"}
+
+
+def agent_spec(table: dict[str, AgentSpec], section: str, name: str, kind: str = "game"
+               ) -> AgentSpec:
+    """The registered agent ``name`` in the form that plays ``kind``; a
+    :class:`ConfigError` names the agent and the kinds it plays otherwise."""
     if name not in table:
         raise ConfigError(
             f"{section}: unknown {'algorithm' if section == 'leader' else 'learner'} {name!r}; "
             f"known: {', '.join(sorted(table))}"
         )
-    spec = table[name]
+    spec = table[name].for_kind(kind)
+    if spec is None:
+        fit = sorted(n for n, s in table.items() if s.for_kind(kind) is not None)
+        raise ConfigError(f"{section}: {name!r} cannot play {KIND_NAMES.get(kind, kind)}; "
+                          f"{'those that can' if fit else 'none can'}: {', '.join(fit)}")
+    return spec
+
+
+def _agent_config(table: dict[str, AgentSpec], section: str, name: str,
+                  params: dict[str, Any], kind: str = "game") -> object:
+    spec = agent_spec(table, section, name, kind)
     accepted = {f.name for f in dataclasses.fields(spec.config_class)} - {n for n, _ in spec.fixed}
     unknown = sorted(set(params) - accepted)
     if unknown:
@@ -259,17 +282,24 @@ def parse_config(data: dict[str, Any], base_dir: str | Path | None = None) -> Ex
     game_id = _check_name("game", "id", game.pop("id"))
     if base_dir is not None:
         game_id = games.absolute_game_id(game_id, base_dir)
-    if game_id in games.GAMES:  # a user's builder is not run to find its annotations
+    kind = games.game_kind(game_id)
+    if kind == "network":
+        raise ConfigError(f"game.id = {game_id!r} is {KIND_NAMES[kind]}: run it with "
+                          "`stackelberg tolls CONFIG`")
+    if game_id in games.REGISTRY:  # a user's builder is not run to find its annotations
         try:
-            check_types("game", game, games.GAMES[game_id].builder)
+            check_types("game", game, games.REGISTRY[game_id].builder)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-    leader_name = _check_name("leader", "algorithm", leader.pop("algorithm", "pbrl-value"))
+    default_leader = "pbrl-nash" if kind == "economy" else "pbrl-value"
+    leader_name = _check_name("leader", "algorithm", leader.pop("algorithm", default_leader))
     follower_name = _check_name("follower", "learner", follower.pop("learner", "best-response"))
     tau = follower.pop("tau", DEFAULT_TAU)
+    # the followers of an economy play a game: its equilibrium needs a positive weight
+    smallest = "> 0" if kind == "economy" else ">= 0"
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not np.isfinite(tau) \
-            or tau < 0:
-        raise ConfigError(f"follower.tau must be a finite number >= 0, got {tau!r}")
+            or tau < 0 or (kind == "economy" and tau == 0):
+        raise ConfigError(f"follower.tau must be a finite number {smallest}, got {tau!r}")
     seed = run.pop("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"run.seed must be a non-negative integer, got {seed!r}")
@@ -287,12 +317,12 @@ def parse_config(data: dict[str, Any], base_dir: str | Path | None = None) -> Ex
                               leader_params=leader, follower=str(follower_name),
                               follower_params=follower, tau=float(tau), seed=seed, run=match)
     # validate the agents' hyperparameters now, before anything runs
-    leader_config = _agent_config(LEADERS, "leader", config.leader, config.leader_params)
+    leader_config = _agent_config(LEADERS, "leader", config.leader, config.leader_params, kind)
     needed = getattr(leader_config, "minimum_iterations", lambda: 1)()
     if match.iterations < needed:
         raise ConfigError(f"run.iterations = {match.iterations} is too few for leader "
                           f"({config.leader}): it needs at least {needed}")
-    _agent_config(FOLLOWERS, "follower", config.follower, config.follower_params)
+    _agent_config(FOLLOWERS, "follower", config.follower, config.follower_params, kind)
     return config
 
 
@@ -324,7 +354,7 @@ class Experiment:
     """The objects of one match, built from an :class:`ExperimentConfig`."""
 
     config: ExperimentConfig
-    problem: StackelbergProblem
+    problem: BilevelProblem
     leader: Any
     followers: list[Any]
 
@@ -336,21 +366,18 @@ class Experiment:
 def build_experiment(config: ExperimentConfig) -> Experiment:
     """Make the game, the problem, the leader and the followers; every user error becomes a
     :class:`ConfigError` here, before any run directory exists."""
-    try:
-        model = games.make_model(config.game_id, **config.game_params)
-    except (TypeError, ValueError) as err:  # ModelError and GameBuildError are ValueErrors
-        message, named = str(err), f"game {config.game_id!r}: "
-        raise ConfigError(f"game.id = {config.game_id!r}: {message.removeprefix(named)}"
-                          ) from None
-    problem = StackelbergProblem(model, config.tau)
-    leader_spec, follower_spec = LEADERS[config.leader], FOLLOWERS[config.follower]
+    kind = config.kind
+    problem = _build_problem(config, kind)
+    leader_spec = agent_spec(LEADERS, "leader", config.leader, kind)
+    follower_spec = agent_spec(FOLLOWERS, "follower", config.follower, kind)
     leader = leader_spec.factory(_agent_config(LEADERS, "leader", config.leader,
-                                               config.leader_params))
-    followers = [
-        follower_spec.factory(_agent_config(FOLLOWERS, "follower", config.follower,
-                                            config.follower_params))
-        for _ in range(problem.n_followers)
-    ]
+                                               config.leader_params, kind))
+    follower_config = _agent_config(FOLLOWERS, "follower", config.follower,
+                                    config.follower_params, kind)
+    # an economy's learners are followers 0..n-1 of one profile
+    followers = [follower_spec.factory(follower_config, i) if kind == "economy"
+                 else follower_spec.factory(follower_config)
+                 for i in range(problem.n_followers)]
     # a dry reset surfaces combinations that cannot run (e.g. hypergradient with tau = 0)
     streams = run_streams(config.seed, problem.n_followers)
     try:
@@ -360,3 +387,20 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return Experiment(config=config, problem=problem, leader=leader, followers=followers)
+
+
+def _build_problem(config: ExperimentConfig, kind: str) -> BilevelProblem:
+    """The bilevel problem of the config's game: a Stackelberg game's, or an economy's."""
+    try:
+        if kind == "economy":
+            return games.make_economy(config.game_id, **config.game_params).problem(config.tau)
+        model = games.make_model(config.game_id, **config.game_params)
+    except (TypeError, ValueError) as err:  # ModelError and GameBuildError are ValueErrors
+        message, named = str(err), f"game {config.game_id!r}: "
+        message = message.removeprefix(named)
+        # an economy builder's messages start with the parameter's name
+        if kind == "economy" and any(message.startswith(f"{key} ")
+                                     for key in config.game_params):
+            raise ConfigError(f"game.{message}") from None
+        raise ConfigError(f"game.id = {config.game_id!r}: {message}") from None
+    return StackelbergProblem(model, config.tau)

@@ -126,6 +126,9 @@ def run_experiment(
         _write_metrics(staging / "metrics.csv", result.metrics)
         summary = {**result.summary, "seed": config.seed, "game": config.game_id,
                    "leader": config.leader, "follower": config.follower, "tau": config.tau}
+        if config.kind == "economy":
+            summary["n_followers"] = experiment.problem.n_followers
+            summary["incentive_levels"] = experiment.problem.levels(result.x)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2))
         save_figure([load_run(staging)], staging / "convergence.png")
         return result
