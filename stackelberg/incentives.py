@@ -188,3 +188,45 @@ class LinearIncentives:
         """``grad_x`` of :meth:`payments` at a fixed occupancy."""
         v = np.einsum("isak,sa->k", self.payment_features, occupancy)
         return self.range_map.vjp(np.asarray(x, dtype=float).reshape(self.x_shape), v)
+
+
+# -- built-in feature maps (a config names them; docs/theory.md §7.1) --------------------------
+
+
+def own_actions(base: FollowerModel) -> np.ndarray:
+    """``own[i, a]``: follower ``i``'s own action in the flat joint action ``a``, shape
+    ``(n, A)``."""
+    A = int(np.prod(base.action_sizes))
+    return np.array(np.unravel_index(np.arange(A), base.action_sizes)).reshape(
+        base.n_followers, A)
+
+
+def action_features(base: FollowerModel) -> np.ndarray:
+    """Per-action indicators: instrument ``k`` pays every follower that plays its own action
+    ``k``, in every state (a tax or subsidy on each action level, the same for all followers).
+    Shape ``(n, S, A, K)`` with ``K`` the followers' common number of actions."""
+    sizes = set(base.action_sizes)
+    if len(sizes) != 1:
+        raise ValueError("per-action features need followers with the same number of actions, "
+                         f"got {base.action_sizes}")
+    K = sizes.pop()
+    own = own_actions(base)
+    features = np.zeros((base.n_followers, base.n_states, own.shape[1], K))
+    for i in range(base.n_followers):
+        features[i, :, np.arange(own.shape[1]), own[i]] = 1.0
+    return features
+
+
+def state_action_features(base: FollowerModel) -> np.ndarray:
+    """Per-state-action indicators: instrument ``(s, k)`` pays every follower that plays its
+    own action ``k`` in state ``s``. Shape ``(n, S, A, S K)``, ``K`` as in
+    :func:`action_features`."""
+    per_action = action_features(base)
+    n, S, A, K = per_action.shape
+    features = np.zeros((n, S, A, S, K))
+    features[:, np.arange(S), :, np.arange(S), :] = per_action.transpose(1, 0, 2, 3)
+    return features.reshape(n, S, A, S * K)
+
+
+#: The feature maps a config names (``[incentives] features = "per-action"``).
+FEATURE_MAPS = {"per-action": action_features, "per-state-action": state_action_features}

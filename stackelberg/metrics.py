@@ -108,8 +108,12 @@ class GameMetrics:
     negative) and the Nash gap, which is also the row's ``lower_level_gap`` (so reports and plots
     find the column they read for every problem). At the exact equilibrium of ``x`` (damped best
     responses from the uniform profile, on a detached copy of the problem): the same three, and
-    ``hyper_objective = -equilibrium_net_welfare``. The no-incentive equilibrium's net welfare
-    and welfare, what a planner must beat, are solved once and go to the summary.
+    ``hyper_objective = -equilibrium_net_welfare``. That net welfare is also the row's
+    ``leader_value``, the planner's value against the followers' exact response (as a
+    Stackelberg leader's is against an exact best response), which tournaments score on; here
+    the response is the regularized equilibrium at the problem's ``tau``, since an
+    unregularized one need not be unique. The no-incentive equilibrium's net welfare and
+    welfare, what a planner must beat, are solved once and go to the summary.
     """
 
     game = None
@@ -139,13 +143,14 @@ class GameMetrics:
             "equilibrium_welfare": at_equilibrium.welfare,
             "equilibrium_payments": at_equilibrium.payments,
             "equilibrium_net_welfare": -at_equilibrium.objective,
+            "leader_value": -at_equilibrium.objective,
         }
 
     def summarize(self, final: dict[str, float]) -> dict[str, float]:
         """The summary entries of the match's last recorded row, with the baseline."""
-        keys = ("hyper_objective", "upper_objective", "lower_level_gap", "nash_gap", "welfare",
-                "payments", "net_welfare", "equilibrium_welfare", "equilibrium_payments",
-                "equilibrium_net_welfare")
+        keys = ("leader_value", "hyper_objective", "upper_objective", "lower_level_gap",
+                "nash_gap", "welfare", "payments", "net_welfare", "equilibrium_welfare",
+                "equilibrium_payments", "equilibrium_net_welfare")
         summary = {key: final[key] for key in keys}
         summary["baseline_net_welfare"] = self.baseline_net_welfare
         summary["baseline_welfare"] = self.baseline_welfare

@@ -106,6 +106,29 @@ class BilevelProblem:
     def n_followers(self) -> int:
         return self.lower.n_followers
 
+    # -- what a leader reads of the problem, with or without a game model --------------------
+    def _neutral_model(self):
+        return self.parameterization.followers(self.parameterization.initial_x())
+
+    @property
+    def gamma(self) -> float:
+        """The discount factor (the game's, or the followers' model's: it does not depend on
+        ``x``)."""
+        return self.model.gamma if self.model is not None else self._neutral_model().gamma
+
+    @property
+    def initial(self) -> np.ndarray:
+        """The initial state distribution ``rho`` (likewise independent of ``x``)."""
+        return self.model.initial if self.model is not None else self._neutral_model().rho
+
+    @property
+    def follower_reward_range(self) -> float:
+        """The spread of the follower's own rewards (the game's, or at the neutral ``x``): the
+        scale an entropy weight is measured against."""
+        if self.model is not None:
+            return float(np.ptp(self.model.follower_rewards))
+        return float(np.ptp(self._neutral_model().r))
+
     def set_tau(self, tau: float) -> None:
         """Change the follower's entropy weight (a leader with a decaying schedule, Zeng et al.
         2026, RAC); forgets the remembered answers, which belong to the old weight."""

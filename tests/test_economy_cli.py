@@ -106,3 +106,46 @@ def test_games_lists_every_kind_from_the_one_registry(tmp_path, cli):
     assert kinds["stackelberg/commons-v0"] == "economy"
     assert kinds["stackelberg/toll-network-v0"] == "network"
     assert kinds["stackelberg/matrix-v0"] == "game"
+
+
+MIXED = """
+seeds = [0]
+
+[budget]
+iterations = 3
+
+[[games]]
+label = "textbook"
+id = "stackelberg/matrix-v0"
+
+[[games]]
+label = "commons"
+id = "stackelberg/commons-v0"
+stock_levels = 3
+
+[[leaders]]
+algorithm = "pbrl-value"
+
+[[leaders]]
+algorithm = "pbrl-nash"
+
+[[followers]]
+learner = "best-response"
+tau = 0.1
+"""
+
+
+def test_a_tournament_plays_games_of_both_kinds_and_notes_what_it_skips(tmp_path, cli):
+    (tmp_path / "mixed.toml").write_text(MIXED)
+    done = cli("tournament", "mixed.toml", "--out", "t", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 matches; ran 2 (0 failed)" in done.stdout
+    assert ("textbook x pbrl-nash x best-response: skipped, pbrl-nash cannot play a two-player "
+            "game") in done.stderr
+    assert "commons x pbrl-value x best-response: skipped, pbrl-value cannot play an economy" \
+        in done.stderr
+    report = cli("report", "t", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "t" / "report" / "index.md").read_text()
+    # the commons is scored on the planner's net welfare at the followers' equilibrium
+    assert "## Game commons" in text and "No match of this game could be scored" not in text

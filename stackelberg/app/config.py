@@ -6,6 +6,8 @@ A config has four sections (README, "Configuration")::
     [leader]    algorithm = "pbrl-value", then the algorithm's hyperparameters
     [follower]  learner = "best-response", tau = 0.01, then the learner's hyperparameters
     [run]       iterations, seed, follower_steps, tolerance, patience, max_seconds, metrics_every
+    [incentives] optional, for an economy: the planner's feature map, range and payment cost
+                 (:mod:`stackelberg.app.incentives_section`)
 
 Configs are data: read with ``tomllib``, nothing is evaluated. Unknown sections and keys, values
 of the wrong type (checked against the field annotations of the config dataclasses and of a
@@ -28,12 +30,13 @@ import numpy as np
 
 import games
 from agents.registry import FOLLOWERS, LEADERS, AgentSpec
+from stackelberg.app.incentives_section import IncentivesError, check_section, designed_economy
 from stackelberg.coordinator import MatchConfig
 from stackelberg.problem import BilevelProblem, StackelbergProblem
 from stackelberg.seeding import run_streams
 from stackelberg.validation import check_types
 
-SECTIONS = ("game", "leader", "follower", "run")
+SECTIONS = ("game", "leader", "follower", "run", "incentives")
 DEFAULT_TAU = 0.01
 
 
@@ -79,6 +82,8 @@ class ExperimentConfig:
     tau: float = DEFAULT_TAU
     seed: int = 0
     run: MatchConfig = field(default_factory=MatchConfig)
+    #: An economy's ``[incentives]`` section (empty: the economy's own incentives).
+    incentives: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -94,12 +99,15 @@ class ExperimentConfig:
                                                            self.follower_params, self.kind))
         info = games.REGISTRY.get(self.game_id)
         game_defaults = info.parameters() if info is not None else {}
-        return {
+        resolved = {
             "game": {"id": self.game_id, **game_defaults, **self.game_params},
             "leader": {"algorithm": self.leader, **leader_config},
             "follower": {"learner": self.follower, "tau": self.tau, **follower_config},
             "run": {"seed": self.seed, **dataclasses.asdict(self.run)},
         }
+        if self.incentives:  # only then: a match id hashes this, and older ids must stay
+            resolved["incentives"] = dict(self.incentives)
+        return resolved
 
 
 #: How a message names a registry kind.
@@ -122,6 +130,14 @@ def agent_spec(table: dict[str, AgentSpec], section: str, name: str, kind: str =
         raise ConfigError(f"{section}: {name!r} cannot play {KIND_NAMES.get(kind, kind)}; "
                           f"{'those that can' if fit else 'none can'}: {', '.join(fit)}")
     return spec
+
+
+def agent_kinds(table: dict[str, AgentSpec], name: str) -> tuple[str, ...]:
+    """The registry kinds the agent ``name`` plays (empty if it is not registered)."""
+    spec = table.get(name)
+    if spec is None:
+        return ()
+    return (*spec.kinds, *(("economy",) if spec.economy is not None else ()))
 
 
 def _agent_config(table: dict[str, AgentSpec], section: str, name: str,
@@ -313,9 +329,11 @@ def parse_config(data: dict[str, Any], base_dir: str | Path | None = None) -> Ex
         match = MatchConfig(**run)
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err)) from None
+    incentives = _incentives(dict(data.get("incentives", {})), kind, base_dir)
     config = ExperimentConfig(game_id=game_id, game_params=game, leader=str(leader_name),
                               leader_params=leader, follower=str(follower_name),
-                              follower_params=follower, tau=float(tau), seed=seed, run=match)
+                              follower_params=follower, tau=float(tau), seed=seed, run=match,
+                              incentives=incentives)
     # validate the agents' hyperparameters now, before anything runs
     leader_config = _agent_config(LEADERS, "leader", config.leader, config.leader_params, kind)
     needed = getattr(leader_config, "minimum_iterations", lambda: 1)()
@@ -324,6 +342,25 @@ def parse_config(data: dict[str, Any], base_dir: str | Path | None = None) -> Ex
                           f"({config.leader}): it needs at least {needed}")
     _agent_config(FOLLOWERS, "follower", config.follower, config.follower_params, kind)
     return config
+
+
+def _incentives(table: dict[str, Any], kind: str, base_dir: str | Path | None
+                ) -> dict[str, Any]:
+    """The checked ``[incentives]`` section, a feature function's file made absolute."""
+    if not table:
+        return table
+    if kind != "economy":
+        raise ConfigError("[incentives] designs incentives on an economy's followers' game: "
+                          f"game.id must name an economy (`stackelberg games`), not "
+                          f"{KIND_NAMES.get(kind, kind)}")
+    try:
+        check_section(table)
+    except IncentivesError as err:
+        raise ConfigError(str(err)) from None
+    features = table["features"]
+    if isinstance(features, str) and base_dir is not None and ":" in features:
+        table["features"] = games.absolute_game_id(features, base_dir)
+    return table
 
 
 def in_file(path: str | Path, err: ConfigError, overrides: list[str] | None = None
@@ -389,11 +426,25 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     return Experiment(config=config, problem=problem, leader=leader, followers=followers)
 
 
+def _designed(economy, incentives: dict[str, Any]):
+    """The economy with the config's ``[incentives]``; a user's feature function that fails
+    (its file, its call, its array) is named as the section's."""
+    try:
+        return designed_economy(economy, incentives)
+    except IncentivesError as err:
+        raise ConfigError(str(err)) from None
+    except ValueError as err:  # GameBuildError too: the user's file or function failed
+        raise ConfigError(f"incentives.features: {err}") from None
+
+
 def _build_problem(config: ExperimentConfig, kind: str) -> BilevelProblem:
     """The bilevel problem of the config's game: a Stackelberg game's, or an economy's."""
     try:
         if kind == "economy":
-            return games.make_economy(config.game_id, **config.game_params).problem(config.tau)
+            economy = games.make_economy(config.game_id, **config.game_params)
+            if config.incentives:
+                return _designed(economy, config.incentives).problem(config.tau)
+            return economy.problem(config.tau)
         model = games.make_model(config.game_id, **config.game_params)
     except (TypeError, ValueError) as err:  # ModelError and GameBuildError are ValueErrors
         message, named = str(err), f"game {config.game_id!r}: "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import games
-from stackelberg.app.config import ConfigError, parse_config
+from stackelberg.app.config import AGENT_KEYS, ConfigError, agent_kinds, parse_config
 from stackelberg.app.tournament.sweep import Variant, expand
 from stackelberg.coordinator import MatchConfig
 
@@ -133,19 +133,46 @@ def parse_budget(value: Any, where: str = "budget") -> dict[str, Any]:
 SECTION_PREFIX = re.compile(r"^(game|leader|follower)( \([^)]*\))?: ")
 
 
+#: A game of each kind an agent entry is checked against (its config does not read the game).
+_KIND_GAMES = {"game": "-", "economy": "stackelberg/commons-v0"}
+
+
+def _check_agent(entry: Entry) -> None:
+    """An agent entry is valid if its config is, for one of the kinds of game it plays (a
+    ``best-response`` entry with ``damping`` is the economy form's)."""
+    table = AGENT_KEYS[entry.kind.section][1]
+    errors = []
+    for kind in agent_kinds(table, entry.name) or ("game",):
+        try:
+            parse_config({"game": {"id": _KIND_GAMES[kind]},
+                          entry.kind.section: entry.section()})
+            return
+        except ConfigError as err:
+            errors.append(err)
+    raise errors[0]
+
+
 def _check_entry(entry: Entry, base_dir: Path | None = None) -> None:
     """Validate one entry on its own: a game's model is built, an agent's config is made."""
     try:
         if entry.kind is GAME:
+            game_id = games.absolute_game_id(entry.name, base_dir)
+            kind = games.game_kind(game_id)
+            if kind not in _KIND_GAMES:
+                raise ConfigError(f"{game_id!r} is a {kind}: a tournament plays games and "
+                                  "economies")
             try:
-                games.make_model(games.absolute_game_id(entry.name, base_dir), **entry.params)
+                if kind == "economy":
+                    games.make_economy(game_id, **entry.params)
+                else:
+                    games.make_model(game_id, **entry.params)
             except (TypeError, ValueError) as err:
                 raise ConfigError(str(err)) from None
             except Exception as err:  # a user's builder failed in its own way
                 raise ConfigError(f"the game's builder raised {type(err).__name__}: {err}"
                                   ) from None
-        else:  # the game is not looked at by parse_config
-            parse_config({"game": {"id": "-"}, entry.kind.section: entry.section()})
+        else:
+            _check_agent(entry)
     except ConfigError as err:
         raise ConfigError(f"{entry.where}: {SECTION_PREFIX.sub('', str(err))}") from None
 

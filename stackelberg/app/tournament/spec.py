@@ -44,8 +44,11 @@ from typing import Any
 
 import games
 from stackelberg.app.config import (
+    AGENT_KEYS,
+    KIND_NAMES,
     ConfigError,
     ExperimentConfig,
+    agent_kinds,
     build_experiment,
     load_toml,
     parse_config,
@@ -182,12 +185,31 @@ def _combination_matches(game: Entry, leader: Entry, follower: Entry, seeds: Seq
     return matches
 
 
+def _unplayable(game: Entry, leader: Entry, follower: Entry, base_dir: Path | None
+                ) -> str | None:
+    """Why the combination cannot be played (an agent that does not play the game's kind:
+    a single-follower leader in an economy, ``pbrl-nash`` in a two-player game), or None."""
+    kind = games.game_kind(games.absolute_game_id(game.name, base_dir))
+    for entry in (leader, follower):
+        if kind not in agent_kinds(AGENT_KEYS[entry.kind.section][1], entry.name):
+            return (f"{game.label} x {leader.label} x {follower.label}: skipped, "
+                    f"{entry.name} cannot play {KIND_NAMES.get(kind, kind)}")
+    return None
+
+
 def _expand(lists: Mapping[EntryKind, Sequence[Entry]], seeds: Sequence[int],
             budget: Mapping[str, Any], exclude: Sequence[Exclusion],
-            base_dir: Path | None = None) -> tuple[Match, ...]:
+            base_dir: Path | None = None, note: Callable[[str], None] | None = None
+            ) -> tuple[Match, ...]:
     matches: dict[str, Match] = {}
     for game, leader, follower in itertools.product(*(lists[kind] for kind in KINDS)):
         if any(x.drops(game, leader, follower) for x in exclude):
+            continue
+        # games of both kinds in one spec: an agent plays the kinds it can, the rest is noted
+        why = _unplayable(game, leader, follower, base_dir)
+        if why is not None:
+            if note is not None:
+                note(why)
             continue
         for match in _combination_matches(game, leader, follower, seeds, budget, base_dir):
             twin = matches.setdefault(match.match_id, match)
@@ -196,15 +218,19 @@ def _expand(lists: Mapping[EntryKind, Sequence[Entry]], seeds: Sequence[int],
                     f"{twin.describe()} and {match.describe()} are the same match (equal "
                     "resolved configs); remove the duplicate entry")
     if not matches:
-        raise ConfigError("[[exclude]] leaves out every combination: nothing to run")
+        raise ConfigError("[[exclude]] (or leaders and followers that cannot play the games' "
+                          "kinds) leaves out every combination: nothing to run")
     return tuple(matches.values())
 
 
-def parse_spec(data: Mapping[str, Any], base_dir: str | Path | None = None) -> TournamentSpec:
+def parse_spec(data: Mapping[str, Any], base_dir: str | Path | None = None,
+               note: Callable[[str], None] | None = None) -> TournamentSpec:
     """Validate raw spec data (a parsed TOML document) and expand it into matches.
 
     A ``"path/to/file.py:function"`` game is found relative to ``base_dir`` (the spec file's
     directory; default the current directory); match ids and the store keep it as written.
+    ``note`` receives one line per combination left out because an agent cannot play the
+    game's kind.
 
     Raises
     ------
@@ -220,7 +246,7 @@ def parse_spec(data: Mapping[str, Any], base_dir: str | Path | None = None) -> T
     base = Path(base_dir) if base_dir is not None else None
     lists = {kind: parse_entries(data, kind, base) for kind in KINDS}
     exclude = parse_exclusions(data.get("exclude", []), lists)
-    matches = _expand(lists, seeds, budget, exclude, base)
+    matches = _expand(lists, seeds, budget, exclude, base, note)
     return TournamentSpec(games=lists[GAME], leaders=lists[LEADER], followers=lists[FOLLOWER],
                           seeds=seeds, budget=budget, exclude=exclude, matches=matches)
 
@@ -236,7 +262,7 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (),
     overridden = apply_spec_overrides(load_toml(path), overrides)
     for line in overridden.notes if note is not None else ():
         note(line)
-    return parse_spec(overridden.data, base_dir=Path(path).parent)
+    return parse_spec(overridden.data, base_dir=Path(path).parent, note=note)
 
 
 __all__ = ["BUDGET_KEYS", "FOLLOWER", "GAME", "KINDS", "LEADER", "Entry", "EntryKind",
