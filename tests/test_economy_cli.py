@@ -7,33 +7,21 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
-GOOD = """
-[game]
-id = "stackelberg/commons-v0"
-n_followers = 2
-stock_levels = 4
-budget = 0.5
+from stackelberg.app.tournament import load_spec
 
-[leader]
-algorithm = "pbrl-nash"
-
-[follower]
-learner = "best-response"
-tau = 0.1
-
-[run]
-iterations = 8
-seed = 3
-"""
+REPO = Path(__file__).resolve().parents[1]
+#: The shipped config, shortened on the command line (the overrides of `run`).
+SHORT = ("game.stock_levels=4", "run.iterations=8", "run.seed=3")
 
 
 @pytest.mark.parametrize("command", ["run", "economy"])
 def test_economy_run_beats_the_no_incentive_equilibrium(tmp_path, cli, command):
-    (tmp_path / "commons.toml").write_text(GOOD)
-    done = cli(command, "commons.toml", "--out", "out", "--quiet", cwd=tmp_path)
+    config = str(REPO / "configs" / "commons.toml")
+    done = cli(command, config, *SHORT, "--out", "out", "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # --quiet
     out = tmp_path / "out"
@@ -55,12 +43,13 @@ def test_economy_run_beats_the_no_incentive_equilibrium(tmp_path, cli, command):
         rows = list(csv.DictReader(handle))
     assert [float(r["iteration"]) for r in rows] == list(range(1, 9))
     assert float(rows[-1]["equilibrium_net_welfare"]) == summary["equilibrium_net_welfare"]
-    config = json.loads((out / "config.json").read_text())
-    assert config["game"]["stock_levels"] == 4 and config["follower"]["damping"] == 0.5
+    resolved = json.loads((out / "config.json").read_text())
+    assert resolved["game"]["stock_levels"] == 4 and resolved["follower"]["damping"] == 0.5
+    assert resolved["leader"]["algorithm"] == "pbrl-nash" and resolved["leader"]["penalty"] == 20
     assert (out / "convergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # an earlier run is replaced only with --overwrite
-    again = cli(command, "commons.toml", "--out", "out", "--quiet", cwd=tmp_path)
+    again = cli(command, config, *SHORT, "--out", "out", "--quiet", cwd=tmp_path)
     assert again.returncode == 2 and "--overwrite" in again.stderr
 
 
@@ -149,3 +138,11 @@ def test_a_tournament_plays_games_of_both_kinds_and_notes_what_it_skips(tmp_path
     text = (tmp_path / "t" / "report" / "index.md").read_text()
     # the commons is scored on the planner's net welfare at the followers' equilibrium
     assert "## Game commons" in text and "No match of this game could be scored" not in text
+
+
+def test_the_shipped_mixed_tournament_is_valid_and_notes_its_skipped_pairs():
+    notes = []
+    spec = load_spec(REPO / "configs" / "tournament_economy.toml", note=notes.append)
+    played = {(m.game, m.leader) for m in spec.matches}
+    assert played == {("textbook", "pbrl-value"), ("commons", "pbrl-nash")}
+    assert len(notes) == 2 and all("skipped" in n for n in notes)
