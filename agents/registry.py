@@ -4,7 +4,8 @@ The top layer (``stackelberg.app``) turns a config section into an object throug
 adding an algorithm means adding its module and one line here.
 
 An algorithm plays the kinds of problem its spec names (``kinds``, the registry kinds of
-:mod:`games.registry`): the single-follower leaders and learners play ``"game"``, ``pbrl-nash``
+:mod:`games.registry`): the single-follower leaders and learners play ``"game"``, the exact ones
+also a ``"problem"`` built without a game model (they read only the problem), ``pbrl-nash``
 plays ``"economy"`` (a planner over n followers playing a game). A follower learner that also
 plays an economy names its game form (``economy``, one learner per follower, built as
 ``factory(config, index)``) under the same name: ``best-response`` and ``soft-q``.
@@ -91,20 +92,25 @@ def independent_soft_q(config: IndependentSoftQConfig, index: int) -> Independen
     return IndependentSoftQ(index, config)
 
 
+#: What the exact single-follower algorithms play: games, and problems without a game model.
+EXACT = ("game", "problem")
+
 LEADERS: dict[str, AgentSpec] = {
     spec.name: spec
     for spec in (
         AgentSpec("pbrl-value", PBRLConfig, searching(PBRLLeader),
                   "PBRL with the value penalty V*(x) - V(x, pi) (Shen et al.)",
-                  fixed=(("penalty", "value"),)),
+                  fixed=(("penalty", "value"),), kinds=EXACT),
         AgentSpec("pbrl-bellman", PBRLConfig, searching(PBRLLeader),
                   "PBRL with the Bellman penalty (no inner best response needed)",
-                  fixed=(("penalty", "bellman"),)),
+                  fixed=(("penalty", "bellman"),), kinds=EXACT),
         AgentSpec("hypergradient", GradientLeaderConfig, searching(HypergradientLeader),
-                  "gradient descent on the exact implicit hypergradient (baseline)"),
+                  "gradient descent on the exact implicit hypergradient (baseline)",
+                  kinds=EXACT),
         AgentSpec("partial-gradient", GradientLeaderConfig,
                   searching(PartialGradientLeader),
-                  "ignores the follower's dependence on x (alternating baseline)"),
+                  "ignores the follower's dependence on x (alternating baseline)",
+                  kinds=EXACT),
         AgentSpec("rac", RACConfig, RACLeader,
                   "regularized actor-critic from samples, decaying entropy (Zeng et al.)"),
         AgentSpec("rac-fixed-tau", RACConfig, RACLeader,
@@ -126,13 +132,13 @@ FOLLOWERS: dict[str, AgentSpec] = {
     spec.name: spec
     for spec in (
         AgentSpec("best-response", BestResponseConfig, BestResponseFollower,
-                  "exact soft best response by policy iteration",
+                  "exact soft best response by policy iteration", kinds=EXACT,
                   economy=AgentSpec("best-response", DampedBestResponseConfig,
                                     damped_best_response,
                                     "in an economy: damped simultaneous soft best responses",
                                     kinds=("economy",))),
         AgentSpec("mirror-descent", MirrorDescentConfig, MirrorDescentFollower,
-                  "policy mirror descent with exact Q-values"),
+                  "policy mirror descent with exact Q-values", kinds=EXACT),
         AgentSpec("soft-q", SoftQConfig, SoftQFollower,
                   "soft Q-learning on transitions sampled from the game",
                   economy=AgentSpec("soft-q", IndependentSoftQConfig, independent_soft_q,

@@ -33,6 +33,7 @@ from games.registry import (
     make_economy_env,
     make_env,
     make_model,
+    make_problem,
     register_all,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "make_economy_env",
     "make_env",
     "make_model",
+    "make_problem",
     "matrix_game",
     "patrol_game",
     "random_markov_game",

@@ -11,7 +11,9 @@ keyword parameters) returns and how a run uses it:
   factory ``(kind, max_cycles, render_mode, **params)`` (``stackelberg tolls``);
   :data:`ENVIRONMENTS` is their view;
 - ``"problem"``: a :class:`~stackelberg.problem.BilevelProblem` built directly (e.g. a single
-  follower's incentive problem), with an environment factory if it has one.
+  follower's incentive problem) by a builder that takes the follower's entropy weight as its
+  keyword ``tau`` (:func:`make_problem`; ``stackelberg run`` with the exact leaders), with an
+  environment factory if it has one.
 
 Users add games without editing this package in one of two ways, and only these run a user's
 code (user games are of kind ``"game"``):
@@ -62,6 +64,7 @@ from stackelberg.model import GameModel
 __all__ = ["ENTRY_POINT_GROUP", "ECONOMIES", "ENVIRONMENTS", "GAMES", "KINDS", "REGISTRY",
            "EnvEntryPoint", "GameBuildError", "GameInfo", "absolute_game_id", "game_kind",
            "load_builder", "make_economy", "make_economy_env", "make_env", "make_model",
+           "make_problem",
            "plugin_games", "register_all"]
 
 Builder = Callable[..., Any]
@@ -172,15 +175,29 @@ REGISTRY: dict[str, GameInfo] = {
 }
 
 
-def _view(kind: str) -> Mapping[str, GameInfo]:
-    """The entries of one kind, read-only (a new entry goes into :data:`REGISTRY`)."""
-    return MappingProxyType({k: v for k, v in REGISTRY.items() if v.kind == kind})
+class _KindView(Mapping[str, GameInfo]):
+    """The entries of one kind, read-only and live (a new entry goes into :data:`REGISTRY`)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def __getitem__(self, game_id: str) -> GameInfo:
+        info = REGISTRY[game_id]
+        if info.kind != self.kind:
+            raise KeyError(game_id)
+        return info
+
+    def __iter__(self):
+        return (i for i, info in REGISTRY.items() if info.kind == self.kind)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 #: Views of :data:`REGISTRY` by kind.
-GAMES = _view("game")
-ECONOMIES = _view("economy")
-ENVIRONMENTS = _view("network")
+GAMES = _KindView("game")
+ECONOMIES = _KindView("economy")
+ENVIRONMENTS = _KindView("network")
 
 
 def game_kind(game_id: str) -> str:
@@ -236,6 +253,19 @@ def make_economy(economy_id: str, **params: Any) -> IncentiveEconomy:
     info = ECONOMIES[economy_id]
     kwargs = {**copy.deepcopy(dict(info.defaults)), **params}
     _check_parameters(economy_id, info.builder, kwargs)
+    return info.builder(**kwargs)
+
+
+def make_problem(game_id: str, tau: float, **params: Any):
+    """Build a registered bilevel problem (kind ``"problem"``) at the entropy weight ``tau``;
+    unknown ids and parameters are refused by name."""
+    info = REGISTRY.get(game_id)
+    if info is None or info.kind != "problem":
+        known = sorted(i for i, e in REGISTRY.items() if e.kind == "problem")
+        raise ValueError(f"unknown bilevel problem {game_id!r}; known: "
+                         f"{', '.join(known) or '(none)'}")
+    kwargs = {**copy.deepcopy(dict(info.defaults)), **params, "tau": tau}
+    _check_parameters(game_id, info.builder, kwargs)
     return info.builder(**kwargs)
 
 

@@ -29,3 +29,34 @@ def test_exact_leaders_need_no_game_model(leader):
     assert [r["upper_objective"] for r in result.metrics] == \
         [r["upper_objective"] for r in reference.metrics]
     np.testing.assert_array_equal(result.x, reference.x)
+
+
+def test_a_registered_bilevel_problem_runs_from_a_config(monkeypatch):
+    """An entry of kind "problem" (its builder returns a BilevelProblem at ``tau``) plays the
+    exact leaders through ``run``'s config path; a sampled leader is refused by name."""
+    import games
+    from stackelberg.app.config import ConfigError, build_experiment, parse_config
+    from stackelberg.coordinator import run_match
+
+    model = game(False)
+
+    def builder(tau: float, scale: float = 1.0) -> BilevelProblem:
+        commitment = CommitmentLogits(model)
+        return BilevelProblem(DenseOnly(commitment), ValueObjective(LeaderRewards(commitment)),
+                              tau)
+
+    entry = games.GameInfo("test/problem-v0", builder, "a problem", kind="problem")
+    monkeypatch.setitem(games.REGISTRY, entry.id, entry)
+    assert "test/problem-v0" not in games.GAMES and games.game_kind(entry.id) == "problem"
+    data = {"game": {"id": entry.id}, "leader": {"algorithm": "hypergradient",
+                                                  "random_starts": 1, "tau_ratio": 1.0},
+            "follower": {"tau": TAU}, "run": {"iterations": 5, "progress": False}}
+    experiment = build_experiment(parse_config(data))
+    result = run_match(experiment.problem, experiment.leader, experiment.followers,
+                       experiment.config.run, experiment.streams)
+    reference = play(BilevelProblem(DenseOnly(CommitmentLogits(model)),
+                                    ValueObjective(LeaderRewards(CommitmentLogits(model))), TAU,
+                                    model=model), "hypergradient", 5)
+    np.testing.assert_array_equal(result.x, reference.x)
+    with pytest.raises(ConfigError, match="'rac' cannot play a bilevel problem"):
+        parse_config({**data, "leader": {"algorithm": "rac"}})

@@ -87,8 +87,8 @@ class ExperimentConfig:
 
     @property
     def kind(self) -> str:
-        """The registry kind of the game (:func:`games.game_kind`): ``"game"`` or
-        ``"economy"``."""
+        """The registry kind of the game (:func:`games.game_kind`): ``"game"``, ``"economy"``
+        or ``"problem"``."""
         return games.game_kind(self.game_id)
 
     def resolved(self) -> dict[str, Any]:
@@ -445,6 +445,8 @@ def _build_problem(config: ExperimentConfig, kind: str) -> BilevelProblem:
             if config.incentives:
                 return _designed(economy, config.incentives).problem(config.tau)
             return economy.problem(config.tau)
+        if kind == "problem":
+            return games.make_problem(config.game_id, config.tau, **config.game_params)
         model = games.make_model(config.game_id, **config.game_params)
     except (TypeError, ValueError) as err:  # ModelError and GameBuildError are ValueErrors
         message, named = str(err), f"game {config.game_id!r}: "

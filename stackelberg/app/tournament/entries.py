@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import games
-from stackelberg.app.config import AGENT_KEYS, ConfigError, agent_kinds, parse_config
+from stackelberg.app.config import (
+    AGENT_KEYS,
+    DEFAULT_TAU,
+    ConfigError,
+    agent_kinds,
+    parse_config,
+)
 from stackelberg.app.tournament.sweep import Variant, expand
 from stackelberg.coordinator import MatchConfig
 
@@ -142,7 +148,7 @@ def _check_agent(entry: Entry) -> None:
     ``best-response`` entry with ``damping`` is the economy form's)."""
     table = AGENT_KEYS[entry.kind.section][1]
     errors = []
-    for kind in agent_kinds(table, entry.name) or ("game",):
+    for kind in [k for k in agent_kinds(table, entry.name) if k in _KIND_GAMES] or ["game"]:
         try:
             parse_config({"game": {"id": _KIND_GAMES[kind]},
                           entry.kind.section: entry.section()})
@@ -158,12 +164,14 @@ def _check_entry(entry: Entry, base_dir: Path | None = None) -> None:
         if entry.kind is GAME:
             game_id = games.absolute_game_id(entry.name, base_dir)
             kind = games.game_kind(game_id)
-            if kind not in _KIND_GAMES:
-                raise ConfigError(f"{game_id!r} is a {kind}: a tournament plays games and "
-                                  "economies")
+            if kind == "network":
+                raise ConfigError(f"{game_id!r} is a toll network: a tournament plays games, "
+                                  "economies and bilevel problems")
             try:
                 if kind == "economy":
                     games.make_economy(game_id, **entry.params)
+                elif kind == "problem":
+                    games.make_problem(game_id, DEFAULT_TAU, **entry.params)
                 else:
                     games.make_model(game_id, **entry.params)
             except (TypeError, ValueError) as err:
