@@ -59,7 +59,7 @@ def draw(runs: list[tuple[int, str, MatchResult]], path: Path) -> None:
                 label="net welfare (W - payments)")
         ax.plot(its, [row["equilibrium_welfare"] for row in result.metrics], ls=":",
                 label="welfare W")
-        ax.axhline(result.summary["baseline_net_welfare"], color="grey", ls="--", label="no incentives")
+        ax.axhline(result.summary['baseline_net_welfare'], color="grey", ls="--", label="no incentives")
         ax.set_title(f"seed {seed}: {name}", fontsize=9)
         ax.set_xlabel("pbrl-nash iteration")
     axes[0][0].set_ylabel("at the followers' equilibrium")
@@ -83,14 +83,14 @@ def main(argv: list[str] | None = None) -> None:
         name, result, cpu = run(seed, args.iterations, args.every)
         first, last = result.metrics[0], result.metrics[-1]
         runs.append((seed, name, result))
-        rows.append(f"| {seed} | {name} | {result.summary["baseline_net_welfare"]:.3f} | "
+        rows.append(f"| {seed} | {name} | {result.summary['baseline_net_welfare']:.3f} | "
                     f"{first['equilibrium_net_welfare']:.3f} | "
                     f"{last['equilibrium_net_welfare']:.3f} | {last['equilibrium_welfare']:.3f} | "
                     f"{last['equilibrium_payments']:.3f} | {last['nash_gap']:.1e} | {cpu:.1f} |")
         print(rows[-1], flush=True)
     if not args.no_write:
         draw(runs, args.figure)
-    raised = sum(r.metrics[-1]["equilibrium_net_welfare"] > r.summary["baseline_net_welfare"]
+    raised = sum(r.metrics[-1]["equilibrium_net_welfare"] > r.summary['baseline_net_welfare']
                  for _, _, r in runs)
     section = "\n".join([
         HEADING, "",
