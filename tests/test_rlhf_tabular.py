@@ -245,3 +245,52 @@ def test_builder_is_deterministic_and_linear_truth_is_in_reach_without_misspecif
     phi = t.features.reshape(-1, t.features.shape[2])
     w, *_ = np.linalg.lstsq(phi, t.true_reward.reshape(-1), rcond=None)
     np.testing.assert_allclose(phi @ w, t.true_reward.reshape(-1), atol=1e-10)
+
+
+def test_rac_pair_samples_are_unbiased_for_the_frozen_reward_and_its_x_gradient():
+    """RAC's samples on an RLHF problem (:mod:`agents.leaders.rac_rlhf`): the pair-loss reward
+    of a segment has mean ``-(1 - gamma) c(z)``, ``c = 2 L q`` (docs/theory.md §8.1), and ``g_x``
+    has mean ``grad_x f(x, pi) + w (grad_x V(x, pihat) - grad_x V(x, pi))``, with chains past
+    their burn-in (4 standard errors of 20 block means)."""
+    from agents.leaders.rac_rlhf import SegmentChains, preference_step
+
+    p = problem("linear", n_states=4, n_actions=2, n_features=3, start="uniform", seed=2)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=p.x_shape)
+    pi, pihat = (softmax(rng.normal(size=p.policy_shape), axis=1) for _ in range(2))
+    w = 2.0
+    ev, ev_hat = p.evaluate(x, pi), p.evaluate(x, pihat)
+    exact = ev.grad_upper_objective().x + w * (ev_hat.grad_follower_value_x()
+                                               - ev.grad_follower_value_x())
+    terms = p.upper.pair_terms(x, p.segments(pi))
+    frozen = -(1 - p.task.gamma) * 2.0 * (terms.loss @ terms.q)
+    chains = SegmentChains(p.upper, 500, rng), SegmentChains(p.upper, 500, rng)
+    for _ in range(100):
+        chains[0].step(pi), chains[1].step(pihat)
+    grads, rewards, counts = [], np.zeros(frozen.size), np.zeros(frozen.size)
+    for _ in range(400):
+        drawn = preference_step(p.upper, x, w, chains[0].step(pi), chains[1].step(pihat), rng)
+        grads.append(drawn.g_x.ravel())
+        z = drawn.batch.states * 2 + drawn.batch.follower_actions
+        np.add.at(rewards, z, drawn.batch.leader_rewards)
+        np.add.at(counts, z, 1.0)
+    blocks = np.array(grads).reshape(20, 20, -1).mean(axis=1)
+    se = blocks.std(axis=0, ddof=1) / np.sqrt(20)
+    assert np.all(np.abs(blocks.mean(axis=0) - exact.ravel()) < 4 * se)
+    np.testing.assert_allclose(rewards / counts, frozen, rtol=0.02)
+
+
+def test_rac_runs_on_rlhf_and_counts_its_samples():
+    p = problem()
+    spec = LEADERS["rac"]
+    leader = spec.factory(spec.make_config(batch_size=32, tau_decay=0.0,
+                                           common_random_numbers=True))
+    follower = FOLLOWERS["best-response"]
+    result = run_match(p, leader, [follower.factory(follower.make_config())],
+                       MatchConfig(iterations=20, progress=False), run_streams(0))
+    assert result.summary["samples"] == 20 * 2 * 32
+    assert np.isfinite(result.x).all() and not np.array_equal(result.x, p.initial_x())
+    bad = spec.factory(spec.make_config(critic="model"))
+    with pytest.raises(ValueError, match="critic"):
+        run_match(p, bad, [follower.factory(follower.make_config())],
+                  MatchConfig(iterations=2, progress=False), run_streams(0))
