@@ -227,22 +227,22 @@ def figure(curves: list[Curve], settings: Sequence[str], path: Path) -> None:
             y = np.array([c.normalized_return for c in runs])
             mean = y.mean(axis=0)
             half = 1.96 * y.std(axis=0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else 0
-            it = np.maximum(runs[0].iterations, 1)
+            it = runs[0].iterations + 1  # log axis: the start (iteration 0) at 1
             top.plot(it, mean, label=leader, color=colors[leader])
             top.fill_between(it, mean - half, mean + half, alpha=0.2, color=colors[leader])
             drawn = runs[0].samples
             if drawn[-1] > 0:
-                bottom.plot(np.maximum(drawn, 1), mean, label=leader, color=colors[leader])
-                bottom.fill_between(np.maximum(drawn, 1), mean - half, mean + half, alpha=0.2,
+                bottom.plot(drawn + 1, mean, label=leader, color=colors[leader])
+                bottom.fill_between(drawn + 1, mean - half, mean + half, alpha=0.2,
                                     color=colors[leader])
             else:
                 bottom.axhline(mean[-1], ls="--", lw=1, color=colors[leader],
                                label=f"{leader} (exact, final)")
         top.set_title(setting)
         top.set_xscale("log")
-        top.set_xlabel("leader iterations")
+        top.set_xlabel("1 + leader iterations")
         bottom.set_xscale("log")
-        bottom.set_xlabel("samples (transitions; one labelled pair per penalized transition)")
+        bottom.set_xlabel("1 + samples (transitions; a labelled pair per penalized one)")
         for ax in (top, bottom):
             ax.set_ylabel("normalized true return")
             ax.axhline(1.0, color="grey", lw=0.8, ls=":")

@@ -7,7 +7,8 @@ features; :mod:`stackelberg.preferences`), the lower level one entropy-regulariz
 whose reward is ``r_x``, and the upper objective the exact Bradley-Terry preference NLL on pairs
 of the follower's own one-step segments. What a reward model is worth is measured on the true
 reward: :meth:`RLHFProblem.true_return` (the unregularized return of a policy under ``R*``) and
-:meth:`RLHFProblem.accuracy` (held-out preference accuracy).
+:meth:`RLHFProblem.accuracy` (held-out preference accuracy); :class:`RLHFMetrics` adds both to
+the coordinator's exact metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from games._validate import discount, finite_float, nonnegative_int, positive_int
+from stackelberg.metrics import ExactMetrics
 from stackelberg.preferences import (
     LinearReward,
     PreferenceObjective,
@@ -194,3 +196,32 @@ class RLHFProblem(BilevelProblem):
         else:
             raise ValueError(f"pairs must be 'uniform' or 'optimal', got {pairs!r}")
         return preference_accuracy(self.reward_model.reward(x), t.true_reward, q)
+
+
+class RLHFMetrics(ExactMetrics):
+    """The coordinator's exact metrics (:class:`stackelberg.metrics.ExactMetrics`) plus what an
+    RLHF reward model is worth on the true reward: the true return of the follower's exact soft
+    best response to ``r_x`` (``true_return``, and ``normalized_return``: 0 for the uniform
+    policy, 1 for an optimal policy of ``R*``) and the held-out accuracies
+    (``accuracy_uniform``, ``accuracy_optimal``; :meth:`RLHFProblem.accuracy`)."""
+
+    KEYS = ("true_return", "normalized_return", "accuracy_uniform", "accuracy_optimal")
+
+    def __init__(self, problem: RLHFProblem):
+        super().__init__(problem)
+        S, A = problem.policy_shape
+        self.uniform_return = problem.true_return(np.full((S, A), 1.0 / A))
+
+    def __call__(self, x: np.ndarray, played: np.ndarray, follower: np.ndarray
+                 ) -> dict[str, float]:
+        metrics = super().__call__(x, played, follower)
+        problem = self.source.detached()
+        J = problem.true_return(problem.best_response(x, pi0=follower).pi)
+        span = problem.optimal_return() - self.uniform_return
+        metrics.update(true_return=J, normalized_return=(J - self.uniform_return) / span,
+                       accuracy_uniform=problem.accuracy(x, "uniform"),
+                       accuracy_optimal=problem.accuracy(x, "optimal"))
+        return metrics
+
+    def summarize(self, final: dict[str, float]) -> dict[str, float]:
+        return {**super().summarize(final), **{key: final[key] for key in self.KEYS}}

@@ -294,3 +294,23 @@ def test_rac_runs_on_rlhf_and_counts_its_samples():
     with pytest.raises(ValueError, match="critic"):
         run_match(p, bad, [follower.factory(follower.make_config())],
                   MatchConfig(iterations=2, progress=False), run_streams(0))
+
+
+def test_rlhf_metrics_add_the_true_return_and_accuracies_of_the_best_response():
+    from games.rlhf_tabular import RLHFMetrics
+
+    p = problem("linear")
+    x, theta = point(p, 11)
+    pi = softmax(theta, axis=1)
+    observe = RLHFMetrics(p)
+    row = observe(x, pi, pi)
+    star = p.best_response(x).pi
+    assert row["true_return"] == pytest.approx(p.true_return(star), rel=1e-9)
+    assert row["hyper_objective"] == pytest.approx(p.hyper_objective(x), rel=1e-9)
+    assert row["accuracy_uniform"] == p.accuracy(x) and row["accuracy_optimal"] == p.accuracy(
+        x, "optimal")
+    uniform = np.full(pi.shape, 1.0 / pi.shape[1])
+    assert observe(x, uniform, uniform)["normalized_return"] == pytest.approx(
+        (p.true_return(star) - p.true_return(uniform))
+        / (p.optimal_return() - p.true_return(uniform)))
+    assert set(RLHFMetrics.KEYS) <= set(observe.summarize(row))
