@@ -59,7 +59,8 @@ def draw(runs: list[tuple[int, str, MatchResult]], path: Path) -> None:
                 label="net welfare (W - payments)")
         ax.plot(its, [row["equilibrium_welfare"] for row in result.metrics], ls=":",
                 label="welfare W")
-        ax.axhline(result.summary['baseline_net_welfare'], color="grey", ls="--", label="no incentives")
+        ax.axhline(result.summary['baseline_net_welfare'], color="grey", ls="--",
+                   label="no incentives")
         ax.set_title(f"seed {seed}: {name}", fontsize=9)
         ax.set_xlabel("pbrl-nash iteration")
     axes[0][0].set_ylabel("at the followers' equilibrium")

@@ -127,8 +127,12 @@ class ExactDescentLeader:
         if replay is not None:
             return replay
         value, grad = self.gradient(pihat)
-        result = armijo(lambda x: self.objective(x, pihat), self._x, value, grad,
-                        mirror_direction(grad, self._x), self._step)
+        # the mirror direction is that of softmax logits; a problem whose x is something else
+        # (a reward model) says so, and steps along the plain gradient
+        euclidean = getattr(self.problem, "leader_geometry", "logits") == "euclidean"
+        direction = grad if euclidean else mirror_direction(grad, self._x)
+        result = armijo(lambda x: self.objective(x, pihat), self._x, value, grad, direction,
+                        self._step)
         self._x, self._step = result.x, result.step
         diagnostics = {"grad_norm": float(np.sqrt((grad**2).sum())),
                        "line_search_trials": result.trials}

@@ -49,6 +49,7 @@ from agents.leaders.search import SearchSettings
 from agents.leaders.step_control import SettledStep, armijo
 from stackelberg.problem import Gradient, JointEvaluation, StackelbergProblem
 from stackelberg.tabular import row_max, safe_log, softmax
+from stackelberg.upper_level import ValueObjective
 from stackelberg.validation import check_fields
 
 PENALTIES = ("value", "bellman")
@@ -182,6 +183,10 @@ class PBRLLeader:
 
     def begin(self, problem: StackelbergProblem, x0: np.ndarray) -> None:
         """Start afresh from the logits ``x0``."""
+        if (getattr(problem, "leader_geometry", "logits") == "euclidean"
+                and self.config.geometry != "euclidean"):
+            raise ValueError(f"leader.geometry = {self.config.geometry!r} is defined for softmax "
+                             "logits; this problem's x is not logits: use 'euclidean'")
         self.problem = problem
         self._x = x0
         self.theta = np.zeros(problem.policy_shape)
@@ -252,25 +257,36 @@ class PBRLLeader:
         penalized_response``). Bellman penalty: L-BFGS on ``theta`` with the closed-form
         gradient, warm-started from the value penalty's minimizer (both tend to the best
         response as ``lam`` grows, and coincide when ``gamma = 0``: then no L-BFGS iteration
-        is needed)."""
+        is needed). An upper objective that is not a value (RLHF's preference NLL,
+        docs/theory.md §8) has no closed form for either penalty: L-BFGS, warm-started from
+        the best response (the minimizer's limit as ``lam`` grows)."""
         problem = self.problem
-        closed_form = safe_log(problem.penalized_response(x, lam,
-                                                          pi0=softmax(theta0, axis=1)).pi)
-        # gamma = 0: Q_pi = r_x whatever pi, and d_pi = rho, so g = tau E_rho KL(pi || pi*) = p
-        # (docs/theory.md §2): the two penalized objectives are the same function of pi
-        if self.config.penalty == "value" or problem.gamma == 0:
-            return closed_form
         mdp = problem.follower_mdp(x)
+        value_objective = isinstance(problem.upper, ValueObjective)
+        if value_objective:
+            start = safe_log(problem.penalized_response(x, lam, pi0=softmax(theta0, axis=1)).pi)
+            # gamma = 0: Q_pi = r_x whatever pi, and d_pi = rho, so g = tau E_rho KL(pi || pi*)
+            # = p (docs/theory.md §2): the two penalized objectives are the same function of pi
+            if self.config.penalty == "value" or mdp.gamma == 0:
+                return start
+        else:
+            start = safe_log(problem.best_response(x, pi0=softmax(theta0, axis=1),
+                                                   tol=ORACLE_TOL).pi)
         shape = theta0.shape
+        bellman = self.config.penalty == "bellman"
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
             ev = problem.evaluate(x, softmax(flat.reshape(shape), axis=1), mdp)
-            grad = ev.grad_upper_objective().theta + lam * ev.grad_bellman_penalty().theta
-            return ev.upper_objective + lam * ev.bellman_penalty(), grad.ravel()
+            if bellman:
+                grad = ev.grad_upper_objective().theta + lam * ev.grad_bellman_penalty().theta
+                return ev.upper_objective + lam * ev.bellman_penalty(), grad.ravel()
+            # f + lam (V* - V(x, pi)) without its constant V*
+            grad = ev.grad_upper_objective().theta - lam * problem.lower.value_theta(ev)
+            return ev.upper_objective - lam * ev.follower_value, grad.ravel()
 
-        if np.abs(objective(closed_form.ravel())[1]).max() <= BELLMAN_GTOL:
-            return closed_form
-        result = scipy.optimize.minimize(objective, closed_form.ravel(), jac=True,
+        if np.abs(objective(start.ravel())[1]).max() <= BELLMAN_GTOL:
+            return start
+        result = scipy.optimize.minimize(objective, start.ravel(), jac=True,
                                          method="L-BFGS-B",
                                          options={"gtol": BELLMAN_GTOL, "maxiter": 200})
         return result.x.reshape(shape)

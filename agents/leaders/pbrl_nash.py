@@ -12,7 +12,8 @@ and the planner solves (docs/theory.md §2, §7.3 and §7.4)
 Gradients by Danskin's theorem at the followers' soft best responses ``BR_i(pi_-i)`` (the inner
 oracle: soft policy iteration, warm-started from the last ones), computed as weights on the
 followers' model (:func:`stackelberg.nash.ni_penalty_gradient`) and carried to ``x`` by the
-parameterization's ``vjp`` (:meth:`stackelberg.incentive_problem.IncentiveProblem.penalty_gradient`);
+parameterization's ``vjp``
+(:meth:`stackelberg.incentive_problem.IncentiveProblem.penalty_gradient`);
 ``f`` is the problem's upper objective, ``-(welfare - c payments)``
 (:class:`stackelberg.economy.NetWelfare`).
 
@@ -28,11 +29,10 @@ learners and is what the exact metrics evaluate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from collections.abc import Sequence
 
 from stackelberg.incentive_problem import IncentiveProblem
 from stackelberg.nash import best_response

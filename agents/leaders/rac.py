@@ -47,6 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.leaders.actor_critic import ModelBasedPenalizedActor, PenalizedActorCritic
+from agents.leaders.rac_rlhf import SegmentChains, preference_step
+from stackelberg.preferences import PreferenceObjective
 from stackelberg.problem import StackelbergProblem
 from stackelberg.sampling import (
     TransitionBatch,
@@ -203,6 +205,11 @@ class RACLeader:
         self.config = config or RACConfig()
 
     def reset(self, problem: StackelbergProblem, rng: np.random.Generator) -> None:
+        # RLHF (docs/theory.md §8.1): labelled pairs of segments instead of game transitions
+        self.preferences = isinstance(problem.upper, PreferenceObjective)
+        if self.preferences:
+            self._reset_preferences(problem, rng)
+            return
         if not problem.model.leader_independent_transitions:
             raise ValueError(
                 "rac needs transitions that do not depend on the leader's action (its "
@@ -226,6 +233,28 @@ class RACLeader:
             streams = rng, rng
         self.penalized_chains = VisitationChains(problem, c.batch_size, streams[0])
         self.auxiliary_chains = VisitationChains(problem, c.batch_size, streams[1])
+        self.k = 0
+        self.samples = 0
+
+    def _reset_preferences(self, problem, rng: np.random.Generator) -> None:
+        """Start on an RLHF problem (:mod:`agents.leaders.rac_rlhf`): TD critic only, chains of
+        the task's MDP; the transitions never depend on ``x``."""
+        c = self.config
+        if c.critic != "td" or c.critic_uniform_samples:
+            raise ValueError("rac on a preference problem supports only leader.critic = 'td' "
+                             "and critic_uniform_samples = 0")
+        if problem.tau <= 0:
+            raise ValueError("rac needs follower.tau > 0 (tau_0 of its decaying schedule)")
+        self.problem, self.rng = problem, rng
+        self.tau0 = problem.tau
+        self._x = problem.initial_x()
+        self.actor = PenalizedActorCritic(problem.policy_shape)
+        streams = rng, rng
+        if c.common_random_numbers:  # as on a game: both chain sets driven by equal streams
+            state = rng.integers(2**63)
+            streams = np.random.default_rng(state), np.random.default_rng(state)
+        self.penalized_chains = SegmentChains(problem.upper, c.batch_size, streams[0])
+        self.auxiliary_chains = SegmentChains(problem.upper, c.batch_size, streams[1])
         self.k = 0
         self.samples = 0
 
@@ -258,7 +287,7 @@ class RACLeader:
 
     def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
         c, problem = self.config, self.problem
-        tau, gamma = problem.tau, problem.model.gamma
+        tau = problem.tau
         w = self._schedule(c.w0, c.w_growth)
         alpha = self._schedule(c.alpha0, -c.alpha_decay)
         beta = self._schedule(c.beta0, -c.beta_decay)
@@ -267,8 +296,11 @@ class RACLeader:
         if c.xi_per_penalty:
             xi /= w
         pi, pihat = self.penalized_policy, responses[0]
+        if self.preferences:
+            return self._preference_step(pi, pihat, w, alpha, beta, xi)
 
         # 1. samples of both visitations
+        gamma = problem.model.gamma
         penalized = self.penalized_chains.step(self._x, pi)
         auxiliary = self.auxiliary_chains.step(self._x, pihat)
         self.samples += len(penalized) + len(auxiliary)
@@ -287,3 +319,19 @@ class RACLeader:
         self.k += 1
         return {"penalty_weight": w, "grad_norm": float(np.sqrt((g_x**2).sum())),
                 "alpha": alpha, "xi": xi}
+
+    def _preference_step(self, pi: np.ndarray, pihat: np.ndarray, w: float, alpha: float,
+                         beta: float, xi: float) -> dict[str, float]:
+        """Steps 1-4 on an RLHF problem: both chains move, pairs of the penalized chains'
+        segments are labelled, the actor follows ``r_x - (1 - gamma) c / w`` and ``x`` the
+        Hessian-free ``g_x`` (:func:`agents.leaders.rac_rlhf.preference_step`)."""
+        problem = self.problem
+        drawn = preference_step(problem.upper, self._x, w, self.penalized_chains.step(pi),
+                                self.auxiliary_chains.step(pihat), self.rng)
+        self.samples += 2 * len(drawn.batch)
+        self.actor.step(drawn.batch, w, problem.tau, problem.follower_mdp(self._x).gamma,
+                        alpha, beta)
+        self._x = self._x - xi * drawn.g_x
+        self.k += 1
+        return {"penalty_weight": w, "grad_norm": float(np.sqrt((drawn.g_x**2).sum())),
+                "alpha": alpha, "xi": xi, "labels": float(drawn.labels)}

@@ -130,7 +130,8 @@ def as_text(found: list[Algorithm]) -> str:
                      "= NAME):")
         for algorithm in (a for a in found if a.role == role):
             fixed = ", ".join(f"{k} = {json.dumps(v)}" for k, v in algorithm.fixed.items())
-            plays = "" if algorithm.kinds == ("game",) else f" (plays: {', '.join(algorithm.kinds)})"
+            kinds = ", ".join(algorithm.kinds)
+            plays = "" if algorithm.kinds == ("game",) else f" (plays: {kinds})"
             lines.append(f"  {algorithm.name}: {algorithm.summary}"
                          + (f" [{fixed}]" if fixed else "") + plays)
             lines.extend(_parameter_lines(algorithm.parameters, "      "))
