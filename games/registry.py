@@ -47,6 +47,7 @@ from games.gridworld import gridworld_goal_game
 from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game
+from games.rlhf_tabular import rlhf_tabular_problem
 from games.toll_network import toll_network_env
 from games.user_games import (
     ENTRY_POINT_GROUP,
@@ -123,7 +124,8 @@ class GameInfo:
         values = {
             name: p.default
             for name, p in signature.parameters.items()
-            if p.kind in taken
+            # a problem's tau is the follower's entropy weight ([follower] tau), not its own
+            if p.kind in taken and not (self.kind == "problem" and name == "tau")
         }
         values.update(copy.deepcopy(dict(self.defaults)))
         return values
@@ -170,6 +172,13 @@ REGISTRY: dict[str, GameInfo] = {
             description="Congestion with tolls: a planner tolls roads, driver populations "
             "choose paths",
             kind="network",
+        ),
+        GameInfo(
+            id="stackelberg/rlhf-tabular-v0",
+            builder=rlhf_tabular_problem,
+            description="Tabular RLHF: a reward model fit to preferences on the follower's own "
+            "segments",
+            kind="problem",
         ),
     )
 }

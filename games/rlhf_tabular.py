@@ -13,6 +13,7 @@ the coordinator's exact metrics.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,6 +162,10 @@ class RLHFProblem(BilevelProblem):
         self.reward_model = model
         self._optimal: np.ndarray | None = None
 
+    def metrics_observer(self) -> RLHFMetrics:
+        """The exact metrics plus the true return and held-out accuracies."""
+        return RLHFMetrics(self)
+
     def true_return(self, pi: np.ndarray) -> float:
         """``rho . V^{R*}_pi``: the policy's discounted return under the true reward, without
         entropy."""
@@ -212,9 +217,10 @@ class RLHFMetrics(ExactMetrics):
         S, A = problem.policy_shape
         self.uniform_return = problem.true_return(np.full((S, A), 1.0 / A))
 
-    def __call__(self, x: np.ndarray, played: np.ndarray, follower: np.ndarray
-                 ) -> dict[str, float]:
-        metrics = super().__call__(x, played, follower)
+    def __call__(self, x: np.ndarray, played: np.ndarray | None,
+                 profile: Sequence[np.ndarray]) -> dict[str, float]:
+        metrics = super().__call__(x, played, profile)
+        follower = profile[0]
         problem = self.source.detached()
         J = problem.true_return(problem.best_response(x, pi0=follower).pi)
         span = problem.optimal_return() - self.uniform_return
@@ -225,3 +231,28 @@ class RLHFMetrics(ExactMetrics):
 
     def summarize(self, final: dict[str, float]) -> dict[str, float]:
         return {**super().summarize(final), **{key: final[key] for key in self.KEYS}}
+
+
+def rlhf_tabular_problem(
+    tau: float,
+    *,
+    n_states: int = 12,
+    n_actions: int = 4,
+    gamma: float = 0.9,
+    beta: float = 1.0,
+    reward_model: str = "tabular",
+    n_features: int = 4,
+    misspecification: float = 0.5,
+    concentration: float = 0.3,
+    start: str = "single",
+    seed: int = 0,
+    model_beta: float | None = None,
+    excess: bool = False,
+) -> RLHFProblem:
+    """The registry's builder of ``stackelberg/rlhf-tabular-v0``: :func:`rlhf_tabular`'s task
+    as an :class:`RLHFProblem` at the follower's entropy weight ``tau``."""
+    task = rlhf_tabular(n_states=n_states, n_actions=n_actions, gamma=gamma, beta=beta,
+                        reward_model=reward_model, n_features=n_features,
+                        misspecification=misspecification, concentration=concentration,
+                        start=start, seed=seed)
+    return RLHFProblem(task, tau, model_beta=model_beta, excess=excess)

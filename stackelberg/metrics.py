@@ -37,10 +37,11 @@ class MatchMetrics(Protocol):
 
 
 def metrics_for(problem: BilevelProblem) -> MatchMetrics:
-    """The observer that fits ``problem``."""
+    """The observer that fits ``problem``: its own if it names one, else the exact metrics."""
     if isinstance(problem, IncentiveProblem):
         return GameMetrics(problem)
-    return ExactMetrics(problem)
+    own = problem.metrics_observer()
+    return ExactMetrics(problem) if own is None else own
 
 
 class ExactMetrics:

@@ -80,6 +80,9 @@ class BilevelProblem:
 
     #: How many recent follower MDPs, best responses and policy evaluations are remembered.
     MEMORY = 4
+    #: The geometry of ``x``: softmax ``"logits"`` (a commitment, an incentive share), or
+    #: ``"euclidean"`` (e.g. a reward model): leaders then step along the plain gradient.
+    leader_geometry = "logits"
 
     def __init__(self, parameterization: Parameterization, upper: UpperObjective, tau: float,
                  lower: SoftFollower | None = None, model: GameModel | None = None):
@@ -105,6 +108,12 @@ class BilevelProblem:
     @property
     def n_followers(self) -> int:
         return self.lower.n_followers
+
+    def metrics_observer(self):
+        """The coordinator's observer of this problem's matches if it needs its own (extra
+        metrics, a lower level that is a game), else None for the default
+        (:func:`stackelberg.metrics.metrics_for`)."""
+        return None
 
     # -- what a leader reads of the problem, with or without a game model --------------------
     def _neutral_model(self):

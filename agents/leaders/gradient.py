@@ -129,7 +129,7 @@ class ExactDescentLeader:
         value, grad = self.gradient(pihat)
         # the mirror direction is that of softmax logits; a problem whose x is something else
         # (a reward model) says so, and steps along the plain gradient
-        euclidean = getattr(self.problem, "leader_geometry", "logits") == "euclidean"
+        euclidean = self.problem.leader_geometry == "euclidean"
         direction = grad if euclidean else mirror_direction(grad, self._x)
         result = armijo(lambda x: self.objective(x, pihat), self._x, value, grad, direction,
                         self._step)

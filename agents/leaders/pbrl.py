@@ -183,7 +183,7 @@ class PBRLLeader:
 
     def begin(self, problem: StackelbergProblem, x0: np.ndarray) -> None:
         """Start afresh from the logits ``x0``."""
-        if (getattr(problem, "leader_geometry", "logits") == "euclidean"
+        if (problem.leader_geometry == "euclidean"
                 and self.config.geometry != "euclidean"):
             raise ValueError(f"leader.geometry = {self.config.geometry!r} is defined for softmax "
                              "logits; this problem's x is not logits: use 'euclidean'")

@@ -108,9 +108,11 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"gap of the followers' play {s['nash_gap']:.1e}; iterations {s['iterations']}  "
               f"{s['wall_seconds']:.1f}s")
         return EXIT_OK
-    line = (f"leader value {s['leader_value']:.6f}  hyper-objective {s['hyper_objective']:.6f}  "
-            f"lower-level gap {s['lower_level_gap']:.2e}  iterations {s['iterations']}  "
-            f"{s['wall_seconds']:.1f}s")
+    # a bilevel problem that is no game (RLHF, Four-Rooms) has no leader value, only f
+    line = (f"leader value {s['leader_value']:.6f}  " if "leader_value" in s else "")
+    line += (f"hyper-objective {s['hyper_objective']:.6f}  "
+             f"lower-level gap {s['lower_level_gap']:.2e}  iterations {s['iterations']}  "
+             f"{s['wall_seconds']:.1f}s")
     if "sse_leader_value" in s:
         line += f"  (strong Stackelberg value {s['sse_leader_value']:.6f})"
     print(line)
