@@ -238,7 +238,7 @@ class PBRLLeader:
         else:
             gradient = direction
         if self.config.geometry == "natural":
-            occupancy = (ev.visitation / (1.0 - self.problem.model.gamma))[:, None]
+            occupancy = (ev.visitation / (1.0 - ev.mdp.gamma))[:, None]
             direction = Gradient(direction.x / self.problem.reduce_x(occupancy),
                                  direction.theta / occupancy)
         return PenalizedGradient(direction=direction, gradient=gradient, penalty=penalty)
@@ -258,7 +258,7 @@ class PBRLLeader:
                                                           pi0=softmax(theta0, axis=1)).pi)
         # gamma = 0: Q_pi = r_x whatever pi, and d_pi = rho, so g = tau E_rho KL(pi || pi*) = p
         # (docs/theory.md §2): the two penalized objectives are the same function of pi
-        if self.config.penalty == "value" or problem.model.gamma == 0:
+        if self.config.penalty == "value" or problem.follower_mdp(x).gamma == 0:
             return closed_form
         mdp = problem.follower_mdp(x)
         shape = theta0.shape
@@ -287,7 +287,7 @@ class PBRLLeader:
         ev = problem.evaluate(x, softmax(theta, axis=1))
         if self.config.penalty == "value":
             star = problem.best_response(x, tol=ORACLE_TOL)
-            penalty = float(problem.model.initial @ star.V) - ev.follower_value
+            penalty = float(ev.mdp.rho @ star.V) - ev.follower_value
         else:
             penalty = ev.bellman_penalty()
         answer = (ev.upper_objective + lam * penalty, theta)

@@ -266,7 +266,11 @@ class SearchLeader:
     def reset(self, problem: StackelbergProblem, rng: np.random.Generator) -> None:
         self.problem = problem
         self.tau0 = problem.tau
-        floor = TAU_FLOOR * float(np.ptp(problem.model.follower_rewards))
+        # a game's reward range; a problem without a game (e.g. an incentive design) reads
+        # the follower's rewards at the neutral start
+        rewards = (problem.follower_mdp(problem.initial_x()).r if problem.model is None
+                   else problem.model.follower_rewards)
+        floor = TAU_FLOOR * float(np.ptp(rewards))
         self.tau_final = max(self.settings.tau_ratio * self.tau0, min(self.tau0, floor))
         # the leader's own view of a commitment: the exact best response at the weight the
         # continuation ends at, on a copy whose memory is its own (it never warms up the
