@@ -7,7 +7,8 @@ incentive is one: with ``p = softmax(w)`` (105 entries) as a commitment shared b
 a *leader action* ``b < 104`` puts the whole penalty ``-scale`` on cell ``b`` and ``b = 104``
 (the slack) puts none, so
 
-    r_F(s, b, a) = r_0(s) - scale F[s, b],     r_L(s, b, a) = 1[target] - beta scale 1[goal] 1[b < 104]
+    r_F(s, b, a) = r_0(s) - scale F[s, b]
+    r_L(s, b, a) = 1[target] - beta scale 1[goal] 1[b < 104]
 
 mixed by ``p`` give exactly the follower's reward and the planner's reward of
 :mod:`games.four_rooms`, and the kernel does not depend on ``b``. A sampled step draws ``b``

@@ -11,6 +11,7 @@ from pettingzoo.test import api_test, parallel_api_test
 
 from agents.registry import FOLLOWERS, LEADERS
 from games.four_rooms import FOUR_ROOMS_MAP, four_rooms_problem, layout, move_probabilities
+from games.four_rooms_entry import four_rooms_problem_for, make_four_rooms_env, play_four_rooms
 from games.four_rooms_env import FourRoomsParallelEnv, four_rooms_aec_env, rollout_returns
 from stackelberg.bilevel import BackupWeights
 from stackelberg.coordinator import MatchConfig, run_match
@@ -151,3 +152,24 @@ def test_an_exact_leader_runs_on_the_problem(problem):
                        MatchConfig(iterations=10, progress=False), run_streams(0))
     start = problem.hyper_objective(problem.initial_x())
     assert result.summary["hyper_objective"] < start - 0.05
+
+
+def test_sampled_game_mixes_to_the_exact_rewards_and_feeds_a_sampled_leader():
+    """The shared-commitment game of games/four_rooms_sampled.py, mixed by softmax(w), is the
+    exact problem's follower and planner rewards; a sample-based leader runs on it."""
+    problem = four_rooms_problem_for("rac", "soft-q", lam=0.005, beta=5.0)
+    x = np.random.default_rng(2).normal(0.0, 1.0, problem.x_shape)
+    mu = problem.leader_policy(x)
+    game = problem.model
+    np.testing.assert_allclose(np.einsum("sb,sba->sa", mu, game.follower_rewards),
+                               problem.follower_mdp(x).r, atol=1e-15)
+    np.testing.assert_allclose(np.einsum("sb,sba->sa", mu, game.leader_rewards),
+                               problem.reward.rewards(x), atol=1e-15)
+    assert game.leader_independent_transitions
+    match = play_four_rooms("rac", "soft-q", 0, 5, {"tau_decay": 0.0}, lam=0.005, beta=5.0)
+    assert match.samples > 0 and len(match.curve) == 5
+    assert abs(match.horizon_gap) < 1e-3
+    assert four_rooms_problem_for("hypergradient", "best-response").model is None
+    assert isinstance(make_four_rooms_env("parallel"), FourRoomsParallelEnv)
+    with pytest.raises(ValueError, match="kind"):
+        make_four_rooms_env("other")
