@@ -205,13 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcomes = list(reused)
         for outcome in pool.imap_unordered(play, tasks):
             outcomes.append(outcome)
+            if args.json:  # after every match: an interrupted run keeps what it played
+                args.json.write_text(json.dumps([asdict(o) for o in outcomes]))
             print(f"{outcome.leader:>20} {outcome.params} "
                   f"seed={outcome.seed}: {outcome.value:.4f} ({outcome.cpu_seconds:.1f} CPU s)",
                   file=sys.stderr, flush=True)
     wall = time.perf_counter() - wall
     cpu = sum(o.cpu_seconds for o in outcomes)  # of every match, the reused ones included
-    if args.json:
-        args.json.write_text(json.dumps([asdict(o) for o in outcomes]))
     lines, beaten = table(outcomes, args.leaders)
     budgets = ", ".join(f"`{n}` {SETUPS[n].iterations} its vs `{SETUPS[n].follower}`"
                         + (f" ({', '.join(f'{k}={v}' for k, v in SETUPS[n].params.items())})"
