@@ -37,9 +37,8 @@ their follower's best response and the table's objective are computed, gives the
 ``1 - 4/3 slip`` and each other ``4/9 slip`` (0.56 / 0.147 at ``slip = 0.33`` instead of
 0.67 / 0.11). ``slip_kernel="table"`` (default) is theirs, so our numbers are comparable with
 their table; ``"environment"`` is the sampler's. The difference matters: an incentive that
-L-BFGS finds under their kernel (3 starts) is worth 0.01 to 0.16 less under the sampler's
-(0.945 against 0.786 at ``lam = 0.001, beta = 3``; measured on the six rows with
-``lam <= 0.003``).
+L-BFGS finds under their kernel (3 starts) is worth 0.02 to 0.74 less under the sampler's on
+the nine rows of the table, most at ``lam = 0.005`` (0.998 against 0.263 at ``beta = 5``).
 
 What HPGD's table measures, and what differs here
 -------------------------------------------------
