@@ -5,7 +5,10 @@ response of the follower (ties broken in the leader's favour; docs/theory.md §1
 coordinator records it at every recorded iteration and in the summary (``leader_value``). It
 depends on the game and the leader's commitment only: neither a leader's entropy schedule
 (``rac`` decays its ``tau_k``) nor the follower's ``tau`` changes it, so every leader is scored
-on the same objective.
+on the same objective. A bilevel problem that is no game (RLHF, Four-Rooms) records as
+``leader_value`` the leader's objective ``-Phi(x)`` at the follower's configured ``tau``
+(:class:`stackelberg.metrics.ExactMetrics`); an economy, the planner's net welfare at the
+followers' equilibrium.
 
 **Exact reference.** In a matrix game the strong Stackelberg value ``V_SSE`` is known (an LP)
 and the score is ``V_SSE - V_L`` (the coordinator stores it as ``sse_gap``).

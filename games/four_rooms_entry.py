@@ -112,3 +112,26 @@ def play_four_rooms(leader: str, follower: str, seed: int, iterations: int,
     return FourRoomsMatch(leader, follower, seed, dict(params), value, tuple(curve),
                           int(result.summary["samples"]), time.process_time() - start,
                           value - episodic)
+
+
+def four_rooms_registered_problem(tau: float, *, beta: float = 1.0, slip: float = 0.33,
+                                  gamma: float = 0.99, scale: float = 0.2,
+                                  slip_kernel: str = "table", sampled: bool = False
+                                  ) -> FourRoomsProblem:
+    """The registry's builder of ``stackelberg/four-rooms-v0`` (kind ``"problem"``): the
+    follower's entropy weight ``tau`` ([follower] tau in a config) is HPGD's ``lambda``.
+    ``sampled = true`` adds the game the sample-based learners draw from (about 150 MB)."""
+    if not isinstance(sampled, bool):
+        raise ValueError(f"sampled must be true or false, got {sampled!r}")
+    params = dict(lam=tau, beta=beta, slip=slip, gamma=gamma, scale=scale,
+                  slip_kernel=slip_kernel)
+    return sampled_four_rooms_problem(**params) if sampled else four_rooms_problem(**params)
+
+
+def four_rooms_registered_env(kind: str = "parallel", max_cycles: int | None = None,
+                              render_mode: str | None = None, *, lam: float = 0.001,
+                              sampled: bool = False, **params: Any):
+    """The registry's environment factory: ``max_cycles`` is the episode limit (HPGD's 200
+    steps when None); ``sampled`` only concerns the problem and is ignored here."""
+    return make_four_rooms_env(kind, max_steps=200 if max_cycles is None else max_cycles,
+                               render_mode=render_mode, lam=lam, **params)

@@ -1,8 +1,8 @@
 """HPGD's Four-Rooms as PettingZoo environments: the episodic game the exact model of
 :mod:`games.four_rooms` describes (docs/theory.md §10).
 
-Two agents: ``"planner"`` (action: the 105 incentive logits ``w``, a ``Box``; HPGD's planner
-keeps them fixed during an episode, and so does every test here) and ``"follower"`` (action:
+Two agents: ``"planner_0"`` (action: the 105 incentive logits ``w``, a ``Box``; HPGD's planner
+keeps them fixed during an episode, and so does every test here) and ``"follower_0"`` (action:
 a move, ``Discrete(4)``: up, right, down, left). Both observe HPGD's observation
 ``[row, column, goal row, goal column]``; ``infos[agent]["state"]`` is the exact model's state
 index (what a tabular policy of :class:`games.four_rooms.FourRoomsProblem` is indexed by).
@@ -36,7 +36,7 @@ from games.four_rooms import (
 )
 from stackelberg.tabular import softmax
 
-PLANNER, FOLLOWER = "planner", "follower"
+PLANNER, FOLLOWER = "planner_0", "follower_0"  # PettingZoo's <descriptor>_<number>
 #: Bound of the planner's logits in its action space (softmax saturates far below it).
 LOGIT_BOUND = 50.0
 
@@ -50,19 +50,20 @@ class FourRoomsParallelEnv(ParallelEnv):
         Episode length limit (HPGD's ``max_steps_in_episode``).
     problem : FourRoomsProblem, optional
         The exact model whose game this plays; built from ``params`` if omitted.
-    render_mode : None or "ansi"
+    render_mode : None, "human" (print) or "ansi" (return the text)
     **params
         Keywords of :func:`games.four_rooms.four_rooms_problem`.
     """
 
-    metadata = {"name": "four_rooms_v0", "render_modes": ["ansi"], "is_parallelizable": True}
+    metadata = {"name": "stackelberg/four-rooms-v0", "render_modes": ["human", "ansi"],
+                "is_parallelizable": True}
 
     def __init__(self, max_steps: int = 200, problem: FourRoomsProblem | None = None,
                  render_mode: str | None = None, **params: Any):
         if not (isinstance(max_steps, int) and max_steps >= 1):
             raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
-        if render_mode not in (None, "ansi"):
-            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        if render_mode not in (None, "human", "ansi"):
+            raise ValueError(f"render_mode must be None, 'human' or 'ansi', got {render_mode!r}")
         self.problem = four_rooms_problem(**params) if problem is None else problem
         self.max_steps = max_steps
         self.render_mode = render_mode
@@ -78,6 +79,7 @@ class FourRoomsParallelEnv(ParallelEnv):
         n_logits = self.problem.x_shape[1]
         obs = spaces.Box(0, len(FOUR_ROOMS_MAP) - 1, shape=(4,), dtype=np.int64)
         self._observation_spaces = {a: obs for a in self.possible_agents}
+        self.state_space = obs  # both agents observe the whole state
         self._action_spaces = {
             PLANNER: spaces.Box(-LOGIT_BOUND, LOGIT_BOUND, shape=(n_logits,), dtype=np.float64),
             FOLLOWER: spaces.Discrete(4),
@@ -157,7 +159,11 @@ class FourRoomsParallelEnv(ParallelEnv):
         goal = self.grid.goals[self.context]
         rows[goal[0]][goal[1]] = "G"
         rows[self.cell[0]][self.cell[1]] = "A"
-        return "\n".join("".join(r) for r in rows)
+        text = "\n".join([self.metadata["name"]] + ["".join(r) for r in rows])
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
 
     def state(self) -> np.ndarray:
         return self._observe()

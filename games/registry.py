@@ -43,6 +43,7 @@ from games.commitment import StackelbergCommitmentEnv
 from games.commons import commons_economy
 from games.economy_env import EconomyAECEnv, EconomyParallelEnv
 from games.env import StackelbergAECEnv, StackelbergParallelEnv
+from games.four_rooms_entry import four_rooms_registered_env, four_rooms_registered_problem
 from games.gridworld import gridworld_goal_game
 from games.matrix import matrix_game
 from games.patrol import patrol_game
@@ -179,6 +180,14 @@ REGISTRY: dict[str, GameInfo] = {
             description="Tabular RLHF: a reward model fit to preferences on the follower's own "
             "segments",
             kind="problem",
+        ),
+        GameInfo(
+            id="stackelberg/four-rooms-v0",
+            builder=four_rooms_registered_problem,
+            description="HPGD's Four-Rooms: a planner's incentives lure a walker past a "
+            "target cell ([follower] tau = lambda)",
+            kind="problem",
+            environment=four_rooms_registered_env,
         ),
     )
 }

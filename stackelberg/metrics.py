@@ -56,6 +56,7 @@ class ExactMetrics:
 
     def __init__(self, problem: BilevelProblem):
         self.source = problem
+        self.tau0 = problem.tau
         model = problem.model
         # the game-level metrics need a game and a leader committing to a policy in it
         self.game = model if isinstance(problem, StackelbergProblem) else None
@@ -83,6 +84,13 @@ class ExactMetrics:
             "follower_gap": v_star - ev_follower.follower_value,
         }
         if self.game is None:
+            # no game to commit in: the leader's value is -Phi(x) at the follower's configured
+            # tau (the match's starting one), whatever tau_k a leader's schedule has reached
+            at_start = metrics["hyper_objective"]
+            if problem.tau != self.tau0:
+                problem.set_tau(self.tau0)
+                at_start = problem.hyper_objective(x, pi0=follower)
+            metrics["leader_value"] = -at_start
             return metrics
         outcome = leader_value_against_best_response(self.game, problem.leader_policy(x))
         metrics["leader_value"] = outcome.leader_value

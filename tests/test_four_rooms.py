@@ -136,12 +136,12 @@ def test_environments_pass_pettingzoo_api_tests():
 def test_episode_ends_at_the_goal_or_the_step_limit(problem):
     env = FourRoomsParallelEnv(problem=problem, max_steps=3)
     _, infos = env.reset(seed=0)
-    assert infos["follower"]["state"] in [problem.grid.state(g, (4, 1)) for g in range(2)]
+    assert infos["follower_0"]["state"] in [problem.grid.state(g, (4, 1)) for g in range(2)]
     steps = 0
     while env.agents:
-        _, _, terminated, truncated, _ = env.step({"planner": np.zeros(105), "follower": 0})
+        _, _, terminated, truncated, _ = env.step({"planner_0": np.zeros(105), "follower_0": 0})
         steps += 1
-    assert steps == 3 and truncated["follower"] and not terminated["follower"]
+    assert steps == 3 and truncated["follower_0"] and not terminated["follower_0"]
 
 
 def test_an_exact_leader_runs_on_the_problem(problem):
@@ -173,3 +173,22 @@ def test_sampled_game_mixes_to_the_exact_rewards_and_feeds_a_sampled_leader():
     assert isinstance(make_four_rooms_env("parallel"), FourRoomsParallelEnv)
     with pytest.raises(ValueError, match="kind"):
         make_four_rooms_env("other")
+
+
+def test_the_shipped_config_runs_through_the_registry(tmp_path, cli):
+    """`stackelberg run configs/four_rooms.toml` (registry entry stackelberg/four-rooms-v0,
+    [follower] tau = lambda): the leader's value is HPGD's measure, -Phi at tau = lambda, and a
+    few hypergradient steps raise it above the uniform incentive's."""
+    import json
+    from pathlib import Path
+
+    from games.four_rooms import four_rooms_problem
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "four_rooms.toml"
+    done = cli("run", str(config), "--out", str(tmp_path / "run"), "run.iterations=5",
+               "run.progress=false", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    uniform = four_rooms_problem(lam=0.001, beta=1.0)
+    assert summary["leader_value"] == -summary["hyper_objective"]
+    assert summary["leader_value"] > -uniform.hyper_objective(uniform.initial_x()) + 0.05
