@@ -29,6 +29,13 @@ from agents.leaders.pbrl_sampled import SampledPBRLConfig, SampledPBRLLeader
 from agents.leaders.rac import RACConfig, RACLeader
 from agents.leaders.search import SearchLeader
 from agents.leaders.zeroth_order import ZerothOrderConfig, ZerothOrderLeader
+from agents.neural.actor_critic import ActorCriticConfig, ActorCriticFollower
+from agents.neural.rac import (
+    NeuralPartialGradientConfig,
+    NeuralPartialGradientLeader,
+    RACNeuralConfig,
+    RACNeuralLeader,
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,11 @@ LEADERS: dict[str, AgentSpec] = {
                   "partial gradient from sampled episodes (score-function estimate)"),
         AgentSpec("zeroth-order", ZerothOrderConfig, ZerothOrderLeader,
                   "two-point finite-difference hypergradient from sampled evaluations"),
+        AgentSpec("rac-neural", RACNeuralConfig, RACNeuralLeader,
+                  "RAC with torch policies through a simulator (games with no exact model)"),
+        AgentSpec("partial-gradient-neural", NeuralPartialGradientConfig,
+                  NeuralPartialGradientLeader,
+                  "torch policy gradient of the leader's own return, follower held fixed"),
     )
 }
 
@@ -95,6 +107,8 @@ FOLLOWERS: dict[str, AgentSpec] = {
                   "soft Q-learning on transitions sampled from the game"),
         AgentSpec("model-based", ModelBasedConfig, ModelBasedFollower,
                   "soft best response to a model estimated from sampled transitions"),
+        AgentSpec("actor-critic", ActorCriticConfig, ActorCriticFollower,
+                  "torch actor and TD(0) critic on batched rollouts (games with no exact model)"),
     )
 }
 

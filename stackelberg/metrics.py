@@ -3,7 +3,8 @@
 A match hands every recorded state (the leader's ``x``, the policy the upper objective is
 evaluated at, the follower learners' policies) to one observer chosen by :func:`metrics_for`
 from the problem (DESIGN, "Exact or sampled"): :class:`ExactMetrics` where the problem has an
-exact model. The observer also says which of its row keys make the match's summary.
+exact model, :class:`SampledMetrics` (Monte-Carlo values with standard errors) where it has only
+a simulator. The observer also says which of its row keys make the match's summary.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from stackelberg.equilibrium import (
     strong_stackelberg,
 )
 from stackelberg.problem import BilevelProblem, StackelbergProblem
+from stackelberg.simulated import SimulatedProblem
 
 
 class MatchMetrics(Protocol):
@@ -29,8 +31,10 @@ class MatchMetrics(Protocol):
     def summarize(self, final: dict[str, float]) -> dict[str, float]: ...
 
 
-def metrics_for(problem: BilevelProblem) -> MatchMetrics:
-    """The observer that fits ``problem``."""
+def metrics_for(problem: BilevelProblem | SimulatedProblem) -> MatchMetrics:
+    """The observer that fits ``problem``: sampled for a simulator-only problem, else exact."""
+    if isinstance(problem, SimulatedProblem):
+        return SampledMetrics(problem)
     return ExactMetrics(problem)
 
 
@@ -86,3 +90,42 @@ class ExactMetrics:
             summary["sse_leader_value"] = self.sse_value
             summary["sse_gap"] = final["sse_gap"]
         return summary
+
+
+class SampledMetrics:
+    """Monte-Carlo diagnostics of a :class:`~stackelberg.simulated.SimulatedProblem`.
+
+    Each row plays ``episodes`` fresh episodes of the leader's commitment ``x`` against the
+    follower learner's policy and records both players' mean discounted returns with their
+    standard errors (``*_se``), ``upper_objective = -leader_value`` and whatever the problem
+    adds (the duopoly's quantities against their closed forms). The episodes draw from a
+    generator seeded by ``seed`` alone, so a row is a function of the state it observes, and
+    recording changes no number of the match (as for :class:`ExactMetrics`).
+    """
+
+    #: No game-level leader policy to report (``MatchResult.leader_policy`` is None).
+    game = None
+
+    def __init__(self, problem: SimulatedProblem, episodes: int = 2000, seed: int = 0):
+        self.source, self.episodes, self.seed = problem, episodes, seed
+
+    def __call__(self, x: np.ndarray, played: np.ndarray | None, follower: np.ndarray
+                 ) -> dict[str, float]:
+        """Sampled values of leader ``x`` against the follower learner's policy (``played``,
+        a leader's penalized actor, is not what the match is judged by: the follower plays his
+        own policy)."""
+        values = self.source.evaluate(x, follower, self.episodes,
+                                      np.random.default_rng(self.seed))
+        return {"upper_objective": -values.leader_value,
+                "leader_value": values.leader_value,
+                "leader_value_se": values.leader_value_se,
+                "follower_value": values.follower_value,
+                "follower_value_se": values.follower_value_se,
+                **values.extra}
+
+    def summarize(self, final: dict[str, float]) -> dict[str, float | str]:
+        """The last row's sampled values, their standard errors and extras, marked sampled."""
+        skip = {"iteration", "tau", "samples", "wall_seconds", "grad_norm", "penalty_weight",
+                "upper_objective"}
+        return {"metrics": f"sampled ({self.episodes} episodes per row; *_se: standard errors)",
+                **{k: v for k, v in final.items() if k not in skip}}
