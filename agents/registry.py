@@ -47,6 +47,8 @@ class AgentSpec:
     factory: Callable[[object], object]
     summary: str
     fixed: tuple[tuple[str, object], ...] = ()
+    #: Learns through a simulator only (a game with no exact model, ``SimulatedProblem``).
+    simulator_only: bool = False
 
     def make_config(self, **params: object) -> object:
         """Build the config; ``fixed`` entries (e.g. the penalty of ``pbrl-bellman``) win."""
@@ -89,10 +91,12 @@ LEADERS: dict[str, AgentSpec] = {
         AgentSpec("zeroth-order", ZerothOrderConfig, ZerothOrderLeader,
                   "two-point finite-difference hypergradient from sampled evaluations"),
         AgentSpec("rac-neural", RACNeuralConfig, RACNeuralLeader,
-                  "RAC with torch policies through a simulator (games with no exact model)"),
+                  "RAC with torch policies through a simulator (games with no exact model)",
+                  simulator_only=True),
         AgentSpec("partial-gradient-neural", NeuralPartialGradientConfig,
                   NeuralPartialGradientLeader,
-                  "torch policy gradient of the leader's own return, follower held fixed"),
+                  "torch policy gradient of the leader's own return, follower held fixed",
+                  simulator_only=True),
     )
 }
 
@@ -108,8 +112,16 @@ FOLLOWERS: dict[str, AgentSpec] = {
         AgentSpec("model-based", ModelBasedConfig, ModelBasedFollower,
                   "soft best response to a model estimated from sampled transitions"),
         AgentSpec("actor-critic", ActorCriticConfig, ActorCriticFollower,
-                  "torch actor and TD(0) critic on batched rollouts (games with no exact model)"),
+                  "torch actor and TD(0) critic on batched rollouts (games with no exact model)",
+                  simulator_only=True),
     )
 }
 
-__all__ = ["AgentSpec", "LEADERS", "FOLLOWERS"]
+
+
+def on_exact_models(table: dict[str, AgentSpec]) -> dict[str, AgentSpec]:
+    """The entries of ``table`` that run on a game with an exact model (not simulator-only)."""
+    return {name: spec for name, spec in table.items() if not spec.simulator_only}
+
+
+__all__ = ["AgentSpec", "LEADERS", "FOLLOWERS", "on_exact_models"]

@@ -87,11 +87,12 @@ class ParallelSimulator:
     def __init__(self, make_env: Callable[[], object], n: int, fast: bool = False):
         if not (isinstance(n, int) and n >= 1):
             raise ValueError(f"the simulator needs n >= 1 copies, got {n!r}")
-        self.envs = [make_env() for _ in range(n)]
+        first = make_env()
         self.n = n
-        first = self.envs[0]
         self.agents: tuple[str, ...] = tuple(first.possible_agents)
         self.fast = fast and callable(getattr(first, "fast_round", None))
+        # the fast path evaluates the whole batch with the first copy alone
+        self.envs = [first] + ([] if self.fast else [make_env() for _ in range(n - 1)])
 
     def commit(self, commitment: np.ndarray) -> None:
         """Declare the leader's commitment in every copy (environments with ``commit``)."""

@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 import pytest
 
-from agents.registry import FOLLOWERS, LEADERS
+from agents.registry import FOLLOWERS, LEADERS, on_exact_models
 from games import make_model
 from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.problem import StackelbergProblem
@@ -70,7 +70,7 @@ def fingerprint(result) -> tuple:
 
 @pytest.mark.parametrize(
     ("game", "leader", "follower"),
-    list(itertools.product(GAMES, LEADERS, FOLLOWERS)))
+    list(itertools.product(GAMES, on_exact_models(LEADERS), on_exact_models(FOLLOWERS))))
 def test_metrics_and_progress_do_not_change_the_match(game, leader, follower):
     try:
         reference = play(game, leader, follower, metrics_every=1, progress=False)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from agents.registry import FOLLOWERS, LEADERS
+from agents.registry import FOLLOWERS, LEADERS, on_exact_models
 from games import make_model
 from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.model import MAX_VALUE_SCALE, GameModel, ModelError
@@ -34,7 +34,8 @@ SHORT_EPISODES = {"episodes": 1, "rollout_exponent": 1.0}
 
 
 @pytest.mark.parametrize("tau", [1e-6, 1e-3])
-@pytest.mark.parametrize(("leader", "follower"), list(itertools.product(LEADERS, FOLLOWERS)))
+@pytest.mark.parametrize(("leader", "follower"), list(itertools.product(on_exact_models(LEADERS),
+                                                                 on_exact_models(FOLLOWERS))))
 def test_gamma_near_one_and_tiny_tau_run_to_the_end(leader, follower, tau):
     problem = StackelbergProblem(make_model(EDGE_GAME[0], **EDGE_GAME[1]), tau)
     params = dict(LEADER_PARAMS.get(leader, {}))

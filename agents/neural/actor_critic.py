@@ -29,8 +29,19 @@ __all__ = ["ActorCriticConfig", "ActorCriticFollower"]
 
 @dataclass(frozen=True)
 class ActorCriticConfig:
-    """Attributes: ``batch`` episodes per step; actor and critic step sizes (Adam) and the
-    exponents of their power-law decay; ``critic_hidden`` layers of the critic."""
+    """The follower learner's steps, each ``lr (k+1)^-decay``.
+
+    Attributes
+    ----------
+    batch : int
+        Episodes per step.
+    actor_lr, actor_decay : float
+        The actor's Adam step size and its decay exponent.
+    critic_lr, critic_decay : float
+        The critic's step size and its decay exponent.
+    critic_hidden : tuple of int
+        Hidden tanh layers of the critic (``()``: linear).
+    """
 
     batch: int = 256
     actor_lr: float = 0.05

@@ -91,7 +91,15 @@ def _weighted_score(episodes: Episodes, leader, signal: torch.Tensor, gamma: flo
 
 @dataclass(frozen=True)
 class NeuralPartialGradientConfig:
-    """``batch`` episodes per step; the leader's Adam step ``lr (k+1)^-decay``."""
+    """The partial-gradient leader's step.
+
+    Attributes
+    ----------
+    batch : int
+        Episodes per step.
+    lr, decay : float
+        The leader's Adam step size ``lr (k+1)^-decay``.
+    """
 
     batch: int = 256
     lr: float = 0.01
@@ -150,17 +158,24 @@ class NeuralPartialGradientLeader:
 
 @dataclass(frozen=True)
 class RACNeuralConfig:
-    """RAC's schedules (``base (k+1)^-exponent``; module docstring).
+    """RAC's schedules, each ``base (k+1)^-exponent`` (module docstring).
 
     Attributes
     ----------
     batch : int
-        Episodes per group per iteration (two groups: ``theta`` and ``theta'``).
-    xi, xi_decay : leader step size (Adam).
-    alpha, alpha_decay : penalized actor step size.
-    beta, beta_decay : its critic's step size.
-    tau0, tau_decay : entropy weight ``tau_k = tau0 (k+1)^-tau_decay`` (on scaled rewards).
-    w0, w_growth : penalty weight ``w_k = w0 (k+1)^w_growth``, capped at ``w_max``.
+        Episodes per group per iteration (two groups share their noise: ``theta``, ``theta'``).
+    xi, xi_decay : float
+        The leader's Adam step size and its decay exponent (the slowest time scale).
+    alpha, alpha_decay : float
+        The penalized actor's step size and its decay exponent.
+    beta, beta_decay : float
+        Its critic's step size and decay exponent (the fastest time scale).
+    tau0, tau_decay : float
+        The follower's entropy weight ``tau_k = tau0 (k+1)^-tau_decay`` (on scaled rewards).
+    w0, w_growth : float
+        The penalty weight ``w_k = w0 (k+1)^w_growth``.
+    w_max : float
+        Cap of ``w_k``; the stationary point is biased by ``O(1/w)`` (docs/theory.md §9).
     """
 
     batch: int = 256
