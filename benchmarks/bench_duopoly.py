@@ -31,7 +31,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -113,11 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = [(i, leader, s, args.iterations) for i in args.instances for leader in args.leaders
             for s in args.seeds]
     with ProcessPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(one_match, *zip(*jobs)))
-    for r in rows:
-        print(f"{r['instance']} {r['leader']} seed {r['seed']}: q_L {r['leader_quantity']:.3f} "
-              f"q_F {r['follower_quantity']:.3f} errors {r['leader_quantity_error']:.3f} "
-              f"{r['follower_quantity_error']:.3f} cpu {r['cpu']:.0f}", file=sys.stderr)
+        futures = [pool.submit(one_match, *job) for job in jobs]
+        for future in as_completed(futures):
+            r = future.result()
+            print(f"{r['instance']} {r['leader']} seed {r['seed']}: q_L "
+                  f"{r['leader_quantity']:.3f} q_F {r['follower_quantity']:.3f} errors "
+                  f"{r['leader_quantity_error']:.3f} {r['follower_quantity_error']:.3f} cpu "
+                  f"{r['cpu']:.0f}", file=sys.stderr, flush=True)
+        rows = [f.result() for f in futures]
     shared.publish(table(rows, args.iterations, argv), args, SECTION_HEADING)
     return 0
 

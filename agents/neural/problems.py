@@ -53,12 +53,16 @@ def evaluate(problem: SimulatedProblem, x: np.ndarray, follower: np.ndarray, epi
                          values["follower"][1], episodes, extra)
 
 
-def _describe_duopoly(market, leader, response, x: np.ndarray) -> dict[str, float]:
+def _describe_duopoly(market, leader, response, x: np.ndarray, dynamic: bool = False
+                      ) -> dict[str, float]:
     """The firms' planned (mean) quantities against the closed forms: the leader's against
-    Stackelberg, the follower's against his best response to the leader's planned quantity."""
-    obs_leader = torch.zeros((1, 1), dtype=DTYPE)
+    Stackelberg, the follower's against his best response to the leader's planned quantity
+    (in the dynamic game: in a period whose demand is at its mean level ``a``)."""
+    level = [1.0] if dynamic else []  # what the dynamic game shows of a_t / a
+    obs_leader = torch.tensor([level or [0.0]], dtype=DTYPE)
     q_leader = float(leader.mean_action(obs_leader)[0, 0])
-    obs_follower = torch.as_tensor(np.asarray(x, dtype=np.float64)[None], dtype=DTYPE)
+    obs_follower = torch.as_tensor(np.concatenate([level, np.asarray(x, dtype=np.float64)])[None],
+                                   dtype=DTYPE)
     q_follower = float(response.mean_action(obs_follower)[0, 0])
     target = market.stackelberg().q_leader
     response_target = market.best_response(q_leader)
@@ -97,7 +101,7 @@ def duopoly_problem(tau: float = 0.05, *, dynamic: bool = False, periods: int = 
         space = probe.action_space(LEADER)
         follower_obs = 1 + commitment_size
         name = "stackelberg/duopoly-dynamic-v0"
-        describe = None
+        describe = functools.partial(_describe_duopoly, probe.market, dynamic=True)
     else:
         discount = 0.0 if gamma is None else gamma
 
