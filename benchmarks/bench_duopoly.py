@@ -16,7 +16,7 @@ defaults were tuned on seeds 0-4; the benchmark reports seeds 100-104.
 
 Usage
 -----
-    .venv/bin/python benchmarks/bench_duopoly.py                 # 2 x 2 x 5 matches, 2 workers
+    .venv/bin/python benchmarks/bench_duopoly.py --workers 3     # 2 x 2 x 5 matches
     .venv/bin/python benchmarks/bench_duopoly.py --seeds 0 1 2 3 4 --no-write
 
 The markdown table is printed and written to ``BENCHMARKS.md`` (section
@@ -61,10 +61,12 @@ def one_match(instance: str, leader: str, seed: int, iterations: int) -> dict:
             "cpu": time.process_time() - start, **result.summary}
 
 
-def table(rows: list[dict], iterations: int, argv: Sequence[str]) -> str:
+def table(rows: list[dict], iterations: int, baseline_iterations: int,
+          argv: Sequence[str]) -> str:
     lines = [
         SECTION_HEADING, "",
-        f"Each match: {iterations} iterations, the `actor-critic` follower, defaults only; "
+        f"Each match: {iterations} iterations ({baseline_iterations} for "
+        f"`partial-gradient-neural`), the `actor-critic` follower, defaults only; "
         f"the final row's planned quantities (policy means) and sampled values (2000 episodes, "
         f"standard error in brackets). Error: relative distance of the leader's quantity to "
         f"Stackelberg and of the follower's to his best response to it. CPU: seconds of one "
@@ -105,12 +107,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102, 103, 104])
     parser.add_argument("--iterations", type=int, default=3000)
+    parser.add_argument("--baseline-iterations", type=int, default=1000,
+                        help="iterations of partial-gradient-neural (it settles sooner)")
     parser.add_argument("--leaders", nargs="+", default=["rac-neural", "partial-gradient-neural"])
     parser.add_argument("--instances", nargs="+", default=list(INSTANCES))
     parser.add_argument("--workers", type=int, default=2)
     shared.add_output_arguments(parser)
     args = parser.parse_args(argv)
-    jobs = [(i, leader, s, args.iterations) for i in args.instances for leader in args.leaders
+    def budget(leader: str) -> int:
+        return args.baseline_iterations if leader == "partial-gradient-neural" else \
+            args.iterations
+
+    jobs = [(i, leader, s, budget(leader)) for leader in args.leaders for i in args.instances
             for s in args.seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [pool.submit(one_match, *job) for job in jobs]
@@ -121,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{r['leader_quantity_error']:.3f} {r['follower_quantity_error']:.3f} cpu "
                   f"{r['cpu']:.0f}", file=sys.stderr, flush=True)
         rows = [f.result() for f in futures]
-    shared.publish(table(rows, args.iterations, argv), args, SECTION_HEADING)
+    shared.publish(table(rows, args.iterations, args.baseline_iterations, argv), args,
+                   SECTION_HEADING)
     return 0
 
 

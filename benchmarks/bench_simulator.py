@@ -87,7 +87,7 @@ def aec_loop(episodes: int, rng: np.random.Generator) -> int:
     env, samples = duopoly_env("aec"), 0
     for e in range(episodes):
         env.reset(seed=e)
-        for agent in env.agent_iter():
+        for _ in env.agent_iter():
             _, _, term, trunc, _ = env.last()
             env.step(None if term or trunc else rng.uniform(0, 10, 1))
         samples += 1
@@ -176,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"| {'-' if fast is None else f'{fast:,.0f}'} |")
     lines += ["", f"A `rac-neural` vs `actor-critic` match on duopoly-v0 "
               f"({args.match_iterations} iterations, batch 256; CPU seconds, share inside the "
-              "learners' simulator episodes, i.e. environment stepping plus the policies' sampling):",
+              "learners' simulator episodes, i.e. environment stepping plus the policies' "
+              "sampling):",
               ""]
     for fast, (total, episodes, metrics) in shares.items():
         learners = episodes

@@ -8,7 +8,8 @@ derived in docs/theory.md §9; the tests check them against brute force):
 - the follower's best response   ``q_F(q_L) = (a - c_F - b q_L) / (2b)``;
 - Stackelberg                    ``q_L = (a - 2 c_L + c_F) / (2b)``,
                                  ``q_F = (a + 2 c_L - 3 c_F) / (4b)``,
-  profits                        ``(a - 2 c_L + c_F)^2 / (8b)`` and ``(a + 2 c_L - 3 c_F)^2 / (16b)``;
+  profits                        ``(a - 2 c_L + c_F)^2 / (8b)``,
+                                 ``(a + 2 c_L - 3 c_F)^2 / (16b)``;
 - Cournot-Nash (simultaneous)    ``q_i = (a - 2 c_i + c_j) / (3b)``.
 
 With ``a = 10, b = 1, c_L = c_F = 2`` (the defaults) Stackelberg is ``(4, 2)`` with profits

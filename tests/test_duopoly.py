@@ -20,7 +20,8 @@ ADVICE = ("Observation is a single number", "Observation numpy array is all zero
           "Observations are different shapes", "Agents have different observation space sizes",
           "observation space value is -infinity", "observation space value is infinity")
 
-MARKETS = [DuopolyMarket(), DuopolyMarket(100.0, 1.0, 10.0, 20.0), DuopolyMarket(7.0, 0.5, 1.0, 0.5)]
+MARKETS = [DuopolyMarket(), DuopolyMarket(100.0, 1.0, 10.0, 20.0),
+           DuopolyMarket(7.0, 0.5, 1.0, 0.5)]
 
 
 def test_reference_values():

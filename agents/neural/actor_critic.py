@@ -13,12 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from agents.neural.common import Adam, actor_critic_step, leader_action_size, power, \
-    reward_scale
-from agents.neural.policies import Critic, flat_parameters, load_parameters, make_policy, \
-    torch_generator
+from agents.neural.common import Adam, actor_critic_step, leader_action_size, power, reward_scale
+from agents.neural.policies import (
+    Critic,
+    flat_parameters,
+    load_parameters,
+    make_policy,
+    torch_generator,
+)
 from agents.neural.rollout import play
 from stackelberg.simulated import SimulatedProblem
 from stackelberg.simulator import ParallelSimulator
@@ -88,7 +91,8 @@ class ActorCriticFollower:
             self.scale = reward_scale(reward, episodes.alive)
         c = self.config
         actor_critic_step(self.actor, self.critic, self.actor_opt, self.critic_opt,
-                          episodes.follower, episodes.leader, reward / self.scale, episodes.alive, episodes.done,
+                          episodes.follower, episodes.leader, reward / self.scale,
+                          episodes.alive, episodes.done,
                           self.problem.gamma, self.problem.tau,
                           power(c.actor_lr, c.actor_decay, self.k),
                           power(c.critic_lr, c.critic_decay, self.k))

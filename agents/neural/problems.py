@@ -76,21 +76,15 @@ def _describe_duopoly(market, leader, response, x: np.ndarray, dynamic: bool = F
 def duopoly_problem(tau: float = 0.05, *, dynamic: bool = False, periods: int = 8,
                     gamma: float | None = None, hidden: tuple[int, ...] = (),
                     init_std: float = 0.3, min_std: float = 0.02, leader_std: float = 0.1,
-                    fast: bool = True,
-                    **market: float) -> SimulatedProblem:
+                    fast: bool = True, **market: float) -> SimulatedProblem:
     """The neural learners' problem on ``stackelberg/duopoly-v0`` (``dynamic=False``, one
     round, ``gamma = 0``) or ``stackelberg/duopoly-dynamic-v0`` (``periods`` rounds, discount
     ``gamma``, default 0.9); ``market`` holds ``a``, ``b``, ``cost_leader``, ``cost_follower``,
     and for the dynamic game ``rho``, ``sigma``."""
     leader_obs = 1
-    # the leader's policy: linear mean, fixed std; its parameters (weight, bias) are the commitment
-    probe_space = duopoly_env("parallel", **{k: v for k, v in market.items()
-                                             if k in ("a", "b", "cost_leader",
-                                                      "cost_follower")}).action_space(LEADER)
-    commitment_size = leader_obs + 1 if hidden == () else None
-    if commitment_size is None:
-        raise ValueError("the duopoly leader's policy is linear (hidden = ()); hidden layers "
-                         "apply to the follower")
+    # the leader's policy: linear mean, fixed spread; its parameters (weight, bias) are her
+    # commitment, which the follower observes (``hidden`` shapes the follower's network only)
+    commitment_size = leader_obs + 1
     if dynamic:
         discount = 0.9 if gamma is None else gamma
 
@@ -98,7 +92,6 @@ def duopoly_problem(tau: float = 0.05, *, dynamic: bool = False, periods: int = 
             return duopoly_dynamic_env("parallel", periods, gamma=discount,
                                        commitment_size=commitment_size, **market)
         probe = make_env()
-        space = probe.action_space(LEADER)
         follower_obs = 1 + commitment_size
         name = "stackelberg/duopoly-dynamic-v0"
         describe = functools.partial(_describe_duopoly, probe.market, dynamic=True)
@@ -108,12 +101,11 @@ def duopoly_problem(tau: float = 0.05, *, dynamic: bool = False, periods: int = 
         def make_env():
             return duopoly_env("parallel", commitment_size=commitment_size, **market)
         probe = make_env()
-        space = probe_space
         follower_obs = commitment_size
         name = "stackelberg/duopoly-v0"
         describe = functools.partial(_describe_duopoly, probe.market)
-    leader_spec = PolicySpec(leader_obs, space, (), init_std=leader_std, min_std=leader_std,
-                             learn_std=False)
+    leader_spec = PolicySpec(leader_obs, probe.action_space(LEADER), (), init_std=leader_std,
+                             min_std=leader_std, learn_std=False)
     follower_spec = PolicySpec(follower_obs, probe.action_space(FOLLOWER), hidden,
                                init_std=init_std, min_std=min_std)
     problem = SimulatedProblem(name=name, make_env=make_env, leader_agent=LEADER,

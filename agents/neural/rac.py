@@ -35,10 +35,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agents.neural.common import Adam, actor_critic_step, leader_action_size, power, \
-    reward_scale
-from agents.neural.policies import Critic, flat_parameters, load_parameters, make_policy, \
-    torch_generator
+from agents.neural.common import Adam, actor_critic_step, leader_action_size, power, reward_scale
+from agents.neural.policies import (
+    Critic,
+    flat_parameters,
+    load_parameters,
+    make_policy,
+    torch_generator,
+)
 from agents.neural.rollout import Episodes, discounted_to_go, play
 from stackelberg.simulated import SimulatedProblem
 from stackelberg.simulator import ParallelSimulator
@@ -244,8 +248,8 @@ class RACNeuralLeader:
         r_follower = penalized.follower.reward / self.scale
         # the penalized actor: reward r_F + r_L / w_k (docs/theory.md §4)
         actor_critic_step(self.actor, self.critic, self.actor_opt, self.critic_opt,
-                          penalized.follower, penalized.leader, r_follower + r_leader / w, penalized.alive,
-                          penalized.done, gamma, self.problem.tau,
+                          penalized.follower, penalized.leader, r_follower + r_leader / w,
+                          penalized.alive, penalized.done, gamma, self.problem.tau,
                           power(c.alpha, c.alpha_decay, k), power(c.beta, c.beta_decay, k))
         # the leader: g_x = grad f + w (grad r_x(s', a') - grad r_x(s, a)); both groups saw the
         # same leader actions, so one log-probability serves both terms
