@@ -108,10 +108,15 @@ def _match(seed: int, iterations: int, leader: str = "rac-neural", batch: int = 
 
 def test_a_seeded_neural_match_is_reproducible_and_seeds_matter():
     first, again, other = _match(3, 10), _match(3, 10), _match(4, 10)
-    assert first.x.tolist() == again.x.tolist()
-    assert first.follower_policies[0].tolist() == again.follower_policies[0].tolist()
-    assert [r["leader_value"] for r in first.metrics] == [r["leader_value"] for r in again.metrics]
-    assert first.x.tolist() != other.x.tolist()
+    # Bit-identical in a fresh process (checked 4 of 4 times); once, late in a full suite run,
+    # the second match differed in the last bit of x (1 ulp), which points at torch's BLAS
+    # (MKL) kernels taking alignment-dependent paths. Hence a 1e-12 relative tolerance here.
+    np.testing.assert_allclose(first.x, again.x, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(first.follower_policies[0], again.follower_policies[0],
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose([r["leader_value"] for r in first.metrics],
+                               [r["leader_value"] for r in again.metrics], rtol=1e-12)
+    assert np.abs(first.x - other.x).max() > 1e-6
 
 
 def test_rac_neural_improves_the_leaders_objective_on_a_short_seeded_run():
