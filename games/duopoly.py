@@ -152,6 +152,10 @@ class _DuopolyBase:
     def _quantity_space(self) -> spaces.Box:
         return spaces.Box(0.0, np.float32(self.market.q_max), shape=(1,), dtype=np.float32)
 
+    def _state_space(self) -> spaces.Box:
+        """``state()``: the last quantities of both firms."""
+        return spaces.Box(0.0, np.float32(self.market.q_max), shape=(2,), dtype=np.float32)
+
     def _text(self) -> str:
         m = self.market
         head = (f"stackelberg/duopoly-v0: P = {m.a:g} - {m.b:g} Q, costs "
@@ -193,6 +197,7 @@ class DuopolyAECEnv(_DuopolyBase, AECEnv):
         self.possible_agents = list(AGENTS)
         self.observation_spaces = {a: self._quantity_space() for a in AGENTS}
         self.action_spaces = {a: self._quantity_space() for a in AGENTS}
+        self.state_space = self._state_space()
         self.last_round = None
 
     def observation_space(self, agent: str) -> spaces.Box:
@@ -270,6 +275,7 @@ class DuopolyParallelEnv(_DuopolyBase, ParallelEnv):
             FOLLOWER: spaces.Box(-np.inf, np.inf, shape=(commitment_size,), dtype=np.float32),
         }
         self.action_spaces = {a: self._quantity_space() for a in AGENTS}
+        self.state_space = self._state_space()
         self.last_round = None
 
     def observation_space(self, agent: str) -> spaces.Box:

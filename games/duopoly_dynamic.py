@@ -64,7 +64,11 @@ class DuopolyDynamicParallelEnv(ParallelEnv):
             FOLLOWER: spaces.Box(-np.inf, np.inf, shape=(1 + commitment_size,),
                                  dtype=np.float32),
         }
+        # state(): the demand level a_t / a and the share of the periods played
+        self.state_space = spaces.Box(np.array([0.5, 0.0], dtype=np.float32),
+                                      np.array([1.5, 1.0], dtype=np.float32), dtype=np.float32)
         self.intercept = market.a
+        self.t = 0
         self.last_round: DuopolyOutcome | None = None
 
     def observation_space(self, agent: str) -> spaces.Box:

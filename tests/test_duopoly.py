@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import types
+
 import numpy as np
 import pytest
-from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
+from pettingzoo.test import (
+    api_test,
+    max_cycles_test,
+    parallel_api_test,
+    parallel_seed_test,
+    render_test,
+    seed_test,
+    state_test,
+)
 
 from games.duopoly import (
     FOLLOWER,
@@ -60,6 +71,7 @@ def _conform(make_aec, make_parallel, recwarn):
     parallel_api_test(make_parallel(), num_cycles=30)
     seed_test(make_aec, num_cycles=30)
     parallel_seed_test(make_parallel, num_cycles=30)
+    state_test(make_aec(), make_parallel())
     unexpected = [str(w.message) for w in recwarn if not any(a in str(w.message) for a in ADVICE)]
     assert not unexpected, unexpected
 
@@ -71,6 +83,14 @@ def test_duopoly_conformance(recwarn):
 def test_dynamic_duopoly_conformance(recwarn):
     _conform(lambda: duopoly_dynamic_env("aec", 4), lambda: duopoly_dynamic_env("parallel", 4),
              recwarn)
+
+
+@pytest.mark.parametrize("factory", [duopoly_env, duopoly_dynamic_env])
+def test_max_cycles_and_render(factory):
+    mod = types.SimpleNamespace(env=functools.partial(factory, "aec"),
+                                parallel_env=functools.partial(factory, "parallel"))
+    max_cycles_test(mod)
+    render_test(mod.env, custom_tests={"ansi": lambda text: text.startswith("stackelberg/")})
 
 
 def test_aec_follower_observes_the_leaders_quantity_and_rewards_are_profits():
