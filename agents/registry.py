@@ -6,9 +6,12 @@ adding an algorithm means adding its module and one line here.
 An algorithm plays the kinds of problem its spec names (``kinds``, the registry kinds of
 :mod:`games.registry`): the single-follower leaders and learners play ``"game"``, the exact ones
 also a ``"problem"`` built without a game model (they read only the problem), ``pbrl-nash``
-plays ``"economy"`` (a planner over n followers playing a game). A follower learner that also
-plays an economy names its game form (``economy``, one learner per follower, built as
-``factory(config, index)``) under the same name: ``best-response`` and ``soft-q``.
+plays ``"economy"`` (a planner over n followers playing a game), and the torch learners
+(``rac-neural``, ``partial-gradient-neural``, ``actor-critic``) play ``"simulator"``: a game with
+no exact model, through its PettingZoo environment only (:mod:`stackelberg.simulated`). A
+follower learner that also plays an economy names its game form (``economy``, one learner per
+follower, built as ``factory(config, index)``) under the same name: ``best-response`` and
+``soft-q``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ from agents.leaders.pbrl_sampled import SampledPBRLConfig, SampledPBRLLeader
 from agents.leaders.rac import RACConfig, RACLeader
 from agents.leaders.search import SearchLeader
 from agents.leaders.zeroth_order import ZerothOrderConfig, ZerothOrderLeader
+from agents.neural.actor_critic import ActorCriticConfig, ActorCriticFollower
+from agents.neural.rac import (
+    NeuralPartialGradientConfig,
+    NeuralPartialGradientLeader,
+    RACNeuralConfig,
+    RACNeuralLeader,
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,13 @@ LEADERS: dict[str, AgentSpec] = {
         AgentSpec("pbrl-nash", PBRLNashConfig, PBRLNashLeader,
                   "a planner's PBRL with the Nikaido-Isoda penalty, n followers in a game",
                   kinds=("economy",)),
+        AgentSpec("rac-neural", RACNeuralConfig, RACNeuralLeader,
+                  "RAC with torch policies through a simulator (games with no exact model)",
+                  kinds=("simulator",)),
+        AgentSpec("partial-gradient-neural", NeuralPartialGradientConfig,
+                  NeuralPartialGradientLeader,
+                  "torch policy gradient of the leader's own return, follower held fixed",
+                  kinds=("simulator",)),
     )
 }
 
@@ -146,7 +163,11 @@ FOLLOWERS: dict[str, AgentSpec] = {
                                     "follower from its own samples", kinds=("economy",))),
         AgentSpec("model-based", ModelBasedConfig, ModelBasedFollower,
                   "soft best response to a model estimated from sampled transitions"),
+        AgentSpec("actor-critic", ActorCriticConfig, ActorCriticFollower,
+                  "torch actor and TD(0) critic on batched rollouts (games with no exact model)",
+                  kinds=("simulator",)),
     )
 }
+
 
 __all__ = ["AgentSpec", "LEADERS", "FOLLOWERS"]

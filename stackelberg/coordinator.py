@@ -186,7 +186,8 @@ def _run_match(
                 on_iteration(row)
             if config.progress:
                 bar.set_postfix(f=f"{row['upper_objective']:.4f}",
-                                gap=f"{row['lower_level_gap']:.1e}", refresh=False)
+                                gap=f"{row.get('lower_level_gap', math.nan):.1e}",
+                                refresh=False)
         if stopped_by != "iterations":
             break
     bar.close()

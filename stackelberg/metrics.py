@@ -4,8 +4,9 @@ A match hands every recorded state (the leader's ``x``, the policy the leader op
 with ``x`` if it has one, the follower learners' profile) to one observer chosen by
 :func:`metrics_for` from the problem (DESIGN, "Exact or sampled"): :class:`ExactMetrics` where
 the problem has an exact model and one follower, :class:`GameMetrics` where its lower level is
-a game of n >= 2 followers. The observer also says which of its row keys make the match's
-summary.
+a game of n >= 2 followers, :class:`SampledMetrics` (Monte-Carlo values with standard errors)
+where it has only a simulator; a problem may also name its own (``metrics_observer``). The
+observer also says which of its row keys make the match's summary.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from stackelberg.equilibrium import (
 )
 from stackelberg.incentive_problem import IncentiveProblem
 from stackelberg.problem import BilevelProblem, StackelbergProblem
+from stackelberg.simulated import SimulatedProblem
 
 
 class MatchMetrics(Protocol):
@@ -36,8 +38,10 @@ class MatchMetrics(Protocol):
     def summarize(self, final: dict[str, float]) -> dict[str, float]: ...
 
 
-def metrics_for(problem: BilevelProblem) -> MatchMetrics:
-    """The observer that fits ``problem``: its own if it names one, else the exact metrics."""
+def metrics_for(problem: BilevelProblem | SimulatedProblem) -> MatchMetrics:
+    """The observer that fits ``problem`` (module docstring)."""
+    if isinstance(problem, SimulatedProblem):
+        return SampledMetrics(problem)
     if isinstance(problem, IncentiveProblem):
         return GameMetrics(problem)
     own = problem.metrics_observer()
@@ -166,3 +170,43 @@ class GameMetrics:
         summary["net_welfare_gain"] = (final["equilibrium_net_welfare"]
                                        - self.baseline_net_welfare)
         return summary
+
+
+class SampledMetrics:
+    """Monte-Carlo diagnostics of a :class:`~stackelberg.simulated.SimulatedProblem`.
+
+    Each row plays ``episodes`` fresh episodes of the leader's commitment ``x`` against the
+    follower learner's policy and records both players' mean discounted returns with their
+    standard errors (``*_se``), ``upper_objective = -leader_value`` and whatever the problem
+    adds (the duopoly's quantities against their closed forms). The episodes draw from a
+    generator seeded by ``seed`` alone, so a row is a function of the state it observes, and
+    recording changes no number of the match (as for :class:`ExactMetrics`).
+    """
+
+    #: No game-level leader policy to report (``MatchResult.leader_policy`` is None).
+    game = None
+
+    def __init__(self, problem: SimulatedProblem, episodes: int = 2000, seed: int = 0):
+        self.source, self.episodes, self.seed = problem, episodes, seed
+
+    def __call__(self, x: np.ndarray, played: np.ndarray | None,
+                 profile: Sequence[np.ndarray]) -> dict[str, float]:
+        """Sampled values of leader ``x`` against the follower learner's policy (``profile[0]``;
+        ``played``, a leader's penalized actor, is not what the match is judged by: the
+        follower plays his own policy)."""
+        follower = profile[0]
+        values = self.source.evaluate(x, follower, self.episodes,
+                                      np.random.default_rng(self.seed))
+        return {"upper_objective": -values.leader_value,
+                "leader_value": values.leader_value,
+                "leader_value_se": values.leader_value_se,
+                "follower_value": values.follower_value,
+                "follower_value_se": values.follower_value_se,
+                **values.extra}
+
+    def summarize(self, final: dict[str, float]) -> dict[str, float | str]:
+        """The last row's sampled values, their standard errors and extras, marked sampled."""
+        skip = {"iteration", "tau", "samples", "wall_seconds", "grad_norm", "penalty_weight",
+                "upper_objective"}
+        return {"metrics": f"sampled ({self.episodes} episodes per row; *_se: standard errors)",
+                **{k: v for k, v in final.items() if k not in skip}}

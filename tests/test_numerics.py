@@ -35,7 +35,8 @@ SHORT_EPISODES = {"episodes": 1, "rollout_exponent": 1.0}
 
 @pytest.mark.parametrize("tau", [1e-6, 1e-3])
 @pytest.mark.parametrize(("leader", "follower"), list(itertools.product(
-    [n for n, s in LEADERS.items() if "game" in s.kinds], FOLLOWERS)))
+    [n for n, s in LEADERS.items() if "game" in s.kinds],
+    [n for n, s in FOLLOWERS.items() if "game" in s.kinds])))
 def test_gamma_near_one_and_tiny_tau_run_to_the_end(leader, follower, tau):
     problem = StackelbergProblem(make_model(EDGE_GAME[0], **EDGE_GAME[1]), tau)
     params = dict(LEADER_PARAMS.get(leader, {}))

@@ -1,0 +1,105 @@
+"""The ``actor-critic`` follower learner: a torch actor and a TD(0) critic trained on batched
+rollouts against the leader's commitment (docs/theory.md §4).
+
+Each step plays one episode in ``batch`` copies of the problem's environment, the leader acting
+with the policy whose parameters are her commitment ``x`` (the follower knows it: he answers a
+committed policy, as in the exact problems), then takes one critic step and one actor step on
+the entropy-regularized objective ``E[sum_t gamma^t r_F] + tau H(pi)`` with ``tau`` the
+problem's current weight. Step sizes follow ``lr (k+1)^-decay``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.neural.common import Adam, actor_critic_step, leader_action_size, power, reward_scale
+from agents.neural.policies import (
+    Critic,
+    flat_parameters,
+    load_parameters,
+    make_policy,
+    torch_generator,
+)
+from agents.neural.rollout import play
+from stackelberg.simulated import SimulatedProblem
+from stackelberg.simulator import ParallelSimulator
+from stackelberg.validation import check_fields
+
+__all__ = ["ActorCriticConfig", "ActorCriticFollower"]
+
+
+@dataclass(frozen=True)
+class ActorCriticConfig:
+    """The follower learner's steps, each ``lr (k+1)^-decay``.
+
+    Attributes
+    ----------
+    batch : int
+        Episodes per step.
+    actor_lr, actor_decay : float
+        The actor's Adam step size and its decay exponent.
+    critic_lr, critic_decay : float
+        The critic's step size and its decay exponent.
+    critic_hidden : tuple of int
+        Hidden tanh layers of the critic (``()``: linear).
+    """
+
+    batch: int = 256
+    actor_lr: float = 0.05
+    actor_decay: float = 0.4
+    critic_lr: float = 0.1
+    critic_decay: float = 0.3
+    critic_hidden: tuple[int, ...] = ()
+
+    section = "follower"
+
+    def __post_init__(self) -> None:
+        check_fields(self, positive_int=("batch",), positive=("actor_lr", "critic_lr"),
+                     non_negative=("actor_decay", "critic_decay"))
+
+
+class ActorCriticFollower:
+    """Follower learner of a :class:`~stackelberg.simulated.SimulatedProblem` (module docstring)."""
+
+    def __init__(self, config: ActorCriticConfig | None = None):
+        self.config = ActorCriticConfig() if config is None else config
+        self.samples = 0
+
+    def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
+        if getattr(problem, "model", None) is not None or not isinstance(problem,
+                                                                          SimulatedProblem):
+            raise ValueError("actor-critic learns through a simulator: it needs a game with no "
+                             "exact model (a SimulatedProblem)")
+        self.problem, self.rng = problem, rng
+        self.generator = torch_generator(rng)
+        self.actor = make_policy(problem.follower_spec, self.generator)
+        self.critic = Critic(problem.follower_spec.observation_size + leader_action_size(problem),
+                             self.config.critic_hidden, self.generator)
+        self.leader = make_policy(problem.leader_spec, self.generator)
+        self.actor_opt, self.critic_opt = Adam(self.actor), Adam(self.critic)
+        self.simulator = ParallelSimulator(problem.make_env, self.config.batch, fast=problem.fast)
+        self.k, self.samples, self.scale = 0, 0, None
+
+    def step(self, x: np.ndarray) -> None:
+        load_parameters(self.leader, x)
+        episodes = play(self.problem, self.simulator, self.leader, [self.actor], x, self.rng,
+                        self.generator)
+        reward = episodes.follower.reward
+        if self.scale is None:
+            self.scale = reward_scale(reward, episodes.alive)
+        c = self.config
+        actor_critic_step(self.actor, self.critic, self.actor_opt, self.critic_opt,
+                          episodes.follower, episodes.leader, reward / self.scale,
+                          episodes.alive, episodes.done,
+                          self.problem.gamma, self.problem.tau,
+                          power(c.actor_lr, c.actor_decay, self.k),
+                          power(c.critic_lr, c.critic_decay, self.k))
+        self.k += 1
+        self.samples += episodes.samples
+
+    @property
+    def policy(self) -> np.ndarray:
+        """The actor's parameters, flattened (:func:`agents.neural.policies.flat_parameters`)."""
+        return flat_parameters(self.actor)

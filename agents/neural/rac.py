@@ -1,0 +1,272 @@
+"""Neural leaders on a simulator: ``rac-neural`` and the ``partial-gradient-neural`` baseline.
+
+``rac-neural`` is RAC (Zeng et al. 2026; docs/theory.md §4) with torch policies: the leader's
+variable ``x`` is her policy's parameter vector (her commitment), the follower learner's actor is
+the auxiliary actor ``theta'`` tracking the soft best response, and the leader keeps the
+penalized actor ``theta`` with its TD(0) critic. Each iteration ``k``:
+
+1. one batch of episodes in two groups that share every random number (:func:`play`): the
+   leader against ``theta`` and the leader against ``theta'``;
+2. a critic step (step ``beta_k``) and an actor step (``alpha_k``) of ``theta`` on the reward
+   ``r_F + r_L / w_k`` with entropy weight ``tau_k``;
+3. a leader step (``xi_k``, Adam) along the Hessian-free estimate
+   ``g_x = grad_x f + w_k (grad_x r_x(s', a') - grad_x r_x(s, a)) / (1 - gamma)``, ``f = -V_L``,
+   where ``grad_x r_x(s, a) = E_b[r_F(s, b, a) grad_x log mu_x(b|s)]`` (the follower's reward
+   depends on ``x`` through the leader's action ``b``); the discounted visitation becomes a
+   ``gamma^t``-weighted sum over each episode. ``grad_x f`` is the score-function estimate
+   with the leader's discounted reward to go, from ``theta``'s group. The follower's
+   observation of the commitment is held fixed in these gradients (as in the tabular RAC,
+   where the follower's policy is a policy of the MDP ``M(x)``, not a function of ``x``) [ours].
+
+Schedules (all ``base (k+1)^-exponent``): ``tau_k`` decays (:meth:`entropy_weight`, which the
+coordinator applies to the problem), ``w_k`` grows, ``beta_k > alpha_k > xi_k``. Rewards are
+divided by a scale fixed on the first batch (:func:`agents.neural.common.reward_scale`).
+
+``partial-gradient-neural`` steps ``x`` along ``grad_x f(x, theta')`` alone: it treats the
+follower's current policy as fixed (standard alternating training), so with a follower that
+tracks his best response it heads to the simultaneous-move (Cournot-Nash) answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from agents.neural.common import Adam, actor_critic_step, leader_action_size, power, reward_scale
+from agents.neural.policies import (
+    Critic,
+    flat_parameters,
+    load_parameters,
+    make_policy,
+    torch_generator,
+)
+from agents.neural.rollout import Episodes, discounted_to_go, play
+from stackelberg.simulated import SimulatedProblem
+from stackelberg.simulator import ParallelSimulator
+from stackelberg.validation import check_fields
+
+__all__ = ["NeuralPartialGradientConfig", "NeuralPartialGradientLeader", "RACNeuralConfig",
+           "RACNeuralLeader"]
+
+
+def _require_simulated(problem: object, name: str) -> None:
+    if getattr(problem, "model", None) is not None or not isinstance(problem, SimulatedProblem):
+        raise ValueError(f"{name} learns through a simulator: it needs a game with no exact "
+                         f"model (a SimulatedProblem)")
+
+
+def _residual(signal: torch.Tensor, features: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+    """``signal`` minus its least-squares fit on ``[1, features]`` at each step, over the live
+    copies (zero elsewhere).
+
+    The leader's baseline [ours]: in a simultaneous round the follower's action is independent
+    of the leader's, so a baseline that depends on it adds no bias to a score-function estimate
+    of the leader's gradient (up to the fit's own O(1/n) dependence on the batch), and it
+    removes the follower's exploration noise from the leader's signal.
+    """
+    out = torch.zeros_like(signal)
+    for t in range(signal.shape[0]):
+        rows = alive[t] > 0
+        design = torch.cat([torch.ones_like(signal[t, rows]).unsqueeze(1),
+                            features[t, rows].reshape(int(rows.sum()), -1)], dim=1)
+        if design.shape[0] <= design.shape[1]:
+            out[t, rows] = signal[t, rows] - signal[t, rows].mean()
+            continue
+        fit = torch.linalg.lstsq(design, signal[t, rows].unsqueeze(1)).solution
+        out[t, rows] = signal[t, rows] - (design @ fit).squeeze(1)
+    return out
+
+
+def _weighted_score(episodes: Episodes, leader, signal: torch.Tensor, gamma: float
+                    ) -> torch.Tensor:
+    """``mean_copies sum_t gamma^t (signal_t - baseline_t) log mu_x(b_t|s_t)``, a surrogate
+    whose gradient in the leader's parameters is the score-function estimate of
+    ``grad_x E[sum_t gamma^t signal_t]``; the baseline is :func:`_residual`'s fit on the
+    follower's pre-action."""
+    alive = episodes.alive
+    centred = _residual(signal.detach(), episodes.follower.u, alive)
+    discount = gamma ** torch.arange(alive.shape[0], dtype=signal.dtype).unsqueeze(1)
+    log_prob = leader.log_prob(episodes.leader.obs, episodes.leader.u)
+    return (discount * centred * log_prob).sum(0).mean()
+
+
+@dataclass(frozen=True)
+class NeuralPartialGradientConfig:
+    """The partial-gradient leader's step.
+
+    Attributes
+    ----------
+    batch : int
+        Episodes per step.
+    lr, decay : float
+        The leader's Adam step size ``lr (k+1)^-decay``.
+    """
+
+    batch: int = 256
+    lr: float = 0.01
+    decay: float = 0.3
+
+    section = "leader"
+
+    def __post_init__(self) -> None:
+        check_fields(self, positive_int=("batch",), positive=("lr",), non_negative=("decay",))
+
+
+class NeuralPartialGradientLeader:
+    """``partial-gradient-neural`` (module docstring)."""
+
+    name = "partial-gradient-neural"
+
+    def __init__(self, config: NeuralPartialGradientConfig | None = None):
+        self.config = NeuralPartialGradientConfig() if config is None else config
+        self.samples = 0
+
+    def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
+        _require_simulated(problem, self.name)
+        self.problem, self.rng = problem, rng
+        self.generator = torch_generator(rng)
+        self.leader = make_policy(problem.leader_spec, self.generator)
+        self.response = make_policy(problem.follower_spec, self.generator)
+        self.opt = Adam(self.leader)
+        self.simulator = ParallelSimulator(problem.make_env, self.config.batch, fast=problem.fast)
+        self.k, self.samples, self.scale = 0, 0, None
+
+    def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
+        load_parameters(self.response, responses[0])
+        x = self.x
+        episodes = play(self.problem, self.simulator, self.leader, [self.response], x, self.rng,
+                        self.generator)
+        reward = episodes.leader.reward
+        if self.scale is None:
+            self.scale = reward_scale(reward, episodes.alive)
+        to_go = discounted_to_go(reward / self.scale, self.problem.gamma)
+        # f = -V_L: descend -E[...]
+        loss = -_weighted_score(episodes, self.leader, to_go, self.problem.gamma)
+        self.opt.step(loss, power(self.config.lr, self.config.decay, self.k))
+        grad = torch.cat([p.grad.reshape(-1) for p in self.leader.parameters()])
+        self.k += 1
+        self.samples += episodes.samples
+        return {"grad_norm": float(grad.norm())}
+
+    @property
+    def x(self) -> np.ndarray:
+        return flat_parameters(self.leader)
+
+    @property
+    def penalized_policy(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class RACNeuralConfig:
+    """RAC's schedules, each ``base (k+1)^-exponent`` (module docstring).
+
+    Attributes
+    ----------
+    batch : int
+        Episodes per group per iteration (two groups share their noise: ``theta``, ``theta'``).
+    xi, xi_decay : float
+        The leader's Adam step size and its decay exponent (the slowest time scale).
+    alpha, alpha_decay : float
+        The penalized actor's step size and its decay exponent.
+    beta, beta_decay : float
+        Its critic's step size and decay exponent (the fastest time scale).
+    tau0, tau_decay : float
+        The follower's entropy weight ``tau_k = tau0 (k+1)^-tau_decay`` (on scaled rewards).
+    w0, w_growth : float
+        The penalty weight ``w_k = w0 (k+1)^w_growth``.
+    w_max : float
+        Cap of ``w_k``; the stationary point is biased by ``O(1/w)`` (docs/theory.md §9).
+    """
+
+    batch: int = 256
+    xi: float = 0.02
+    xi_decay: float = 0.5
+    alpha: float = 0.05
+    alpha_decay: float = 0.4
+    beta: float = 0.1
+    beta_decay: float = 0.3
+    tau0: float = 0.05
+    tau_decay: float = 0.3
+    w0: float = 2.0
+    w_growth: float = 0.5
+    w_max: float = 40.0
+
+    section = "leader"
+
+    def __post_init__(self) -> None:
+        check_fields(self, positive_int=("batch",),
+                     positive=("xi", "alpha", "beta", "w0", "w_max"),
+                     non_negative=("xi_decay", "alpha_decay", "beta_decay", "tau0", "tau_decay",
+                                   "w_growth"))
+
+
+class RACNeuralLeader:
+    """``rac-neural`` (module docstring)."""
+
+    name = "rac-neural"
+
+    def __init__(self, config: RACNeuralConfig | None = None):
+        self.config = RACNeuralConfig() if config is None else config
+        self.samples = 0
+
+    def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
+        _require_simulated(problem, self.name)
+        self.problem, self.rng = problem, rng
+        self.generator = torch_generator(rng)
+        self.leader = make_policy(problem.leader_spec, self.generator)
+        self.actor = make_policy(problem.follower_spec, self.generator)       # theta
+        self.auxiliary = make_policy(problem.follower_spec, self.generator)   # theta'
+        self.critic = Critic(problem.follower_spec.observation_size + leader_action_size(problem),
+                             (), self.generator)
+        self.leader_opt = Adam(self.leader)
+        self.actor_opt, self.critic_opt = Adam(self.actor), Adam(self.critic)
+        self.simulator = ParallelSimulator(problem.make_env, 2 * self.config.batch,
+                                           fast=problem.fast)
+        self.k, self.samples, self.scale = 0, 0, None
+
+    def entropy_weight(self, k: int) -> float:
+        """``tau_k``, which the coordinator sets on the problem before iteration ``k``."""
+        return power(self.config.tau0, self.config.tau_decay, k)
+
+    def penalty_weight(self, k: int) -> float:
+        return min(self.config.w_max, power(self.config.w0, -self.config.w_growth, k))
+
+    def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
+        c, k, gamma = self.config, self.k, self.problem.gamma
+        load_parameters(self.auxiliary, responses[0])
+        episodes = play(self.problem, self.simulator, self.leader, [self.actor, self.auxiliary],
+                        self.x, self.rng, self.generator)
+        penalized, auxiliary = episodes.group(0, 2), episodes.group(1, 2)
+        if self.scale is None:
+            self.scale = reward_scale(penalized.follower.reward, penalized.alive)
+        w = self.penalty_weight(k)
+        r_leader = penalized.leader.reward / self.scale
+        r_follower = penalized.follower.reward / self.scale
+        # the penalized actor: reward r_F + r_L / w_k (docs/theory.md §4)
+        actor_critic_step(self.actor, self.critic, self.actor_opt, self.critic_opt,
+                          penalized.follower, penalized.leader, r_follower + r_leader / w,
+                          penalized.alive, penalized.done, gamma, self.problem.tau,
+                          power(c.alpha, c.alpha_decay, k), power(c.beta, c.beta_decay, k))
+        # the leader: g_x = grad f + w (grad r_x(s', a') - grad r_x(s, a)); both groups saw the
+        # same leader actions, so one log-probability serves both terms
+        difference = auxiliary.follower.reward / self.scale - r_follower
+        surrogate = (-_weighted_score(penalized, self.leader,
+                                      discounted_to_go(r_leader, gamma), gamma)
+                     + w * _weighted_score(penalized, self.leader, difference, gamma))
+        self.leader_opt.step(surrogate, power(c.xi, c.xi_decay, k))
+        grad = torch.cat([p.grad.reshape(-1) for p in self.leader.parameters()])
+        self.k += 1
+        self.samples += episodes.samples
+        return {"grad_norm": float(grad.norm()), "penalty_weight": w}
+
+    @property
+    def x(self) -> np.ndarray:
+        return flat_parameters(self.leader)
+
+    @property
+    def penalized_policy(self) -> np.ndarray:
+        return flat_parameters(self.actor)

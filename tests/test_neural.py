@@ -1,0 +1,145 @@
+"""The neural path: the batched simulator, torch policies, the neural learners through the
+coordinator on the duopoly (a few seconds in all)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+import games
+from agents.neural.policies import (
+    PolicySpec,
+    draw_noise,
+    flat_parameters,
+    load_parameters,
+    make_policy,
+    torch_generator,
+)
+from agents.neural.problems import duopoly_problem
+from agents.registry import FOLLOWERS, LEADERS
+from games.duopoly import FOLLOWER, LEADER, DuopolyMarket, duopoly_env
+from stackelberg.coordinator import MatchConfig, run_match
+from stackelberg.metrics import SampledMetrics, metrics_for
+from stackelberg.problem import StackelbergProblem
+from stackelberg.seeding import run_streams
+from stackelberg.simulator import AECSimulator, ParallelSimulator, copy_seeds
+
+
+def _quantities(t, observations):
+    n = len(observations[LEADER])
+    return {LEADER: np.linspace(0.0, 12.0, n)[:, None], FOLLOWER: np.full((n, 1), 2.5)}
+
+
+def test_fast_path_and_the_per_copy_loop_give_the_same_rewards():
+    slow = ParallelSimulator(lambda: duopoly_env("parallel"), 7).episode(_quantities, range(7))
+    fast = ParallelSimulator(lambda: duopoly_env("parallel"), 7, fast=True).episode(
+        _quantities, range(7))
+    market = DuopolyMarket()
+    q = np.clip(np.linspace(0.0, 12.0, 7), 0, 10)
+    expected = (market.a - market.b * (q + 2.5) - market.cost_leader) * q
+    np.testing.assert_allclose(slow.rewards[LEADER][0], expected, rtol=1e-12)
+    for agent in (LEADER, FOLLOWER):
+        np.testing.assert_array_equal(slow.rewards[agent], fast.rewards[agent])
+    assert slow.samples == fast.samples == 7
+
+
+def test_aec_simulator_lets_the_follower_answer_the_leaders_quantity():
+    market = DuopolyMarket(100.0, 1.0, 10.0, 20.0)
+    simulator = AECSimulator(lambda: duopoly_env("aec", 2, a=100.0, cost_leader=10.0,
+                                                 cost_follower=20.0), 3)
+
+    def act(agent, observations):
+        if agent == LEADER:
+            return np.full((3, 1), 50.0)
+        return np.array([[market.best_response(q)] for q in observations[:, 0]])
+
+    totals = simulator.episode(act, copy_seeds(np.random.default_rng(0), 3))
+    np.testing.assert_allclose(totals[LEADER], 2 * 1250.0)  # two rounds at Stackelberg
+    np.testing.assert_allclose(totals[FOLLOWER], 2 * 225.0)
+
+
+def test_copy_seeds_are_a_function_of_the_generator_and_pair_on_request():
+    assert copy_seeds(np.random.default_rng(4), 6) == copy_seeds(np.random.default_rng(4), 6)
+    paired = copy_seeds(np.random.default_rng(4), 6, paired=True)
+    assert paired[:3] == paired[3:]
+
+
+def test_gaussian_policy_maps_onto_the_box_and_clips():
+    spec = PolicySpec(1, spaces.Box(0.0, 10.0, shape=(1,)), init_mean=0.0)
+    policy = make_policy(spec, torch_generator(np.random.default_rng(0)))
+    u = torch.tensor([[-1.0], [0.0], [0.5], [3.0], [-7.0]], dtype=torch.float64)
+    assert policy.to_env(u)[:, 0].tolist() == [0.0, 5.0, 7.5, 10.0, 0.0]
+    assert policy.mean_action(torch.zeros((1, 1), dtype=torch.float64))[0, 0] == 5.0
+
+
+def test_categorical_policy_samples_its_probabilities_and_parameters_round_trip():
+    spec = PolicySpec(2, spaces.Discrete(3), hidden=(4,))
+    generator = torch_generator(np.random.default_rng(1))
+    policy = make_policy(spec, generator)
+    vector = np.arange(flat_parameters(policy).size, dtype=float) / 10
+    load_parameters(policy, vector)
+    np.testing.assert_array_equal(flat_parameters(policy), vector)
+    obs = torch.ones((20_000, 2), dtype=torch.float64)
+    draws = policy.sample(obs, draw_noise(policy, 20_000, generator)).long()
+    frequencies = np.bincount(draws.numpy(), minlength=3) / 20_000
+    probs = policy.distribution(obs[:1]).probs[0].detach().numpy()
+    np.testing.assert_allclose(frequencies, probs, atol=0.015)  # > 4 standard errors
+
+
+def test_same_generator_same_torch_numbers():
+    spec = PolicySpec(3, spaces.Box(-1.0, 1.0, shape=(2,)), hidden=(5,))
+    a = make_policy(spec, torch_generator(np.random.default_rng(9)))
+    b = make_policy(spec, torch_generator(np.random.default_rng(9)))
+    c = make_policy(spec, torch_generator(np.random.default_rng(10)))
+    assert flat_parameters(a).tolist() == flat_parameters(b).tolist()
+    assert flat_parameters(a).tolist() != flat_parameters(c).tolist()
+
+
+def _match(seed: int, iterations: int, leader: str = "rac-neural", batch: int = 64):
+    problem = duopoly_problem()
+    lead = LEADERS[leader].factory(LEADERS[leader].make_config(batch=batch))
+    follow = FOLLOWERS["actor-critic"].factory(FOLLOWERS["actor-critic"].make_config(batch=batch))
+    return run_match(problem, lead, [follow],
+                     MatchConfig(iterations=iterations, metrics_every=iterations // 2,
+                                 progress=False), run_streams(seed))
+
+
+def test_a_seeded_neural_match_is_reproducible_and_seeds_matter():
+    first, again, other = _match(3, 10), _match(3, 10), _match(4, 10)
+    # Bit-identical in a fresh process (checked 4 of 4 times); once, late in a full suite run,
+    # the second match differed in the last bit of x (1 ulp), which points at torch's BLAS
+    # (MKL) kernels taking alignment-dependent paths. Hence a 1e-12 relative tolerance here.
+    np.testing.assert_allclose(first.x, again.x, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(first.follower_policies[0], again.follower_policies[0],
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose([r["leader_value"] for r in first.metrics],
+                               [r["leader_value"] for r in again.metrics], rtol=1e-12)
+    assert np.abs(first.x - other.x).max() > 1e-6
+
+
+def test_rac_neural_improves_the_leaders_objective_on_a_short_seeded_run():
+    result = _match(0, 200)
+    start, end = result.metrics[0], result.metrics[-1]
+    gain = end["leader_value"] - start["leader_value"]
+    assert gain > 5 * np.hypot(end["leader_value_se"], start["leader_value_se"])
+    # and the commitment heads to Stackelberg (4) from the Box's centre (5)
+    assert end["leader_quantity_error"] < start["leader_quantity_error"]
+
+
+def test_a_simulated_problem_gets_sampled_metrics_that_say_so():
+    problem = duopoly_problem()
+    assert isinstance(metrics_for(problem), SampledMetrics)
+    result = _match(1, 2)
+    assert result.summary["metrics"].startswith("sampled")
+    assert result.summary["leader_value_se"] > 0 and result.leader_policy is None
+    assert "hyper_objective" not in result.summary
+
+
+@pytest.mark.parametrize("name", ["rac-neural", "partial-gradient-neural"])
+def test_neural_leaders_refuse_an_exact_problem(name):
+    problem = StackelbergProblem(games.make_model("stackelberg/matrix-v0"), 0.1)
+    leader = LEADERS[name].factory(LEADERS[name].make_config())
+    with pytest.raises(ValueError, match="simulator"):
+        leader.reset(problem, np.random.default_rng(0))
