@@ -7,11 +7,18 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench gridworld clean
 
+# Python caches the bytecode of what it imports (some machines set PYTHONDONTWRITEBYTECODE=1,
+# which makes every test process compile the project, and with --no-compile below torch and ray,
+# again); a user's game file is still run without writing next to it (games/user_games.py)
+unexport PYTHONDONTWRITEBYTECODE
+
+# One pip run (one resolver) installs pip, torch and the project into a venv made without pip;
+# --no-compile: compiling every module of torch and ray took about 55 of its 130 CPU seconds,
+# and Python compiles only what is imported, once (measured in BENCHMARKS.md, "Test suite time")
 $(STAMP): setup.cfg pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,ray]'
+	test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(BIN)/python install -q --no-compile -c constraints.txt \
+		pip torch==2.13.0 -e '.[dev,ray]'
 	@# the report's browser test (tests/test_report_html.py) opens index.html in Chromium
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && apt-get install -y -qq chromium; } \

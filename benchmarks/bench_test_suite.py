@@ -9,12 +9,15 @@ and the load average before and after.
 Each suite runs in a fresh ``git clone`` of the committed ``HEAD`` (no ``__pycache__``, no
 ``.pytest_cache``), with the command of ``make test`` and this Python (the project's venv):
 ``python -m pytest -q -n auto --dist loadgroup``. Nothing is pinned here: the suite pins BLAS
-threads itself (``tests/conftest.py``).
+threads itself (``tests/conftest.py``). With ``--make`` each clone runs ``make test`` itself, as
+CI does: its own ``.venv`` is created first (pip, torch, the project), then the suite, and the
+figures are those of the whole command.
 
 Run from the repository root:
 
     .venv/bin/python benchmarks/bench_test_suite.py            # alone, then two at once
     .venv/bin/python benchmarks/bench_test_suite.py --alone    # only the suite alone
+    .venv/bin/python benchmarks/bench_test_suite.py --make     # `make test`, venv included
 """
 
 from __future__ import annotations
@@ -54,12 +57,17 @@ def fresh_clone(parent: Path, name: str) -> Path:
     return target
 
 
-def start(clone: Path, log: Path) -> tuple[subprocess.Popen, float]:
-    # the venv is installed from another checkout: PYTHONPATH makes this clone's code the one
-    # imported, as an editable install of the clone would
-    env = {**os.environ, "PYTHONPATH": str(clone)}
+def start(clone: Path, log: Path, make: bool = False) -> tuple[subprocess.Popen, float]:
+    if make:  # the clone's own venv, as CI has it: nothing of this process's environment leaks
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        command = ["make", "test"]
+    else:
+        # the venv is installed from another checkout: PYTHONPATH makes this clone's code the
+        # one imported, as an editable install of the clone would
+        env = {**os.environ, "PYTHONPATH": str(clone)}
+        command = COMMAND
     handle = log.open("w")
-    process = subprocess.Popen(COMMAND, cwd=clone, env=env, stdout=handle,
+    process = subprocess.Popen(command, cwd=clone, env=env, stdout=handle,
                                stderr=subprocess.STDOUT)
     handle.close()
     return process, time.perf_counter()
@@ -83,6 +91,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alone", action="store_true", help="only the suite alone")
     parser.add_argument("--pair", action="store_true", help="only the two suites at once")
+    parser.add_argument("--make", action="store_true",
+                        help="run `make test` in each clone (its venv created first)")
     args = parser.parse_args()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                           capture_output=True, text=True, check=True).stdout.strip()
@@ -92,7 +102,7 @@ def main() -> int:
         clones = [fresh_clone(parent, "first"), fresh_clone(parent, "second")]
         if not args.pair:
             load = os.getloadavg()
-            process, started = start(clones[0], parent / "alone.log")
+            process, started = start(clones[0], parent / "alone.log", args.make)
             run = finish(process, started, parent / "alone.log")
             rows.append(describe("alone", run) + f" {load[0]:.2f} -> {os.getloadavg()[0]:.2f} |")
             codes.append(run.returncode)
@@ -101,7 +111,8 @@ def main() -> int:
         if not args.alone:
             load = os.getloadavg()
             logs = [parent / "pair-1.log", parent / "pair-2.log"]
-            running = [start(clone, log) for clone, log in zip(clones, logs, strict=True)]
+            running = [start(clone, log, args.make)
+                       for clone, log in zip(clones, logs, strict=True)]
             runs = [finish(process, started, log)
                     for (process, started), log in zip(running, logs, strict=True)]
             after = os.getloadavg()[0]
@@ -111,7 +122,8 @@ def main() -> int:
                 codes.append(run.returncode)
                 print(rows[-1], flush=True)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(f"\ncommit {head}, {os.cpu_count()} CPUs, finished {when}")
+    what = "make test (venv + suite)" if args.make else "the suite"
+    print(f"\n{what}, commit {head}, {os.cpu_count()} CPUs, finished {when}")
     print("| run | wall | CPU (user + sys) | exit | pytest | load (1 min) before -> after |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))

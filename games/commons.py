@@ -24,7 +24,6 @@ raising the welfare ``W`` itself.
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats
 
 from stackelberg.bilevel import FollowerModel
 from stackelberg.economy import IncentiveEconomy
@@ -84,6 +83,10 @@ def commons_economy(
     # depletion: Binomial(total effort, catch) levels, then +1 level with the regrowth chance
     total = efforts.sum(axis=0)
     removed = np.arange(n * (E - 1) + 1)
+    # imported here: scipy.stats costs about a CPU second, which every `stackelberg` command
+    # and test process paid on `import games` while only this builder uses it
+    import scipy.stats
+
     p_removed = scipy.stats.binom.pmf(removed[None, :], total[:, None], catch)  # (A, D)
     after = np.maximum(np.arange(L)[:, None] - removed[None, :], 0)  # (L, D)
     grow = np.where(after > 0, regrowth, regrowth * recovery)

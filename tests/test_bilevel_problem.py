@@ -18,6 +18,7 @@ from stackelberg.problem import BilevelProblem, StackelbergProblem
 from stackelberg.seeding import run_streams
 from stackelberg.upper_level import ValueObjective
 
+pytestmark = pytest.mark.xdist_group("torch")  # on the worker that imports torch (test_gradients)
 TAU = 0.1
 #: The same arithmetic in another order (torch's einsum against numpy's BLAS products).
 RTOL = 1e-9

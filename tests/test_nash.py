@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from games import random_markov_game
 from stackelberg.bilevel import FollowerModel
@@ -35,8 +34,17 @@ TAU = 0.5
 SPECS = [(3, (2, 2), 0.8, 0), (4, (2, 3), 0.9, 1), (3, (2, 2, 2), 0.7, 2)]
 
 
+# torch is imported by the first test of this module, not at collection (seconds of CPU for
+# every xdist worker), on the worker of the other torch tests
+torch = None
+pytestmark = pytest.mark.xdist_group("torch")
+
+
 @pytest.fixture(autouse=True, scope="module")
 def single_torch_thread():
+    global torch
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -8,7 +8,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 from test_gradients import central_difference, relative_error
 
 from games import random_markov_game
@@ -24,6 +23,10 @@ from stackelberg.parameterizations import (
 #: The torch function and the closed form do the same arithmetic in another order.
 TORCH_RTOL = 1e-9
 
+# torch is imported where it is used, not at collection (seconds of CPU for every xdist worker),
+# and the tests that use it share the worker of test_gradients
+pytestmark = pytest.mark.xdist_group("torch")
+
 
 def game(shared: bool, seed: int = 3) -> GameModel:
     model = random_markov_game(5, 3, 4, 0.8, seed=seed)
@@ -32,6 +35,8 @@ def game(shared: bool, seed: int = 3) -> GameModel:
 
 def torch_commitment(model: GameModel) -> tuple[TorchParameterization, TorchRewardMap]:
     """The commitment mixing of docs/theory.md §1 written as a user would, in torch."""
+    import torch
+
     S = model.n_states
     P = torch.tensor(model.transitions)
     r_F = torch.tensor(model.follower_rewards)
@@ -80,6 +85,8 @@ def test_vjp_matches_finite_differences(kind, shared):
 def test_vjp_of_a_fixed_kernel_matches_finite_differences():
     """A linear incentive ``r_x = r + Phi x`` with the kernel fixed (``fn`` returns None for
     it): only ``dr`` counts."""
+    import torch
+
     model = game(False)
     rng = np.random.default_rng(1)
     S, A = model.n_states, model.n_follower_actions

@@ -17,7 +17,16 @@ from stackelberg.incentives import Box, Budget, LinearIncentives
 from stackelberg.nash import nash_equilibrium, ni_penalty_gradient
 from stackelberg.parameterizations import TorchParameterization
 
-torch = pytest.importorskip("torch")
+# torch is imported by the first test of this module, not at collection (seconds of CPU for
+# every xdist worker), on the worker of the other torch tests (test_gradients)
+torch = None
+pytestmark = pytest.mark.xdist_group("torch")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def import_torch():
+    global torch
+    torch = pytest.importorskip("torch")
 
 
 def economy(seed: int, sizes: tuple[int, ...] = (2, 3), S: int = 3, K: int = 4):
