@@ -16,6 +16,7 @@ follower, built as ``factory(config, index)``) under the same name: ``best-respo
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,13 +47,18 @@ from agents.leaders.pbrl_sampled import SampledPBRLConfig, SampledPBRLLeader
 from agents.leaders.rac import RACConfig, RACLeader
 from agents.leaders.search import SearchLeader
 from agents.leaders.zeroth_order import ZerothOrderConfig, ZerothOrderLeader
-from agents.neural.actor_critic import ActorCriticConfig, ActorCriticFollower
-from agents.neural.rac import (
-    NeuralPartialGradientConfig,
-    NeuralPartialGradientLeader,
-    RACNeuralConfig,
-    RACNeuralLeader,
-)
+from agents.neural.configs import ActorCriticConfig, NeuralPartialGradientConfig, RACNeuralConfig
+
+
+def _torch_learner(module: str, name: str) -> Callable[..., object]:
+    """A factory that imports its torch learner when a match builds it (module docstring of
+    :mod:`agents.neural.configs`)."""
+
+    def build(config: object, *args: object) -> object:
+        return getattr(importlib.import_module(module), name)(config, *args)
+
+    build.__name__ = build.__qualname__ = name
+    return build
 
 
 @dataclass(frozen=True)
@@ -135,11 +141,12 @@ LEADERS: dict[str, AgentSpec] = {
         AgentSpec("pbrl-nash", PBRLNashConfig, PBRLNashLeader,
                   "a planner's PBRL with the Nikaido-Isoda penalty, n followers in a game",
                   kinds=("economy",)),
-        AgentSpec("rac-neural", RACNeuralConfig, RACNeuralLeader,
+        AgentSpec("rac-neural", RACNeuralConfig,
+                  _torch_learner("agents.neural.rac", "RACNeuralLeader"),
                   "RAC with torch policies through a simulator (games with no exact model)",
                   kinds=("simulator",)),
         AgentSpec("partial-gradient-neural", NeuralPartialGradientConfig,
-                  NeuralPartialGradientLeader,
+                  _torch_learner("agents.neural.rac", "NeuralPartialGradientLeader"),
                   "torch policy gradient of the leader's own return, follower held fixed",
                   kinds=("simulator",)),
     )
@@ -163,7 +170,8 @@ FOLLOWERS: dict[str, AgentSpec] = {
                                     "follower from its own samples", kinds=("economy",))),
         AgentSpec("model-based", ModelBasedConfig, ModelBasedFollower,
                   "soft best response to a model estimated from sampled transitions"),
-        AgentSpec("actor-critic", ActorCriticConfig, ActorCriticFollower,
+        AgentSpec("actor-critic", ActorCriticConfig,
+                  _torch_learner("agents.neural.actor_critic", "ActorCriticFollower"),
                   "torch actor and TD(0) critic on batched rollouts (games with no exact model)",
                   kinds=("simulator",)),
     )

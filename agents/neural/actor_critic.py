@@ -10,11 +10,10 @@ problem's current weight. Step sizes follow ``lr (k+1)^-decay``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from agents.neural.common import Adam, actor_critic_step, leader_action_size, power, reward_scale
+from agents.neural.configs import ActorCriticConfig
 from agents.neural.policies import (
     Critic,
     flat_parameters,
@@ -25,39 +24,8 @@ from agents.neural.policies import (
 from agents.neural.rollout import play
 from stackelberg.simulated import SimulatedProblem
 from stackelberg.simulator import ParallelSimulator
-from stackelberg.validation import check_fields
 
 __all__ = ["ActorCriticConfig", "ActorCriticFollower"]
-
-
-@dataclass(frozen=True)
-class ActorCriticConfig:
-    """The follower learner's steps, each ``lr (k+1)^-decay``.
-
-    Attributes
-    ----------
-    batch : int
-        Episodes per step.
-    actor_lr, actor_decay : float
-        The actor's Adam step size and its decay exponent.
-    critic_lr, critic_decay : float
-        The critic's step size and its decay exponent.
-    critic_hidden : tuple of int
-        Hidden tanh layers of the critic (``()``: linear).
-    """
-
-    batch: int = 256
-    actor_lr: float = 0.05
-    actor_decay: float = 0.4
-    critic_lr: float = 0.1
-    critic_decay: float = 0.3
-    critic_hidden: tuple[int, ...] = ()
-
-    section = "follower"
-
-    def __post_init__(self) -> None:
-        check_fields(self, positive_int=("batch",), positive=("actor_lr", "critic_lr"),
-                     non_negative=("actor_decay", "critic_decay"))
 
 
 class ActorCriticFollower:

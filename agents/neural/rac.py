@@ -30,12 +30,12 @@ tracks his best response it heads to the simultaneous-move (Cournot-Nash) answer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from agents.neural.common import Adam, actor_critic_step, leader_action_size, power, reward_scale
+from agents.neural.configs import NeuralPartialGradientConfig, RACNeuralConfig
 from agents.neural.policies import (
     Critic,
     flat_parameters,
@@ -46,7 +46,6 @@ from agents.neural.policies import (
 from agents.neural.rollout import Episodes, discounted_to_go, play
 from stackelberg.simulated import SimulatedProblem
 from stackelberg.simulator import ParallelSimulator
-from stackelberg.validation import check_fields
 
 __all__ = ["NeuralPartialGradientConfig", "NeuralPartialGradientLeader", "RACNeuralConfig",
            "RACNeuralLeader"]
@@ -93,28 +92,6 @@ def _weighted_score(episodes: Episodes, leader, signal: torch.Tensor, gamma: flo
     return (discount * centred * log_prob).sum(0).mean()
 
 
-@dataclass(frozen=True)
-class NeuralPartialGradientConfig:
-    """The partial-gradient leader's step.
-
-    Attributes
-    ----------
-    batch : int
-        Episodes per step.
-    lr, decay : float
-        The leader's Adam step size ``lr (k+1)^-decay``.
-    """
-
-    batch: int = 256
-    lr: float = 0.01
-    decay: float = 0.3
-
-    section = "leader"
-
-    def __post_init__(self) -> None:
-        check_fields(self, positive_int=("batch",), positive=("lr",), non_negative=("decay",))
-
-
 class NeuralPartialGradientLeader:
     """``partial-gradient-neural`` (module docstring)."""
 
@@ -158,50 +135,6 @@ class NeuralPartialGradientLeader:
     @property
     def penalized_policy(self) -> None:
         return None
-
-
-@dataclass(frozen=True)
-class RACNeuralConfig:
-    """RAC's schedules, each ``base (k+1)^-exponent`` (module docstring).
-
-    Attributes
-    ----------
-    batch : int
-        Episodes per group per iteration (two groups share their noise: ``theta``, ``theta'``).
-    xi, xi_decay : float
-        The leader's Adam step size and its decay exponent (the slowest time scale).
-    alpha, alpha_decay : float
-        The penalized actor's step size and its decay exponent.
-    beta, beta_decay : float
-        Its critic's step size and decay exponent (the fastest time scale).
-    tau0, tau_decay : float
-        The follower's entropy weight ``tau_k = tau0 (k+1)^-tau_decay`` (on scaled rewards).
-    w0, w_growth : float
-        The penalty weight ``w_k = w0 (k+1)^w_growth``.
-    w_max : float
-        Cap of ``w_k``; the stationary point is biased by ``O(1/w)`` (docs/theory.md §9).
-    """
-
-    batch: int = 256
-    xi: float = 0.02
-    xi_decay: float = 0.5
-    alpha: float = 0.05
-    alpha_decay: float = 0.4
-    beta: float = 0.1
-    beta_decay: float = 0.3
-    tau0: float = 0.05
-    tau_decay: float = 0.3
-    w0: float = 2.0
-    w_growth: float = 0.5
-    w_max: float = 40.0
-
-    section = "leader"
-
-    def __post_init__(self) -> None:
-        check_fields(self, positive_int=("batch",),
-                     positive=("xi", "alpha", "beta", "w0", "w_max"),
-                     non_negative=("xi_decay", "alpha_decay", "beta_decay", "tau0", "tau_decay",
-                                   "w_growth"))
 
 
 class RACNeuralLeader:
