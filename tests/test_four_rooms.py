@@ -73,10 +73,10 @@ def test_exact_objective_matches_rollouts_of_the_environment(problem, name):
 def torch_twins(problem):
     """The incentive and the planner's reward written in torch (autograd's vjps)."""
     base = problem.incentive.base
-    features = torch.as_tensor(np.array(problem.incentive.features))  # a writable copy
-    r0 = torch.as_tensor(base.r)
-    target = torch.as_tensor(problem.reward.target)
-    goal = torch.as_tensor(problem.reward.goal)
+    features = torch.as_tensor(np.array(problem.incentive.features))  # writable copies
+    r0 = torch.as_tensor(np.array(base.r))
+    target = torch.as_tensor(np.array(problem.reward.target))
+    goal = torch.as_tensor(np.array(problem.reward.goal))
 
     def follower(x):
         incentive = -0.2 * torch.softmax(x[0], 0)[:-1]
