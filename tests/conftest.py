@@ -27,6 +27,30 @@ from stackelberg.app.cli import main
 pin_threads()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """``--dist loadgroup`` sends the tests of one ``xdist_group`` to one worker by the suffix
+    ``@group`` that pytest-xdist's worker appends to their node ids. pytest-xdist 3.8 appends it
+    to ``item._nodeid``, which pytest 9 no longer reads (a node's id is ``item._id``), so the
+    groups were ignored and the expensive module fixtures they share (the report, the tournament
+    played twice, the grid optima of test_convergence) were built on both workers. This sets the
+    suffix where pytest reads it, when xdist's own renaming did not take."""
+    if not config.getoption("loadgroup", default=False):
+        return
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if not names or item.nodeid.endswith("@" + "_".join(names)):
+            continue
+        grouped = f"{item.nodeid}@{'_'.join(names)}"
+        if hasattr(item, "_id"):  # pytest >= 9
+            from _pytest.nodeid import NodeId
+
+            item._id = NodeId.parse(grouped)
+        else:
+            item._nodeid = grouped
+
+
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """The ``stackelberg`` entry point in-process (fast): returns a CompletedProcess with the
