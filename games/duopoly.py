@@ -135,6 +135,14 @@ def checked_quantity(market: DuopolyMarket, agent: str, action: Any) -> float:
     return float(np.clip(value[0], 0.0, market.q_max))
 
 
+def checked_commitment(commitment: np.ndarray, size: int) -> np.ndarray:
+    """A leader's commitment as ``size`` finite float32 numbers, or a ValueError."""
+    value = np.asarray(commitment, dtype=np.float32).reshape(-1)
+    if value.shape != (size,) or not np.all(np.isfinite(value)):
+        raise ValueError(f"a commitment is {size} finite numbers, got {commitment!r}")
+    return value
+
+
 def _check_common(max_cycles: int, render_mode: str | None) -> None:
     if not (isinstance(max_cycles, int) and not isinstance(max_cycles, bool) and max_cycles >= 1):
         raise ValueError(f"max_cycles must be an integer >= 1, got {max_cycles!r}")
@@ -286,11 +294,7 @@ class DuopolyParallelEnv(_DuopolyBase, ParallelEnv):
 
     def commit(self, commitment: np.ndarray) -> None:
         """Declare the leader's commitment (shown to the follower from the next observation)."""
-        value = np.asarray(commitment, dtype=np.float32).reshape(-1)
-        if value.shape != self.commitment.shape or not np.all(np.isfinite(value)):
-            raise ValueError(f"a commitment is {self.commitment.size} finite numbers, got "
-                             f"{commitment!r}")
-        self.commitment = value
+        self.commitment = checked_commitment(commitment, self.commitment.size)
 
     def _observations(self) -> dict[str, np.ndarray]:
         return {LEADER: np.zeros(1, dtype=np.float32), FOLLOWER: self.commitment.copy()}

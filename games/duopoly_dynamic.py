@@ -27,7 +27,15 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
-from games.duopoly import AGENTS, FOLLOWER, LEADER, DuopolyMarket, DuopolyOutcome, checked_quantity
+from games.duopoly import (
+    AGENTS,
+    FOLLOWER,
+    LEADER,
+    DuopolyMarket,
+    DuopolyOutcome,
+    checked_commitment,
+    checked_quantity,
+)
 
 __all__ = ["DuopolyDynamicParallelEnv", "duopoly_dynamic_env"]
 
@@ -88,11 +96,7 @@ class DuopolyDynamicParallelEnv(ParallelEnv):
 
     def commit(self, commitment: np.ndarray) -> None:
         """Declare the leader's commitment (shown to the follower from the next observation)."""
-        value = np.asarray(commitment, dtype=np.float32).reshape(-1)
-        if value.shape != self.commitment.shape or not np.all(np.isfinite(value)):
-            raise ValueError(f"a commitment is {self.commitment.size} finite numbers, got "
-                             f"{commitment!r}")
-        self.commitment = value
+        self.commitment = checked_commitment(commitment, self.commitment.size)
 
     def _observations(self) -> dict[str, np.ndarray]:
         level = np.float32(self.intercept / self.market.a)

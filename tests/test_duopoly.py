@@ -155,3 +155,17 @@ def test_bad_markets_are_refused_with_the_key(bad):
     if key != "cost_follower":
         with pytest.raises(ValueError, match=key):
             duopoly_env("aec", **bad)
+
+
+@pytest.mark.parametrize("make", [lambda: duopoly_env("parallel"),
+                                  lambda: duopoly_dynamic_env("parallel", 8)],
+                         ids=["static", "dynamic"])
+def test_a_commitment_is_size_finite_numbers_or_refused(make):
+    env = make()
+    size = env.commitment.size
+    env.commit(np.arange(size, dtype=float))
+    np.testing.assert_array_equal(env.commitment, np.arange(size, dtype=np.float32))
+    for bad in (np.zeros(size + 1), np.full(size, np.nan)):
+        with pytest.raises(ValueError, match=f"a commitment is {size} finite numbers"):
+            env.commit(bad)
+    np.testing.assert_array_equal(env.commitment, np.arange(size, dtype=np.float32))
