@@ -172,3 +172,8 @@ class CoupledRewardMap(RewardMap, Protocol):
         """With ``B(s,a) = coefficient u_x(s,a) + sum_i c_i r_i,x(s,a) + gamma sum_s'
         P_x(s'|s,a) V(s')`` (``c``, ``V`` and the weights ``w`` from ``cotangent``): the
         gradient in ``x`` of ``sum_{s,a} w[s,a] B(s,a)``, and ``B`` itself."""
+
+    def mixed_backup(self, x: np.ndarray, values: np.ndarray, coefficient: float,
+                     follower: float) -> np.ndarray:
+        """``B`` of :meth:`backup_gradient` alone (one follower, weight ``follower`` on its
+        reward), computed by the same operations."""

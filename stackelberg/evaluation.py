@@ -20,6 +20,7 @@ import numpy as np
 from stackelberg.bilevel import Gradient
 from stackelberg.lower_level import FollowerMDP
 from stackelberg.tabular import PolicyEvaluation
+from stackelberg.upper_level import ValueObjective
 
 if TYPE_CHECKING:
     from stackelberg.problem import BilevelProblem
@@ -112,6 +113,19 @@ class JointEvaluation:
     def grad_upper_objective(self, mirror: bool = False) -> Gradient:
         """Gradient of ``f(x, pi)`` in ``x`` and ``theta``."""
         return self.problem.upper.gradient(self, mirror)
+
+    def grad_upper_objective_theta(self) -> np.ndarray:
+        """The ``theta`` part of :meth:`grad_upper_objective` alone, bit for bit the same: an
+        inner minimization over the follower's policy at a fixed ``x`` needs no ``x`` part, and
+        a value objective then skips its ``x`` pull-back."""
+        upper = self.problem.upper
+        if isinstance(upper, ValueObjective):
+            return upper.gradient_theta(self)
+        return upper.gradient(self).theta
+
+    def grad_bellman_penalty_theta(self) -> np.ndarray:
+        """The ``theta`` part of :meth:`grad_bellman_penalty` alone (no pull-back to ``x``)."""
+        return self.problem.lower.bellman_gradient(self)[1]
 
     def grad_bellman_penalty(self, mirror: bool = False) -> Gradient:
         """Closed-form gradient of the Bellman penalty

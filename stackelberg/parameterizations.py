@@ -159,15 +159,35 @@ class LeaderRewards:
 
     def __init__(self, commitment: CommitmentLogits):
         self.commitment = commitment
+        self._last_rewards: tuple[bytes, np.ndarray] | None = None
 
     def rewards(self, x: np.ndarray) -> np.ndarray:
+        """``u_x`` as a read-only ``(S, A)`` array. The last answer is remembered (by ``x``'s
+        value): an inner minimization over the follower's policy evaluates many policies at
+        one ``x``. A pure function of ``x``, so remembering it changes no number."""
+        key = x.tobytes()
+        if self._last_rewards is not None and self._last_rewards[0] == key:
+            return self._last_rewards[1]
         c = self.commitment
-        return c.mix(c.policy(x), c.model.leader_rewards)
+        u = c.mix(c.policy(x), c.model.leader_rewards)
+        u.flags.writeable = False
+        self._last_rewards = (key, u)
+        return u
 
     def vjp(self, x: np.ndarray, weights: np.ndarray, mirror: bool = False) -> np.ndarray:
         c = self.commitment
         return c.reduce_x(leader_logit_gradient(c.policy(x), c.model.leader_rewards, weights,
                                                 mirror))
+
+    def _game_backup(self, values: np.ndarray, coefficient: float,
+                     follower: float) -> np.ndarray:
+        """``U = coefficient r_L + follower r_F + gamma P values`` on ``(s, b, a)``."""
+        m = self.commitment.model
+        rewards = None if coefficient == 0.0 else coefficient * m.leader_rewards
+        if follower != 0.0:
+            scaled = m.follower_rewards if follower == 1.0 else follower * m.follower_rewards
+            rewards = scaled if rewards is None else rewards + scaled
+        return self.commitment.backup(rewards, values)
 
     def backup_gradient(self, x: np.ndarray, cotangent: BackupWeights, coefficient: float,
                         mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -175,15 +195,16 @@ class LeaderRewards:
         ``U = coefficient r_L + c r_F + gamma P V``: its :func:`leader_logit_gradient` and its
         mixture ``sum_b mu U`` (the combined Q-function on the follower's pairs)."""
         c = self.commitment
-        m = c.model
         (follower,) = cotangent.rewards
-        rewards = None if coefficient == 0.0 else coefficient * m.leader_rewards
-        if follower != 0.0:
-            scaled = m.follower_rewards if follower == 1.0 else follower * m.follower_rewards
-            rewards = scaled if rewards is None else rewards + scaled
-        U = c.backup(rewards, cotangent.values)
+        U = self._game_backup(cotangent.values, coefficient, follower)
         mu = c.policy(x)
         return c.reduce_x(leader_logit_gradient(mu, U, cotangent.weights, mirror)), c.mix(mu, U)
+
+    def mixed_backup(self, x: np.ndarray, values: np.ndarray, coefficient: float,
+                     follower: float) -> np.ndarray:
+        """The mixture ``sum_b mu U`` of :meth:`backup_gradient` alone (no gradient in ``x``)."""
+        c = self.commitment
+        return c.mix(c.policy(x), self._game_backup(values, coefficient, follower))
 
 
 class TorchParameterization:

@@ -69,33 +69,63 @@ class ValueObjective:
         part the policy gradient with the advantage ``B - values - follower tau log pi``.
         A :class:`stackelberg.bilevel.CoupledRewardMap` computes both in one pass.
         """
-        # each player's terms only where its weight is not zero (V_u costs a solve)
-        if leader != 0 and follower != 0:
-            values = leader * ev.leader_values + follower * ev.follower.V
-        elif leader != 0:
-            values = leader * ev.leader_values
-        else:
-            values = follower * ev.follower.V
+        values = self._combined_values(ev, leader, follower)
         weights = BackupWeights(ev.occupancy_weights, values, (follower,))
         if self._coupled:
             grad_x, backup = self.reward.backup_gradient(ev.x, weights, leader, mirror)
         else:
             grad_x = ev.problem.pull_back(ev.x, weights, mirror)
-            m = ev.mdp
-            backup = m.gamma * (m.P.reshape(-1, m.rho.shape[0]) @ values).reshape(m.r.shape)
             if leader != 0:
                 grad_x = grad_x + leader * self.reward.vjp(ev.x, weights.weights, mirror)
-                backup += leader * self.reward.rewards(ev.x)
-            if follower != 0:
-                backup += follower * m.r
+            backup = self._pair_backup(ev, leader, follower, values)
+        return Gradient(x=grad_x, theta=self._theta(ev, follower, values, backup, mirror))
+
+    def combination_theta(self, ev: JointEvaluation, leader: float, follower: float,
+                          mirror: bool = False) -> np.ndarray:
+        """The ``theta`` part of :meth:`combination` alone, computed by the same operations
+        (so bit for bit the same): an inner minimization over the follower's policy at a fixed
+        ``x`` (the Bellman penalty's L-BFGS) needs no ``x`` part."""
+        values = self._combined_values(ev, leader, follower)
+        if self._coupled:
+            backup = self.reward.mixed_backup(ev.x, values, leader, follower)
+        else:
+            backup = self._pair_backup(ev, leader, follower, values)
+        return self._theta(ev, follower, values, backup, mirror)
+
+    @staticmethod
+    def _combined_values(ev: JointEvaluation, leader: float, follower: float) -> np.ndarray:
+        # each player's terms only where its weight is not zero (V_u costs a solve)
+        if leader != 0 and follower != 0:
+            return leader * ev.leader_values + follower * ev.follower.V
+        if leader != 0:
+            return leader * ev.leader_values
+        return follower * ev.follower.V
+
+    def _pair_backup(self, ev: JointEvaluation, leader: float, follower: float,
+                     values: np.ndarray) -> np.ndarray:
+        """``leader u_x + follower r_x + gamma P_x values`` on the follower's pairs."""
+        m = ev.mdp
+        backup = m.gamma * (m.P.reshape(-1, m.rho.shape[0]) @ values).reshape(m.r.shape)
+        if leader != 0:
+            backup += leader * self.reward.rewards(ev.x)
+        if follower != 0:
+            backup += follower * m.r
+        return backup
+
+    @staticmethod
+    def _theta(ev: JointEvaluation, follower: float, values: np.ndarray, backup: np.ndarray,
+               mirror: bool) -> np.ndarray:
         advantage = backup - values[:, None]
         if follower != 0:
             advantage -= (follower * ev.mdp.tau) * safe_log(ev.pi)
-        theta = follower_logit_gradient(ev.state_weights, ev.pi, advantage, mirror)
-        return Gradient(x=grad_x, theta=theta)
+        return follower_logit_gradient(ev.state_weights, ev.pi, advantage, mirror)
 
     def gradient(self, ev: JointEvaluation, mirror: bool = False) -> Gradient:
         """``grad f = -grad V_u``: ``V_u``'s occupancy weights pulled back through the kernel
         and through ``u_x``, and the policy gradient with the advantage ``Q_u - V_u``
         (:meth:`combination` with the weights ``-1`` and ``0``)."""
         return self.combination(ev, -1.0, 0.0, mirror)
+
+    def gradient_theta(self, ev: JointEvaluation, mirror: bool = False) -> np.ndarray:
+        """The ``theta`` part of :meth:`gradient` alone (:meth:`combination_theta`)."""
+        return self.combination_theta(ev, -1.0, 0.0, mirror)

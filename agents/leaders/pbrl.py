@@ -277,11 +277,12 @@ class PBRLLeader:
 
         def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
             ev = problem.evaluate(x, softmax(flat.reshape(shape), axis=1), mdp)
+            # x is fixed: the theta parts alone
             if bellman:
-                grad = ev.grad_upper_objective().theta + lam * ev.grad_bellman_penalty().theta
+                grad = ev.grad_upper_objective_theta() + lam * ev.grad_bellman_penalty_theta()
                 return ev.upper_objective + lam * ev.bellman_penalty(), grad.ravel()
             # f + lam (V* - V(x, pi)) without its constant V*
-            grad = ev.grad_upper_objective().theta - lam * problem.lower.value_theta(ev)
+            grad = ev.grad_upper_objective_theta() - lam * problem.lower.value_theta(ev)
             return ev.upper_objective - lam * ev.follower_value, grad.ravel()
 
         if np.abs(objective(start.ravel())[1]).max() <= BELLMAN_GTOL:
