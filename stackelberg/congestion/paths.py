@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 
 import networkx as nx
 import numpy as np
@@ -61,6 +62,18 @@ class PathSet:
     @property
     def n_paths(self) -> int:
         return len(self.edges)
+
+    @cached_property
+    def transposed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(order, indices, indptr)`` of ``incidence.T`` in CSR form (``E x P``, sorted
+        indices): entry ``i`` of the transpose is entry ``order[i]`` of ``incidence``. A
+        weighted incidence's transpose is then its data reordered, without scipy's
+        conversions (:class:`stackelberg.congestion.kkt.ReducedSolver`)."""
+        numbered = sp.csr_matrix((np.arange(self.incidence.nnz, dtype=float),
+                                  self.incidence.indices, self.incidence.indptr),
+                                 shape=self.incidence.shape)
+        t = numbered.T.tocsr()
+        return t.data.astype(np.intp), t.indices, t.indptr
 
     def per_pair(self) -> list[list[tuple[int, ...]]]:
         ends = [*self.starts[1:], self.n_paths]
