@@ -308,7 +308,7 @@ def policy_resolution(Q: np.ndarray, tau: float) -> float:
     action sets are compared with a relative tolerance instead)."""
     if tau <= 0:
         return 0.0
-    return POLICY_FLOOR_ULPS * float(np.finfo(float).eps) * float(np.abs(Q).max()) / tau
+    return POLICY_FLOOR_ULPS * REFINE_RTOL * float(np.abs(Q).max()) / tau
 
 
 def greedy_policy(Q: np.ndarray, tau: float) -> np.ndarray:
