@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.neural.problems import duopoly_problem
+from games.duopoly_problems import duopoly_problem
 from agents.registry import FOLLOWERS, LEADERS
 from games.duopoly import FOLLOWER, LEADER, duopoly_env
 from games.duopoly_dynamic import duopoly_dynamic_env

@@ -17,7 +17,7 @@ from agents.neural.policies import (
     make_policy,
     torch_generator,
 )
-from agents.neural.problems import duopoly_problem
+from games.duopoly_problems import duopoly_problem
 from agents.registry import FOLLOWERS, LEADERS
 from games.duopoly import FOLLOWER, LEADER, DuopolyMarket, duopoly_env
 from stackelberg.coordinator import MatchConfig, run_match
