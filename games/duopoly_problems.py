@@ -52,12 +52,16 @@ def duopoly_quantities(market: DuopolyMarket, leader_mean: Mean, follower_mean: 
 
 def _problem(name: str, make_env: Callable[[], object], follower_obs: int, gamma: float,
              tau: float, hidden: tuple[int, ...], init_std: float, min_std: float,
-             leader_std: float, fast: bool, describe) -> SimulatedProblem:
+             leader_std: float, fast: bool, describe, start: float) -> SimulatedProblem:
+    """The problem; both firms' policies start planning the quantity ``start``."""
     probe = make_env()
-    leader_spec = PolicySpec(1, probe.action_space(LEADER), (), init_std=leader_std,
+    space = probe.action_space(LEADER)
+    # ``start`` in the policies' normalized units (-1: the Box's low end, +1: its high end)
+    init_mean = float(2 * (start - space.low[0]) / (space.high[0] - space.low[0]) - 1)
+    leader_spec = PolicySpec(1, space, (), init_mean=init_mean, init_std=leader_std,
                              min_std=leader_std, learn_std=False)
     follower_spec = PolicySpec(follower_obs, probe.action_space(FOLLOWER), tuple(hidden),
-                               init_std=init_std, min_std=min_std)
+                               init_mean=init_mean, init_std=init_std, min_std=min_std)
     return SimulatedProblem(name=name, make_env=make_env, leader_agent=LEADER,
                             follower_agent=FOLLOWER, leader_spec=leader_spec,
                             follower_spec=follower_spec, gamma=gamma, tau=tau,
@@ -95,19 +99,22 @@ def duopoly_problem(tau: float = 0.05, *, a: float = 10.0, b: float = 1.0,
         return duopoly_quantities(market, leader_mean, follower_mean, x)
 
     return _problem("stackelberg/duopoly-v0", make_env, COMMITMENT_SIZE, 0.0, tau, hidden,
-                    init_std, min_std, leader_std, fast, describe)
+                    init_std, min_std, leader_std, fast, describe, start=a / (2 * b))
 
 
 def duopoly_dynamic_problem(tau: float = 0.05, *, a: float = 10.0, b: float = 1.0,
                             cost_leader: float = 2.0, cost_follower: float = 2.0,
                             periods: int = 8, gamma: float = 0.9, rho: float = 0.8,
                             sigma: float = 0.1, hidden: tuple[int, ...] = (),
-                            init_std: float = 0.3, min_std: float = 0.02,
-                            leader_std: float = 0.1, fast: bool = True) -> SimulatedProblem:
+                            init_std: float = 0.2, min_std: float = 0.02,
+                            leader_std: float = 0.0667, fast: bool = True) -> SimulatedProblem:
     """``stackelberg/duopoly-dynamic-v0`` for the neural learners: ``periods`` rounds under a
     drifting demand (``rho``, ``sigma``: :mod:`games.duopoly_dynamic`), discount ``gamma``;
-    the other parameters as :func:`duopoly_problem`. ``describe`` reports the quantities in a
-    period at the mean demand ``a_t = a`` (each period's answer is the static one at ``a_t``)."""
+    the other parameters as :func:`duopoly_problem`, whose spreads in quantity units the
+    defaults keep (this Box, up to ``3a / (2b)``, is 1.5 times as wide: ``init_std`` 0.2 and
+    ``leader_std`` 0.0667 here are 0.3 and 0.1 there). ``describe`` reports the quantities in a
+    period at the mean demand ``a_t = a`` (each period's answer is the static one at ``a_t``).
+    Why the starting point and the spreads matter: docs/theory.md §9."""
     market = DuopolyMarket(a, b, cost_leader, cost_follower)
 
     def make_env():
@@ -118,5 +125,8 @@ def duopoly_dynamic_problem(tau: float = 0.05, *, a: float = 10.0, b: float = 1.
     def describe(leader_mean: Mean, follower_mean: Mean, x: np.ndarray) -> dict[str, float]:
         return duopoly_quantities(market, leader_mean, follower_mean, x, level=1.0)
 
+    # both firms start at a / (2b), as in the static game (the Box's centre there): this Box,
+    # up to 3a / (2b), has its centre 3a / (4b) where the follower's best response is near 0,
+    # and a follower pushed out of the Box learns nothing (every quantity clips to 0)
     return _problem("stackelberg/duopoly-dynamic-v0", make_env, 1 + COMMITMENT_SIZE, gamma, tau,
-                    hidden, init_std, min_std, leader_std, fast, describe)
+                    hidden, init_std, min_std, leader_std, fast, describe, start=a / (2 * b))
