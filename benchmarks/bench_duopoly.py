@@ -37,9 +37,9 @@ from pathlib import Path
 
 import torch
 
-from games.duopoly_problems import duopoly_problem
 from agents.registry import FOLLOWERS, LEADERS
 from games.duopoly import DuopolyMarket
+from games.duopoly_problems import duopoly_problem
 from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.seeding import run_streams
 

@@ -193,7 +193,8 @@ class DuopolyDynamicBatch:
                 raise ValueError(f"{agent}: a duopoly action is one quantity, got shape "
                                  f"{np.shape(actions[agent])[1:]}")
             if not np.all(np.isfinite(q)):
-                raise ValueError(f"{agent}: a quantity must be finite, got {q[~np.isfinite(q)][0]!r}")
+                bad = q[~np.isfinite(q)][0]
+                raise ValueError(f"{agent}: a quantity must be finite, got {bad!r}")
             # the period's market sells at most a_t / b (checked_quantity's Box)
             quantities[agent] = np.clip(q[:, 0], 0.0, self.intercept / m.b)
         price = self.intercept - m.b * (quantities[LEADER] + quantities[FOLLOWER])

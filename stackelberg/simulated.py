@@ -3,7 +3,8 @@
 :class:`SimulatedProblem` is what a match gets when a game has no exact model: a factory of
 PettingZoo Parallel environments, the two roles' agent names and policy architectures
 (:class:`PolicySpec`, plain data), the discount, and the follower's entropy weight ``tau``
-(which a leader's schedule may change, as for an exact :class:`~stackelberg.problem.BilevelProblem`).
+(which a leader's schedule may change, as for an exact
+:class:`~stackelberg.problem.BilevelProblem`).
 It has no ``model``; the coordinator's metrics are then sampled
 (:class:`stackelberg.metrics.SampledMetrics`) through ``evaluate``, a Monte-Carlo evaluation of
 the policies the specs describe.

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from agents.neural.policies import Critic, Policy
 from agents.neural.evaluation import install
+from agents.neural.policies import Critic, Policy
 from agents.neural.rollout import RoleBatch, td_errors
 from stackelberg.simulated import SimulatedProblem
 
