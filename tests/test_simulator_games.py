@@ -249,3 +249,27 @@ def test_a_users_env_with_a_bad_role_or_class_exits_2_naming_the_key(tmp_path, c
     assert code == 2 and "Traceback" not in text and "internal error" not in text
     assert str(config) in text and key in text
     assert not (tmp_path / "run").exists()
+
+
+def test_the_dynamic_duopoly_config_runs_and_the_leaders_sampled_value_improves(tmp_path,
+                                                                              capsys):
+    out = tmp_path / "run"
+    code, text = _run(capsys, "run", str(REPO / "configs" / "duopoly_dynamic.toml"), "--out",
+                      str(out), "--quiet", "run.iterations=40", "run.metrics_every=40",
+                      "leader.batch=32", "follower.batch=32", "game.periods=4")
+    assert code == 0, text
+    rows = load_run(out).metrics
+    first, last = 0, -1
+    gain = rows["leader_value"][last] - rows["leader_value"][first]
+    assert gain > 5 * np.hypot(rows["leader_value_se"][last], rows["leader_value_se"][first])
+    # the follower answers the leader: his error to the best response shrinks
+    assert rows["follower_quantity_error"][last] < 0.5 * rows["follower_quantity_error"][first]
+    # both start at a / 2b = 5 (docs/theory.md §9), not at the Box's centre 7.5
+    assert json.loads((out / "config.json").read_text())["game"]["periods"] == 4
+
+
+def test_the_static_duopoly_config_is_valid():
+    from stackelberg.app.config import load_config
+
+    config = load_config(REPO / "configs" / "duopoly.toml")
+    assert config.kind == "simulator" and config.leader == "rac-neural"
