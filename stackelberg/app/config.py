@@ -145,9 +145,9 @@ def agent_spec(table: dict[str, AgentSpec], section: str, name: str, kind: str =
     if spec is None:
         fit = sorted(n for n, s in table.items() if s.for_kind(kind) is not None)
         key = AGENT_KEYS[section][0]
-        raise ConfigError(f"{section}.{key} = {name!r} cannot play {KIND_NAMES.get(kind, kind)} "
-                          f"(the game named in [game]); {'those that can' if fit else 'none can'}"
-                          f": {', '.join(fit)}")
+        raise ConfigError(f"{section}: {name!r} cannot play {KIND_NAMES.get(kind, kind)}; "
+                          f"{'those that can' if fit else 'none can'}: {', '.join(fit)} "
+                          f"(change {section}.{key}, or the game in [game])")
     return spec
 
 
