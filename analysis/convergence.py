@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.runs import RunRecord
+from analysis.runs import RunRecord, is_sampled
 
 #: Smallest value drawn on a log axis (exact zeros would vanish from the plot).
 LOG_FLOOR = 1e-12
@@ -23,6 +23,10 @@ class Series:
     label: str
     x: np.ndarray
     y: np.ndarray
+    #: Standard errors of ``y`` (sampled metrics), drawn as a band of +- 2 s.e.
+    se: np.ndarray | None = None
+    #: A reference line (a closed form), drawn dashed.
+    reference: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,12 @@ def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
     Every panel carries the :func:`restart_iterations` of the runs, drawn as vertical lines,
     and holds at most :data:`MAX_CURVES` curves.
     """
+    sampled = [is_sampled(run) for run in runs]
+    if any(sampled):
+        if not all(sampled):
+            raise ValueError("sampled and exact runs cannot share a figure: their values are "
+                             "estimates of different things; plot them apart")
+        return sampled_panels(runs)
     objective, truth, gap = [], [], []
     exact = all("sse_gap" in run.metrics for run in runs)
     # an economy's truth: the planner's net welfare at the followers' exact equilibrium
@@ -141,6 +151,42 @@ def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
     return panels
 
 
+#: The suffix of a quantity's closed form in sampled metrics (:mod:`stackelberg.simulated`).
+CLOSED_FORM = "_closed_form"
+
+
+def sampled_panels(runs: Sequence[RunRecord]) -> list[Panel]:
+    """The panels of runs with sampled metrics (docs/theory.md §9 for the duopoly's):
+
+    1. both players' sampled values (mean discounted returns, a band of +- 2 standard errors;
+       the follower's for a single run);
+    2. if the runs report quantities with closed forms (``q`` and ``q_closed_form`` columns),
+       each quantity against its closed form (dashed).
+    """
+    values, quantities = [], []
+    for run in runs:
+        m, it = run.metrics, run.metrics["iteration"]
+        values.append(Series(f"V_L  {run.label}", it, m["leader_value"], m["leader_value_se"]))
+        if len(runs) == 1 and "follower_value" in m:
+            values.append(Series(f"V_F  {run.label}", it, m["follower_value"],
+                                 m.get("follower_value_se")))
+        for key in m:
+            name = key.removesuffix(CLOSED_FORM)
+            if key.endswith(CLOSED_FORM) and name in m:
+                prefix = "" if len(runs) == 1 else f"{run.label}: "
+                quantities.append(Series(f"{prefix}{name}", it, m[name]))
+                quantities.append(Series(f"{prefix}{name}, closed form", it, m[key],
+                                         reference=True))
+    title, values = _capped("Sampled values (mean discounted return, +- 2 s.e.)", values)
+    panels = [Panel(title, "value (higher is better)", False, values,
+                    ylim=tail_limits(values))]
+    if quantities:
+        title, quantities = _capped("Quantities against their closed forms", quantities)
+        panels.append(Panel(title, "planned quantity", False, quantities,
+                            ylim=tail_limits(quantities)))
+    return panels
+
+
 def plot_convergence(runs: Sequence[RunRecord], axes=None):
     """Draw :func:`convergence_panels` side by side; returns the figure."""
     import matplotlib
@@ -155,9 +201,16 @@ def plot_convergence(runs: Sequence[RunRecord], axes=None):
     else:
         fig = np.atleast_1d(axes)[0].figure
     for ax, panel in zip(np.atleast_1d(axes), panels, strict=False):
+        color = None
         for series in panel.series:
-            style = "--" if series.label.startswith("Phi") else "-"
-            ax.plot(series.x, series.y, style, label=series.label, linewidth=1.6)
+            style = "--" if series.reference or series.label.startswith("Phi") else "-"
+            # a closed form takes the colour of the quantity drawn just before it
+            line, = ax.plot(series.x, series.y, style, label=series.label, linewidth=1.6,
+                            color=color if series.reference else None)
+            color = line.get_color()
+            if series.se is not None:
+                ax.fill_between(series.x, series.y - 2 * series.se, series.y + 2 * series.se,
+                                color=line.get_color(), alpha=0.2, linewidth=0)
         for iteration in panel.restarts:
             ax.axvline(iteration, color="0.6", linestyle=":", linewidth=1.0)
         ax.set_title(panel.title, fontsize=10, wrap=True)
@@ -180,6 +233,15 @@ def figure_title(runs: Sequence[RunRecord]) -> str:
     if len(runs) != 1:
         return title
     summary = runs[0].summary
+    if is_sampled(runs[0]):
+        parts = [f"final V_L {summary['leader_value']:.6g} (s.e. "
+                 f"{summary.get('leader_value_se', float('nan')):.2g}), sampled"] \
+            if isinstance(summary.get("leader_value"), (int, float)) else []
+        parts += [f"{key.removesuffix(CLOSED_FORM)} {summary[key.removesuffix(CLOSED_FORM)]:.4g}"
+                  f" (closed form {summary[key]:.4g})" for key in summary
+                  if key.endswith(CLOSED_FORM) and isinstance(
+                      summary.get(key.removesuffix(CLOSED_FORM)), (int, float))]
+        return f"{title}: {runs[0].label}" + (f"\n{', '.join(parts)}" if parts else "")
     parts = [f"{name} {summary[key]:.6g}" for key, name in (
         ("leader_value", "final V_L"), ("sse_gap", "distance to SSE value"),
         ("hyper_objective", "Phi"), ("lower_level_gap", "lower-level gap"))

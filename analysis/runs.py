@@ -14,6 +14,8 @@ import numpy as np
 RUN_FILES = ("config.json", "metrics.csv", "summary.json")
 #: What a figure of a run needs: metrics columns, and config entries (section, key).
 METRIC_COLUMNS = ("iteration", "upper_objective", "hyper_objective", "lower_level_gap")
+#: What the figure of a run with sampled metrics (a game with no exact model) needs.
+SAMPLED_COLUMNS = ("iteration", "upper_objective", "leader_value", "leader_value_se")
 CONFIG_ENTRIES = (("game", "id"), ("leader", "algorithm"), ("follower", "learner"))
 
 
@@ -103,10 +105,18 @@ def load_run(run_dir: str | Path) -> RunRecord:
                      summary=_read_json(path / "summary.json"))
 
 
+def is_sampled(run: RunRecord) -> bool:
+    """Whether the run's metrics are Monte-Carlo estimates (``*_se`` columns: a game with no
+    exact model) rather than exact."""
+    return "leader_value_se" in run.metrics
+
+
 def check_plottable(run: RunRecord) -> None:
-    """Raise ``ValueError`` naming the first column of :data:`METRIC_COLUMNS` that the run's
-    ``metrics.csv`` lacks (the convergence figure draws them)."""
-    absent = [column for column in METRIC_COLUMNS if column not in run.metrics]
+    """Raise ``ValueError`` naming the first column of :data:`METRIC_COLUMNS` (of
+    :data:`SAMPLED_COLUMNS` for sampled metrics) that the run's ``metrics.csv`` lacks (the
+    convergence figure draws them)."""
+    needed = SAMPLED_COLUMNS if is_sampled(run) else METRIC_COLUMNS
+    absent = [column for column in needed if column not in run.metrics]
     if absent:
         raise ValueError(f"{run.path / 'metrics.csv'} has no column {absent[0]!r}")
 

@@ -37,9 +37,9 @@ from pathlib import Path
 
 import torch
 
-from agents.neural.problems import duopoly_problem
 from agents.registry import FOLLOWERS, LEADERS
 from games.duopoly import DuopolyMarket
+from games.duopoly_problems import duopoly_problem
 from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.seeding import run_streams
 
@@ -79,8 +79,8 @@ def table(rows: list[dict], iterations: int, baseline_iterations: int,
     for r in rows:
         lines.append(
             f"| {r['instance']} | `{r['leader']}` | {r['seed']} "
-            f"| {r['leader_quantity']:.3f} ({r['stackelberg_quantity']:.3g}) "
-            f"| {r['follower_quantity']:.3f} ({r['best_response_quantity']:.3f}) "
+            f"| {r['leader_quantity']:.3f} ({r['leader_quantity_closed_form']:.3g}) "
+            f"| {r['follower_quantity']:.3f} ({r['follower_quantity_closed_form']:.3f}) "
             f"| {r['leader_quantity_error']:.1%} / {r['follower_quantity_error']:.1%} "
             f"| {r['leader_value']:.2f} ({r['leader_value_se']:.2f}) "
             f"| {r['follower_value']:.2f} ({r['follower_value_se']:.2f}) | {r['cpu']:.0f} |")

@@ -41,10 +41,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.neural.problems import duopoly_problem
 from agents.registry import FOLLOWERS, LEADERS
 from games.duopoly import FOLLOWER, LEADER, duopoly_env
 from games.duopoly_dynamic import duopoly_dynamic_env
+from games.duopoly_problems import duopoly_problem
 from stackelberg import metrics as metrics_module
 from stackelberg import simulator as simulator_module
 from stackelberg.coordinator import MatchConfig, run_match

@@ -34,6 +34,7 @@ from games.registry import (
     make_env,
     make_model,
     make_problem,
+    make_simulated,
     register_all,
 )
 
@@ -61,6 +62,7 @@ __all__ = [
     "make_env",
     "make_model",
     "make_problem",
+    "make_simulated",
     "matrix_game",
     "patrol_game",
     "random_markov_game",

@@ -16,6 +16,11 @@ Observations: the leader ``[a_t / a]``; the follower ``[a_t / a, commitment...]`
 declared commitment, :meth:`commit`, as in :class:`games.duopoly.DuopolyParallelEnv`). Actions
 ``Box(0, 3a/(2b))``, clipped if finite and refused if not, as in :mod:`games.duopoly`. The AEC
 form is PettingZoo's conversion of the parallel one (the round is played when both have acted).
+
+:meth:`DuopolyDynamicParallelEnv.fast_batch` is the vectorized fast path
+(:mod:`stackelberg.simulator`): many copies stepped as arrays, each copy drawing its demand shocks
+from its own generator seeded as :meth:`reset` seeds it, so the numbers are those of the
+per-copy environments exactly (the tests check it).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from games.duopoly import (
     checked_quantity,
 )
 
-__all__ = ["DuopolyDynamicParallelEnv", "duopoly_dynamic_env"]
+__all__ = ["DuopolyDynamicBatch", "DuopolyDynamicParallelEnv", "duopoly_dynamic_env"]
 
 
 class DuopolyDynamicParallelEnv(ParallelEnv):
@@ -137,6 +142,11 @@ class DuopolyDynamicParallelEnv(ParallelEnv):
             self.render()
         return observations, rewards, terminations, truncations, infos
 
+    def fast_batch(self, seeds) -> DuopolyDynamicBatch:
+        """Copies of this environment (its market, periods and commitment), one per seed,
+        stepped together (module docstring)."""
+        return DuopolyDynamicBatch(self, seeds)
+
     def render(self) -> str | None:
         if self.render_mode is None:
             return None
@@ -152,6 +162,50 @@ class DuopolyDynamicParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
+
+
+class DuopolyDynamicBatch:
+    """Copies of a :class:`DuopolyDynamicParallelEnv` as arrays, each reset with its seed:
+    ``observations()`` and ``step(actions)`` give what the copies' ``reset`` and ``step``
+    give, stacked (a copy's demand shocks come from ``default_rng(seed)``, as in :meth:`reset`).
+    """
+
+    def __init__(self, env: DuopolyDynamicParallelEnv, seeds) -> None:
+        self.env = env
+        self.generators = [np.random.default_rng(int(s)) for s in seeds]
+        self.intercept = np.full(len(self.generators), float(env.market.a))
+        self.t = 0
+
+    def observations(self) -> dict[str, np.ndarray]:
+        level = (self.intercept / self.env.market.a).astype(np.float32)[:, None]
+        shown = np.broadcast_to(self.env.commitment, (len(level), self.env.commitment.size))
+        return {LEADER: level, FOLLOWER: np.concatenate([level, shown], axis=1)}
+
+    def step(self, actions: dict[str, np.ndarray]
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]:
+        """One period in every copy: the next observations, the profits, and whether the
+        episode ended (all copies end together, after ``periods`` periods)."""
+        m = self.env.market
+        quantities = {}
+        for agent in AGENTS:
+            q = np.asarray(actions[agent], dtype=np.float64).reshape(len(self.intercept), -1)
+            if q.shape[1] != 1:
+                raise ValueError(f"{agent}: a duopoly action is one quantity, got shape "
+                                 f"{np.shape(actions[agent])[1:]}")
+            if not np.all(np.isfinite(q)):
+                bad = q[~np.isfinite(q)][0]
+                raise ValueError(f"{agent}: a quantity must be finite, got {bad!r}")
+            # the period's market sells at most a_t / b (checked_quantity's Box)
+            quantities[agent] = np.clip(q[:, 0], 0.0, self.intercept / m.b)
+        price = self.intercept - m.b * (quantities[LEADER] + quantities[FOLLOWER])
+        rewards = {LEADER: (price - m.cost_leader) * quantities[LEADER],
+                   FOLLOWER: (price - m.cost_follower) * quantities[FOLLOWER]}
+        shocks = np.array([g.normal() for g in self.generators])
+        a = m.a
+        drift = a + self.env.rho * (self.intercept - a) + self.env.sigma * a * shocks
+        self.intercept = np.clip(drift, 0.5 * a, 1.5 * a)
+        self.t += 1
+        return self.observations(), rewards, self.t >= self.env.periods
 
 
 def duopoly_dynamic_env(kind: str = "parallel", max_cycles: int | None = None,

@@ -13,7 +13,12 @@ keyword parameters) returns and how a run uses it:
 - ``"problem"``: a :class:`~stackelberg.problem.BilevelProblem` built directly (e.g. a single
   follower's incentive problem) by a builder that takes the follower's entropy weight as its
   keyword ``tau`` (:func:`make_problem`; ``stackelberg run`` with the exact leaders), with an
-  environment factory if it has one.
+  environment factory if it has one;
+- ``"simulator"``: a game with no exact model, known only through its PettingZoo environment:
+  the builder takes ``tau`` as a ``"problem"``'s does and returns a
+  :class:`~stackelberg.simulated.SimulatedProblem` (:func:`make_simulated`; ``stackelberg run``
+  with the learners that play through a simulator, ``rac-neural`` and ``actor-critic``), with
+  its environment factory (DESIGN, "Exact or sampled").
 
 Users add games without editing this package in one of two ways, and only these run a user's
 code (user games are of kind ``"game"``):
@@ -41,6 +46,9 @@ import pettingzoo
 
 from games.commitment import StackelbergCommitmentEnv
 from games.commons import commons_economy
+from games.duopoly import duopoly_env
+from games.duopoly_dynamic import duopoly_dynamic_env
+from games.duopoly_problems import duopoly_dynamic_problem, duopoly_problem
 from games.economy_env import EconomyAECEnv, EconomyParallelEnv
 from games.env import StackelbergAECEnv, StackelbergParallelEnv
 from games.four_rooms_entry import four_rooms_registered_env, four_rooms_registered_problem
@@ -66,7 +74,7 @@ from stackelberg.model import GameModel
 __all__ = ["ENTRY_POINT_GROUP", "ECONOMIES", "ENVIRONMENTS", "GAMES", "KINDS", "REGISTRY",
            "EnvEntryPoint", "GameBuildError", "GameInfo", "absolute_game_id", "game_kind",
            "load_builder", "make_economy", "make_economy_env", "make_env", "make_model",
-           "make_problem",
+           "make_problem", "make_simulated",
            "plugin_games", "register_all"]
 
 Builder = Callable[..., Any]
@@ -78,7 +86,7 @@ ECONOMY_ENV_CLASSES: Mapping[str, type] = MappingProxyType(
     {"parallel": EconomyParallelEnv, "aec": EconomyAECEnv}
 )
 #: The kinds of entry (module docstring).
-KINDS = ("game", "economy", "network", "problem")
+KINDS = ("game", "economy", "network", "problem", "simulator")
 
 
 @dataclass(frozen=True)
@@ -96,10 +104,10 @@ class GameInfo:
     defaults : mapping, optional
         Keyword arguments passed to ``builder`` unless overridden (on top of the builder's own
         defaults). Stored read-only.
-    kind : {"game", "economy", "network", "problem"}, default "game"
+    kind : {"game", "economy", "network", "problem", "simulator"}, default "game"
     environment : callable, optional
-        For a ``"problem"``: its PettingZoo environment factory ``(kind, max_cycles,
-        render_mode, **params)``, if it has one.
+        For a ``"problem"`` or a ``"simulator"``: its PettingZoo environment factory
+        ``(kind, max_cycles, render_mode, **params)``, if it has one.
     """
 
     id: str
@@ -126,10 +134,30 @@ class GameInfo:
             name: p.default
             for name, p in signature.parameters.items()
             # a problem's tau is the follower's entropy weight ([follower] tau), not its own
-            if p.kind in taken and not (self.kind == "problem" and name == "tau")
+            if p.kind in taken and not (self.kind in ("problem", "simulator") and name == "tau")
         }
         values.update(copy.deepcopy(dict(self.defaults)))
         return values
+
+
+#: Parameters of a duopoly problem that shape the policies, not the environment.
+_POLICY_KEYS = ("hidden", "init_std", "min_std", "leader_std", "fast")
+
+
+def _duopoly_env(kind: str = "parallel", max_cycles: int | None = None,
+                 render_mode: str | None = None, **params: Any):
+    """``stackelberg/duopoly-v0``'s environment factory, given the problem's parameters (the
+    policies' are ignored)."""
+    return duopoly_env(kind, max_cycles, render_mode,
+                       **{k: v for k, v in params.items() if k not in _POLICY_KEYS})
+
+
+def _dynamic_env(kind: str = "parallel", max_cycles: int | None = None,
+                 render_mode: str | None = None, *, periods: int = 8, **params: Any):
+    """``stackelberg/duopoly-dynamic-v0``'s environment factory, given the problem's
+    parameters: ``periods`` is its episode length (``max_cycles`` if given)."""
+    return duopoly_dynamic_env(kind, periods if max_cycles is None else max_cycles, render_mode,
+                               **{k: v for k, v in params.items() if k not in _POLICY_KEYS})
 
 
 REGISTRY: dict[str, GameInfo] = {
@@ -188,6 +216,22 @@ REGISTRY: dict[str, GameInfo] = {
             "target cell ([follower] tau = lambda)",
             kind="problem",
             environment=four_rooms_registered_env,
+        ),
+        GameInfo(
+            id="stackelberg/duopoly-v0",
+            builder=duopoly_problem,
+            description="Stackelberg duopoly: quantities in a Box, closed-form answer "
+            "(simulator only: rac-neural, actor-critic)",
+            kind="simulator",
+            environment=_duopoly_env,
+        ),
+        GameInfo(
+            id="stackelberg/duopoly-dynamic-v0",
+            builder=duopoly_dynamic_problem,
+            description="The duopoly over several periods under a drifting demand "
+            "(simulator only: rac-neural, actor-critic)",
+            kind="simulator",
+            environment=_dynamic_env,
         ),
     )
 }
@@ -261,7 +305,7 @@ def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any], bool]:
 
 
 _A = {"game": "a game", "economy": "an economy", "network": "a network",
-      "problem": "a bilevel problem"}
+      "problem": "a bilevel problem", "simulator": "a game known only through its simulator"}
 
 
 def make_economy(economy_id: str, **params: Any) -> IncentiveEconomy:
@@ -284,6 +328,22 @@ def make_problem(game_id: str, tau: float, **params: Any):
                          f"{', '.join(known) or '(none)'}")
     kwargs = {**copy.deepcopy(dict(info.defaults)), **params, "tau": tau}
     _check_parameters(game_id, info.builder, kwargs)
+    return info.builder(**kwargs)
+
+
+def make_simulated(game_id: str, tau: float, **params: Any):
+    """Build a registered simulator-only game's :class:`~stackelberg.simulated.SimulatedProblem`
+    (kind ``"simulator"``) at the entropy weight ``tau``; unknown ids and parameters are
+    refused by name."""
+    info = REGISTRY.get(game_id)
+    if info is None or info.kind != "simulator":
+        known = sorted(i for i, e in REGISTRY.items() if e.kind == "simulator")
+        raise ValueError(f"unknown simulator game {game_id!r}; known: "
+                         f"{', '.join(known) or '(none)'}")
+    kwargs = {**copy.deepcopy(dict(info.defaults)), **params, "tau": tau}
+    _check_parameters(game_id, info.builder, kwargs)
+    if isinstance(kwargs.get("hidden"), list):  # TOML has arrays, no tuples
+        kwargs["hidden"] = tuple(kwargs["hidden"])
     return info.builder(**kwargs)
 
 
@@ -405,7 +465,7 @@ def make_env(
     if entry_kind == "economy" and not commitment:
         return make_economy_env(game_id, kind, max_cycles, render_mode, observation=observation,
                                 discount_as_termination=discount_as_termination, **params)
-    if entry_kind in ("network", "problem"):
+    if entry_kind in ("network", "problem", "simulator"):
         info = REGISTRY[game_id]
         factory = info.builder if entry_kind == "network" else info.environment
         if factory is None:
@@ -452,7 +512,7 @@ def register_all() -> None:
     """
     registries = {"aec": pettingzoo.aec_registry, "parallel": pettingzoo.parallel_registry}
     for info in REGISTRY.values():
-        if info.kind == "problem" and info.environment is None:
+        if info.kind in ("problem", "simulator") and info.environment is None:
             continue
         for kind, registry in registries.items():
             if info.id not in registry:

@@ -195,7 +195,7 @@ class SampledMetrics:
         ``played``, a leader's penalized actor, is not what the match is judged by: the
         follower plays his own policy)."""
         follower = profile[0]
-        values = self.source.evaluate(x, follower, self.episodes,
+        values = self.source.values(x, follower, self.episodes,
                                       np.random.default_rng(self.seed))
         return {"upper_objective": -values.leader_value,
                 "leader_value": values.leader_value,

@@ -12,10 +12,13 @@ Copies run in lockstep over one episode: :meth:`ParallelSimulator.episode` reset
 them until every copy is done (a copy that finished early is no longer stepped and reports
 ``alive = False``) and returns the whole batch of trajectories as a :class:`Rollout`.
 
-The fast path: an environment that offers ``fast_round(leader_actions, follower_actions)``
+The fast paths: an environment that offers ``fast_round(leader_actions, follower_actions)``
 (one-round games with no state, like the duopoly) can be evaluated for the whole batch by one
-vectorized call; ``ParallelSimulator(..., fast=True)`` then skips the per-copy Python loop. Both
-paths give the same rewards (the tests check it).
+vectorized call; one that offers ``fast_batch(seeds)`` (an object whose ``observations()`` and
+``step(actions) -> (observations, rewards, done)`` work on arrays over all copies, which end
+together, like the dynamic duopoly) is stepped as one. ``ParallelSimulator(..., fast=True)``
+then skips the per-copy Python loop. Each path gives the numbers of the per-copy loop exactly
+(the tests check it).
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ class ParallelSimulator:
         first = make_env()
         self.n = n
         self.agents: tuple[str, ...] = tuple(first.possible_agents)
-        self.fast = fast and callable(getattr(first, "fast_round", None))
+        self.fast = fast and (callable(getattr(first, "fast_round", None))
+                              or callable(getattr(first, "fast_batch", None)))
         # the fast path evaluates the whole batch with the first copy alone
         self.envs = [first] + ([] if self.fast else [make_env() for _ in range(n - 1)])
 
@@ -108,6 +112,8 @@ class ParallelSimulator:
         if len(seeds) != self.n:
             raise ValueError(f"{self.n} copies need {self.n} seeds, got {len(seeds)}")
         first = self.envs[0]
+        if self.fast and callable(getattr(first, "fast_batch", None)):
+            return self._batch_episode(act, seeds, max_steps)
         if self.fast:
             return self._fast_episode(act, seeds)
         resets = [env.reset(seed=int(s)) for env, s in zip(self.envs, seeds, strict=True)]
@@ -154,6 +160,26 @@ class ParallelSimulator:
             next_observations={a: current[a][None] for a in self.agents},
             alive=ones[None], done=ones[None],
         )
+
+    def _batch_episode(self, act: Act, seeds: Sequence[int], max_steps: int) -> Rollout:
+        first = self.envs[0]
+        batch = first.fast_batch(seeds)
+        current = {a: np.asarray(o, dtype=np.float64) for a, o in batch.observations().items()}
+        steps: list[tuple] = []
+        live = np.ones(self.n, dtype=bool)
+        for _ in range(max_steps):
+            actions = act(len(steps), current)
+            observations, rewards, done = batch.step(actions)
+            following = {a: np.asarray(observations[a], dtype=np.float64) for a in self.agents}
+            ended = np.full(self.n, bool(done))
+            steps.append((current, actions,
+                          {a: np.asarray(rewards[a], dtype=np.float64) for a in self.agents},
+                          following, live.copy(), ended))
+            if done:
+                break
+            current = following
+        return self._stack(steps, {a: first.observation_space(a) for a in self.agents},
+                           {a: first.action_space(a) for a in self.agents})
 
     def _stack(self, steps, obs_space, act_space) -> Rollout:
         T = len(steps)

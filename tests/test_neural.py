@@ -17,9 +17,9 @@ from agents.neural.policies import (
     make_policy,
     torch_generator,
 )
-from agents.neural.problems import duopoly_problem
 from agents.registry import FOLLOWERS, LEADERS
 from games.duopoly import FOLLOWER, LEADER, DuopolyMarket, duopoly_env
+from games.duopoly_problems import duopoly_problem
 from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.metrics import SampledMetrics, metrics_for
 from stackelberg.problem import StackelbergProblem

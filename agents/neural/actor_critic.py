@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.neural.common import Adam, actor_critic_step, leader_action_size, power, reward_scale
+from agents.neural.common import (
+    Adam,
+    actor_critic_step,
+    leader_action_size,
+    power,
+    require_simulated,
+    reward_scale,
+)
 from agents.neural.configs import ActorCriticConfig
 from agents.neural.policies import (
     Critic,
@@ -36,10 +43,7 @@ class ActorCriticFollower:
         self.samples = 0
 
     def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
-        if getattr(problem, "model", None) is not None or not isinstance(problem,
-                                                                          SimulatedProblem):
-            raise ValueError("actor-critic learns through a simulator: it needs a game with no "
-                             "exact model (a SimulatedProblem)")
+        require_simulated(problem, "actor-critic")
         self.problem, self.rng = problem, rng
         self.generator = torch_generator(rng)
         self.actor = make_policy(problem.follower_spec, self.generator)

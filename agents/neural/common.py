@@ -6,10 +6,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from agents.neural.evaluation import install
 from agents.neural.policies import Critic, Policy
 from agents.neural.rollout import RoleBatch, td_errors
+from stackelberg.simulated import SimulatedProblem
 
-__all__ = ["Adam", "actor_critic_step", "critic_inputs", "power", "reward_scale"]
+__all__ = ["Adam", "actor_critic_step", "critic_inputs", "power", "require_simulated",
+           "reward_scale"]
+
+
+def require_simulated(problem: object, name: str) -> None:
+    """Refuse a problem with an exact model (the torch learners play through a simulator), and
+    install the torch policies' Monte-Carlo evaluation on the simulated one
+    (:func:`agents.neural.evaluation.install`)."""
+    if getattr(problem, "model", None) is not None or not isinstance(problem, SimulatedProblem):
+        raise ValueError(f"{name} learns through a simulator: it needs a game with no exact "
+                         f"model (a SimulatedProblem)")
+    install(problem)
 
 
 def power(base: float, exponent: float, k: int) -> float:

@@ -19,12 +19,13 @@ her *commitment* ``x``, what the follower observes in the Parallel duopoly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
+
+from stackelberg.simulated import PolicySpec
 
 DTYPE = torch.float64
 
@@ -57,43 +58,6 @@ def _mlp(inputs: int, hidden: tuple[int, ...], outputs: int, generator: torch.Ge
         last.bias.zero_()
     layers.append(last)
     return nn.Sequential(*layers)
-
-
-@dataclass(frozen=True)
-class PolicySpec:
-    """The architecture of one role's policy.
-
-    Attributes
-    ----------
-    observation_size : int
-        Length of the (flattened) observation.
-    action_space : gymnasium.spaces.Box or Discrete
-    hidden : tuple of int
-        Hidden tanh layers (``()``: linear in the observation).
-    init_mean : float
-        Starting mean in normalized units (Gaussian only; 0 is the Box's centre).
-    init_std, min_std : float
-        Starting and smallest standard deviation in normalized units (Gaussian only).
-    learn_std : bool
-        Whether the standard deviation is learned (else it stays ``init_std`` and is no
-        parameter: the leader's exploration noise, so her score-function gradient keeps a
-        bounded variance) [ours].
-    """
-
-    observation_size: int
-    action_space: spaces.Space
-    hidden: tuple[int, ...] = ()
-    init_mean: float = 0.0
-    init_std: float = 0.3
-    min_std: float = 0.02
-    learn_std: bool = True
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.action_space, (spaces.Box, spaces.Discrete)):
-            raise ValueError(f"a neural policy needs a Box or Discrete action space, got "
-                             f"{self.action_space!r}")
-        if not 0 < self.min_std <= self.init_std:
-            raise ValueError(f"need 0 < min_std <= init_std, got {self.min_std}, {self.init_std}")
 
 
 class GaussianPolicy(nn.Module):

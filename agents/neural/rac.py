@@ -34,7 +34,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from agents.neural.common import Adam, actor_critic_step, leader_action_size, power, reward_scale
+from agents.neural.common import (
+    Adam,
+    actor_critic_step,
+    leader_action_size,
+    power,
+    require_simulated,
+    reward_scale,
+)
 from agents.neural.configs import NeuralPartialGradientConfig, RACNeuralConfig
 from agents.neural.policies import (
     Critic,
@@ -49,12 +56,6 @@ from stackelberg.simulator import ParallelSimulator
 
 __all__ = ["NeuralPartialGradientConfig", "NeuralPartialGradientLeader", "RACNeuralConfig",
            "RACNeuralLeader"]
-
-
-def _require_simulated(problem: object, name: str) -> None:
-    if getattr(problem, "model", None) is not None or not isinstance(problem, SimulatedProblem):
-        raise ValueError(f"{name} learns through a simulator: it needs a game with no exact "
-                         f"model (a SimulatedProblem)")
 
 
 def _residual(signal: torch.Tensor, features: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
@@ -102,7 +103,7 @@ class NeuralPartialGradientLeader:
         self.samples = 0
 
     def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
-        _require_simulated(problem, self.name)
+        require_simulated(problem, self.name)
         self.problem, self.rng = problem, rng
         self.generator = torch_generator(rng)
         self.leader = make_policy(problem.leader_spec, self.generator)
@@ -147,7 +148,7 @@ class RACNeuralLeader:
         self.samples = 0
 
     def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
-        _require_simulated(problem, self.name)
+        require_simulated(problem, self.name)
         self.problem, self.rng = problem, rng
         self.generator = torch_generator(rng)
         self.leader = make_policy(problem.leader_spec, self.generator)

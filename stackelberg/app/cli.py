@@ -108,6 +108,9 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"gap of the followers' play {s['nash_gap']:.1e}; iterations {s['iterations']}  "
               f"{s['wall_seconds']:.1f}s")
         return EXIT_OK
+    if "leader_value_se" in s:  # sampled metrics: Monte-Carlo values with standard errors
+        print(sampled_line(s))
+        return EXIT_OK
     # a bilevel problem that is no game (RLHF, Four-Rooms) has no leader value, only f
     line = (f"leader value {s['leader_value']:.6f}  " if "leader_value" in s else "")
     line += (f"hyper-objective {s['hyper_objective']:.6f}  "
@@ -117,6 +120,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         line += f"  (strong Stackelberg value {s['sse_leader_value']:.6f})"
     print(line)
     return EXIT_OK
+
+
+def sampled_line(s: dict) -> str:
+    """The one-line result of a run with sampled metrics: both values with their standard
+    errors, and each quantity that has a closed form next to it."""
+    line = (f"sampled: leader value {s['leader_value']:.6g} (s.e. {s['leader_value_se']:.2g}), "
+            f"follower value {s['follower_value']:.6g} (s.e. {s['follower_value_se']:.2g})")
+    for key in s:
+        if key.endswith("_closed_form") and key.removesuffix("_closed_form") in s:
+            name = key.removesuffix("_closed_form")
+            line += f"; {name} {s[name]:.4g} (closed form {s[key]:.4g})"
+    return line + f"  iterations {s['iterations']}  {s['wall_seconds']:.1f}s"
 
 
 def _first_line(text: str | None) -> str:

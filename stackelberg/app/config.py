@@ -8,13 +8,17 @@ A config has four sections (README, "Configuration")::
     [run]       iterations, seed, follower_steps, tolerance, patience, max_seconds, metrics_every
     [incentives] optional, for an economy: the planner's feature map, range and payment cost
                  (:mod:`stackelberg.app.incentives_section`)
+    [roles]     with ``[game] env = "my_env.py:MyEnv"`` (a user's PettingZoo environment in
+                place of ``id``): the agents that play leader and follower
+                (:mod:`games.user_envs`)
 
 Configs are data: read with ``tomllib``, nothing is evaluated. Unknown sections and keys, values
 of the wrong type (checked against the field annotations of the config dataclasses and of a
 registered game's builder: a boolean field takes only true/false, a number field refuses
 booleans and strings) and out-of-range values raise :class:`ConfigError` with a message naming
-the key. The one place a config runs code is a game id naming a builder in a file
-(``"path/to/file.py:function"``, relative to the config file): naming the file runs it.
+the key. The places a config runs code are a game id naming a builder in a file
+(``"path/to/file.py:function"``, relative to the config file) and ``[game] env`` naming an
+environment class in a file (``"path/to/file.py:Class"``): naming the file runs it.
 """
 
 from __future__ import annotations
@@ -29,14 +33,17 @@ from typing import Any
 import numpy as np
 
 import games
+import games.user_games
 from agents.registry import FOLLOWERS, LEADERS, AgentSpec
+from games.user_envs import UserEnvError, check_roles, user_env_problem
 from stackelberg.app.incentives_section import IncentivesError, check_section, designed_economy
 from stackelberg.coordinator import MatchConfig
 from stackelberg.problem import BilevelProblem, StackelbergProblem
 from stackelberg.seeding import run_streams
+from stackelberg.simulated import SimulatedProblem
 from stackelberg.validation import check_types
 
-SECTIONS = ("game", "leader", "follower", "run", "incentives")
+SECTIONS = ("game", "leader", "follower", "run", "incentives", "roles")
 DEFAULT_TAU = 0.01
 
 
@@ -84,12 +91,15 @@ class ExperimentConfig:
     run: MatchConfig = field(default_factory=MatchConfig)
     #: An economy's ``[incentives]`` section (empty: the economy's own incentives).
     incentives: dict[str, Any] = field(default_factory=dict)
+    #: A user's environment's ``[roles]`` (empty unless ``game_id`` names an environment
+    #: class, ``[game] env``; :mod:`games.user_envs`).
+    roles: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
-        """The registry kind of the game (:func:`games.game_kind`): ``"game"``, ``"economy"``
-        or ``"problem"``."""
-        return games.game_kind(self.game_id)
+        """The registry kind of the game (:func:`games.game_kind`): ``"game"``, ``"economy"``,
+        ``"problem"`` or ``"simulator"`` (a user's environment is one)."""
+        return "simulator" if self.roles else games.game_kind(self.game_id)
 
     def resolved(self) -> dict[str, Any]:
         """The config as plain data, with every default filled in (for ``config.json``)."""
@@ -107,12 +117,19 @@ class ExperimentConfig:
         }
         if self.incentives:  # only then: a match id hashes this, and older ids must stay
             resolved["incentives"] = dict(self.incentives)
+        if self.roles:
+            resolved["game"]["env"] = self.game_id
+            resolved["roles"] = dict(self.roles)
         return resolved
 
 
 #: How a message names a registry kind.
 KIND_NAMES = {"game": "a two-player game", "economy": "an economy (a planner and n followers)",
-              "network": "a toll network", "problem": "a bilevel problem"}
+              "network": "a toll network", "problem": "a bilevel problem",
+              "simulator": "a game known only through its simulator (no exact model)"}
+#: The default leader and follower learner of each kind.
+DEFAULT_AGENTS = {"economy": ("pbrl-nash", "best-response"),
+                  "simulator": ("rac-neural", "actor-critic")}
 
 
 def agent_spec(table: dict[str, AgentSpec], section: str, name: str, kind: str = "game"
@@ -127,8 +144,10 @@ def agent_spec(table: dict[str, AgentSpec], section: str, name: str, kind: str =
     spec = table[name].for_kind(kind)
     if spec is None:
         fit = sorted(n for n, s in table.items() if s.for_kind(kind) is not None)
+        key = AGENT_KEYS[section][0]
         raise ConfigError(f"{section}: {name!r} cannot play {KIND_NAMES.get(kind, kind)}; "
-                          f"{'those that can' if fit else 'none can'}: {', '.join(fit)}")
+                          f"{'those that can' if fit else 'none can'}: {', '.join(fit)} "
+                          f"(change {section}.{key}, or the game in [game])")
     return spec
 
 
@@ -293,12 +312,21 @@ def parse_config(data: dict[str, Any], base_dir: str | Path | None = None) -> Ex
     leader = dict(data.get("leader", {}))
     follower = dict(data.get("follower", {}))
     run = dict(data.get("run", {}))
-    if "id" not in game:
-        raise ConfigError("game.id is missing: name a game (see `stackelberg games`)")
-    game_id = _check_name("game", "id", game.pop("id"))
-    if base_dir is not None:
-        game_id = games.absolute_game_id(game_id, base_dir)
-    kind = games.game_kind(game_id)
+    roles = dict(data.get("roles", {}))
+    if "env" in game:
+        game_id = _user_env(game, roles, base_dir)
+        kind = "simulator"
+    else:
+        if roles:
+            raise ConfigError("[roles] maps a user's environment's agents to the roles: it "
+                              "needs game.env = 'path/to/file.py:Class' (in place of game.id)")
+        if "id" not in game:
+            raise ConfigError("game.id is missing: name a game (see `stackelberg games`), or "
+                              "a PettingZoo environment class with game.env")
+        game_id = _check_name("game", "id", game.pop("id"))
+        if base_dir is not None:
+            game_id = games.absolute_game_id(game_id, base_dir)
+        kind = games.game_kind(game_id)
     if kind == "network":
         raise ConfigError(f"game.id = {game_id!r} is {KIND_NAMES[kind]}: run it with "
                           "`stackelberg tolls CONFIG`")
@@ -307,9 +335,9 @@ def parse_config(data: dict[str, Any], base_dir: str | Path | None = None) -> Ex
             check_types("game", game, games.REGISTRY[game_id].builder)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-    default_leader = "pbrl-nash" if kind == "economy" else "pbrl-value"
+    default_leader, default_follower = DEFAULT_AGENTS.get(kind, ("pbrl-value", "best-response"))
     leader_name = _check_name("leader", "algorithm", leader.pop("algorithm", default_leader))
-    follower_name = _check_name("follower", "learner", follower.pop("learner", "best-response"))
+    follower_name = _check_name("follower", "learner", follower.pop("learner", default_follower))
     tau = follower.pop("tau", DEFAULT_TAU)
     # the followers of an economy play a game: its equilibrium needs a positive weight
     smallest = "> 0" if kind == "economy" else ">= 0"
@@ -333,7 +361,7 @@ def parse_config(data: dict[str, Any], base_dir: str | Path | None = None) -> Ex
     config = ExperimentConfig(game_id=game_id, game_params=game, leader=str(leader_name),
                               leader_params=leader, follower=str(follower_name),
                               follower_params=follower, tau=float(tau), seed=seed, run=match,
-                              incentives=incentives)
+                              incentives=incentives, roles=roles)
     # validate the agents' hyperparameters now, before anything runs
     leader_config = _agent_config(LEADERS, "leader", config.leader, config.leader_params, kind)
     needed = getattr(leader_config, "minimum_iterations", lambda: 1)()
@@ -342,6 +370,28 @@ def parse_config(data: dict[str, Any], base_dir: str | Path | None = None) -> Ex
                           f"({config.leader}): it needs at least {needed}")
     _agent_config(FOLLOWERS, "follower", config.follower, config.follower_params, kind)
     return config
+
+
+def _user_env(game: dict[str, Any], roles: dict[str, Any], base_dir: str | Path | None
+              ) -> str:
+    """``game.env`` made absolute (``game`` keeps the environment's keyword arguments), after
+    checking ``[roles]`` on its own; the user's file is not run here."""
+    if "id" in game:
+        raise ConfigError("[game] has both id and env: name a registered game (id) or a "
+                          "PettingZoo environment class in a file (env), not both")
+    env_id = _check_name("game", "env", game.pop("env"))
+    parts = games.user_games.split_file_id(env_id)
+    if parts is None or not parts[1].isidentifier():
+        raise ConfigError(f"game.env = {env_id!r}: name a PettingZoo environment class in a "
+                          "file as 'path/to/file.py:Class' (naming the file runs it)")
+    if not roles:
+        raise ConfigError("game.env names an environment: add a [roles] section with leader = "
+                          "and follower = naming its agents")
+    try:
+        check_roles(roles)
+    except UserEnvError as err:
+        raise ConfigError(str(err)) from None
+    return games.absolute_game_id(env_id, base_dir)
 
 
 def _incentives(table: dict[str, Any], kind: str, base_dir: str | Path | None
@@ -391,7 +441,7 @@ class Experiment:
     """The objects of one match, built from an :class:`ExperimentConfig`."""
 
     config: ExperimentConfig
-    problem: BilevelProblem
+    problem: BilevelProblem | SimulatedProblem
     leader: Any
     followers: list[Any]
 
@@ -437,9 +487,17 @@ def _designed(economy, incentives: dict[str, Any]):
         raise ConfigError(f"incentives.features: {err}") from None
 
 
-def _build_problem(config: ExperimentConfig, kind: str) -> BilevelProblem:
-    """The bilevel problem of the config's game: a Stackelberg game's, or an economy's."""
+def _build_problem(config: ExperimentConfig, kind: str) -> BilevelProblem | SimulatedProblem:
+    """The bilevel problem of the config's game: a Stackelberg game's, an economy's, a
+    problem's, or a simulated one (a simulator-only game's, a user's environment's)."""
+    if config.roles:  # a user's environment: the messages name their keys already
+        try:
+            return user_env_problem(config.game_id, config.roles, config.tau, config.game_params)
+        except UserEnvError as err:
+            raise ConfigError(str(err)) from None
     try:
+        if kind == "simulator":
+            return games.make_simulated(config.game_id, config.tau, **config.game_params)
         if kind == "economy":
             economy = games.make_economy(config.game_id, **config.game_params)
             if config.incentives:

@@ -140,7 +140,8 @@ SECTION_PREFIX = re.compile(r"^(game|leader|follower)( \([^)]*\))?: ")
 
 
 #: A game of each kind an agent entry is checked against (its config does not read the game).
-_KIND_GAMES = {"game": "-", "economy": "stackelberg/commons-v0"}
+_KIND_GAMES = {"game": "-", "economy": "stackelberg/commons-v0",
+               "simulator": "stackelberg/duopoly-v0"}
 
 
 def _check_agent(entry: Entry) -> None:
@@ -170,6 +171,8 @@ def _check_entry(entry: Entry, base_dir: Path | None = None) -> None:
             try:
                 if kind == "economy":
                     games.make_economy(game_id, **entry.params)
+                elif kind == "simulator":
+                    games.make_simulated(game_id, DEFAULT_TAU, **entry.params)
                 elif kind == "problem":
                     games.make_problem(game_id, DEFAULT_TAU, **entry.params)
                 else:
