@@ -22,6 +22,9 @@ happy_text_lm`, torch) is the pre-trained policy; this module needs no torch.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,8 +33,11 @@ from scipy.special import expit
 
 from stackelberg.preferences import PreferencePairs
 
-__all__ = ["END", "WORDS", "Annotator", "CorpusSettings", "Vocabulary", "generate_corpus",
-           "label_pairs", "vocabulary"]
+__all__ = ["END", "GAME_ID", "WORDS", "Annotator", "CorpusSettings", "HappyTextGame",
+           "LMSettings", "Vocabulary", "generate_corpus", "happy_text_problem", "label_pairs",
+           "vocabulary"]
+
+GAME_ID = "stackelberg/happy-text-v0"
 
 #: The end token: what ends a sentence, and what the language model reads first.
 END = "."
@@ -91,6 +97,76 @@ class CorpusSettings:
         if not (0 <= self.positive and 0 <= self.negative and self.positive + self.negative <= 1):
             raise ValueError(f"need positive, negative >= 0 with positive + negative <= 1, got "
                              f"{self.positive!r}, {self.negative!r}")
+
+
+@dataclass(frozen=True)
+class LMSettings:
+    """The language model, its corpus and its pre-training; all of it keys the cache file.
+
+    Attributes
+    ----------
+    embed, hidden : int
+        Word embedding and GRU state sizes.
+    max_length : int
+        Longest generation in tokens (the end token included).
+    steps, batch, lr : int, int, float
+        Pre-training: Adam steps on minibatches of ``batch`` corpus sentences.
+    seed : int
+        Weights and minibatches.
+    corpus : CorpusSettings
+    """
+
+    embed: int = 32
+    hidden: int = 64
+    max_length: int = 12
+    steps: int = 600
+    batch: int = 64
+    lr: float = 0.01
+    seed: int = 0
+    corpus: CorpusSettings = CorpusSettings()
+
+    def __post_init__(self) -> None:
+        for name in ("embed", "hidden", "max_length", "steps", "batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+
+    def key(self) -> str:
+        """A short hash of every setting (the cache file's name)."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class HappyTextGame:
+    """`stackelberg/happy-text-v0`: the language model's settings (its corpus and pre-training),
+    the annotator's Bradley-Terry ``beta`` on VADER scores, and the follower's KL weight
+    ``tau`` (docs/theory.md §8.2)."""
+
+    lm: LMSettings
+    beta: float
+    tau: float
+
+
+def happy_text_problem(tau: float, *, beta: float = 5.0, embed: int = 32, hidden: int = 64,
+                       max_length: int = 12, pretrain_steps: int = 600, pretrain_batch: int = 64,
+                       pretrain_lr: float = 0.01, pretrain_seed: int = 0,
+                       corpus_size: int = 2000, corpus_positive: float = 0.25,
+                       corpus_negative: float = 0.40, corpus_seed: int = 0) -> HappyTextGame:
+    """The registry's builder of ``stackelberg/happy-text-v0`` (``[game]`` keys of a config;
+    ``tau`` is ``[follower] tau``, the KL weight to the pre-trained model). Builds no model:
+    :func:`games.happy_text_lm.pretrained` does, from ``lm``."""
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
+        raise ValueError(f"beta must be a number > 0, got {beta!r}")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau >= 0:
+        raise ValueError(f"tau must be a number >= 0, got {tau!r}")
+    corpus = CorpusSettings(size=corpus_size, positive=corpus_positive,
+                            negative=corpus_negative, seed=corpus_seed)
+    lm = LMSettings(embed=embed, hidden=hidden, max_length=max_length, steps=pretrain_steps,
+                    batch=pretrain_batch, lr=pretrain_lr, seed=pretrain_seed, corpus=corpus)
+    return HappyTextGame(lm, float(beta), float(tau))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import math
 import sys
@@ -32,53 +31,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from games.happy_text import CorpusSettings, Vocabulary, generate_corpus, vocabulary
+from games.happy_text import (
+    CorpusSettings,
+    LMSettings,
+    Vocabulary,
+    generate_corpus,
+    vocabulary,
+)
 
 __all__ = ["DEFAULT_CACHE", "Generations", "LMSettings", "WordLM", "pretrained", "sample"]
 
 DTYPE = torch.float32
 #: Where :func:`pretrained` keeps its models unless told otherwise.
 DEFAULT_CACHE = Path("runs") / "happy_text"
-
-
-@dataclass(frozen=True)
-class LMSettings:
-    """The language model, its corpus and its pre-training; all of it keys the cache file.
-
-    Attributes
-    ----------
-    embed, hidden : int
-        Word embedding and GRU state sizes.
-    max_length : int
-        Longest generation in tokens (the end token included).
-    steps, batch, lr : int, int, float
-        Pre-training: Adam steps on minibatches of ``batch`` corpus sentences.
-    seed : int
-        Weights and minibatches.
-    corpus : CorpusSettings
-    """
-
-    embed: int = 32
-    hidden: int = 64
-    max_length: int = 12
-    steps: int = 600
-    batch: int = 64
-    lr: float = 0.01
-    seed: int = 0
-    corpus: CorpusSettings = CorpusSettings()
-
-    def __post_init__(self) -> None:
-        for name in ("embed", "hidden", "max_length", "steps", "batch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-
-    def key(self) -> str:
-        """A short hash of every setting (the cache file's name)."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 class WordLM(nn.Module):
@@ -189,7 +154,7 @@ def cache_file(settings: LMSettings, cache: str | Path = DEFAULT_CACHE) -> Path:
     return Path(cache) / f"lm-{settings.key()}.pt"
 
 
-def pretrained(settings: LMSettings = LMSettings(), cache: str | Path = DEFAULT_CACHE,
+def pretrained(settings: LMSettings, cache: str | Path = DEFAULT_CACHE,
                log=None) -> WordLM:
     """The pre-trained model of ``settings``: read from its cache file, or trained and written
     there first (module docstring). ``log`` receives one line when it trains."""

@@ -4,6 +4,8 @@ sampling, and a tiny RLHF run of each leader whose sentiment must rise."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import socket
 from pathlib import Path
 
@@ -186,3 +188,31 @@ def test_a_bad_config_names_the_file_section_and_key(tmp_path, capsys):
 def test_the_shipped_config_is_valid():
     config = load_config(ROOT / "configs" / "happy_text.toml")
     assert config.leader == "rac-neural" and config.tau > 0
+
+
+def test_stackelberg_run_plays_a_happy_text_config(tiny_lm, tmp_path, cli, offline):
+    settings, cache, _ = tiny_lm
+    stored = tmp_path / "runs" / "happy_text"
+    stored.mkdir(parents=True)
+    shutil.copy(cache_file(settings, cache), stored)  # the runner's default cache, relative
+    game = "\n".join(f"{k} = {v!r}" for k, v in TINY_LM.items())
+    (tmp_path / "happy.toml").write_text(
+        f'[game]\nid = "stackelberg/happy-text-v0"\n{game}\n[leader]\nalgorithm = '
+        '"alternating"\nbatch = 8\n[follower]\nbatch = 8\n[run]\niterations = 2\n'
+        'eval_every = 1\neval_samples = 16\n')
+    result = cli("run", "happy.toml", "run.seed=3", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["seed"] == 3 and summary["labels"] == 16 and summary["leader"] == "alternating"
+    assert len((tmp_path / "out" / "metrics.csv").read_text().splitlines()) == 1 + 3
+    bad = cli("run", "happy.toml", "leader.wmax=3", cwd=tmp_path)
+    assert bad.returncode == 2 and "happy.toml" in bad.stderr and "leader.wmax" in bad.stderr
+
+
+def test_the_game_is_registered_with_its_parameters():
+    import games
+
+    info = games.REGISTRY["stackelberg/happy-text-v0"]
+    assert info.parameters()["beta"] == 5.0 and "tau" not in info.parameters()
+    game = games.make_problem("stackelberg/happy-text-v0", 0.5, hidden=16)
+    assert game.tau == 0.5 and game.lm.hidden == 16

@@ -4,10 +4,11 @@
 
 The config has the sections of every ``stackelberg run`` config: ``[game]`` (the id
 ``stackelberg/happy-text-v0``, the annotator's ``beta`` and the language model's settings,
-:data:`GAME_KEYS`), ``[leader]`` (``algorithm = "rac-neural"`` or ``"alternating"`` and its
-:mod:`agents.neural.happy` config), ``[follower]`` (``learner = "kl-policy-gradient"``, the KL
-weight ``tau`` and :class:`~agents.neural.happy.KLFollowerConfig`), ``[run]``
-(:class:`RunSettings`). A bad file, section or key exits 2 with a message naming them.
+:func:`games.happy_text.happy_text_problem`), ``[leader]`` (``algorithm = "rac-neural"`` or
+``"alternating"`` and its :mod:`agents.neural.happy` config), ``[follower]`` (``learner =
+"kl-policy-gradient"``, the KL weight ``tau`` and :class:`~agents.neural.happy.KLFollowerConfig`),
+``[run]`` (:class:`RunSettings`). A bad file, section or key exits 2 with a message naming them.
+``stackelberg run`` hands such a config to :func:`main`.
 
 Each iteration: the leader's step (labels pairs, moves the reward model), then
 ``follower_steps`` steps of the follower. Every ``eval_every`` iterations, and at the start and
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import sys
 import time
@@ -41,21 +43,22 @@ from agents.neural.happy import (
     pair_up,
     sequence_kl,
 )
-from games.happy_text import Annotator, CorpusSettings, vocabulary
-from games.happy_text_lm import DEFAULT_CACHE, DTYPE, LMSettings, pretrained, sample
+from games.happy_text import (
+    GAME_ID,
+    Annotator,
+    HappyTextGame,
+    LMSettings,
+    happy_text_problem,
+    vocabulary,
+)
+from games.happy_text_lm import DEFAULT_CACHE, DTYPE, pretrained, sample
 from stackelberg.seeding import run_streams
 from stackelberg.validation import check_types
 
 __all__ = ["GAME_ID", "HappyConfig", "HappyRun", "load_config", "run"]
 
-GAME_ID = "stackelberg/happy-text-v0"
 LEADERS = {"rac-neural": RACHappyConfig, "alternating": AlternatingConfig}
 FOLLOWER = "kl-policy-gradient"
-#: ``[game]`` keys and where they go: the annotator's ``beta``, else :class:`LMSettings`
-#: (``pretrain_*`` its training fields) or :class:`CorpusSettings` (``corpus_*``).
-GAME_KEYS = ("beta", "embed", "hidden", "max_length", "pretrain_steps", "pretrain_batch",
-             "pretrain_lr", "pretrain_seed", "corpus_size", "corpus_positive", "corpus_negative",
-             "corpus_seed")
 
 
 class HappyConfigError(ValueError):
@@ -94,22 +97,20 @@ class HappyConfig:
     run: RunSettings
 
 
-def _game(table: dict[str, Any]) -> tuple[LMSettings, float]:
-    unknown = sorted(set(table) - set(GAME_KEYS))
+def _game(table: dict[str, Any], tau: float) -> HappyTextGame:
+    accepted = [name for name in inspect.signature(happy_text_problem).parameters
+                if name != "tau"]
+    unknown = sorted(set(table) - set(accepted))
     if unknown:
         raise HappyConfigError(f"game.{unknown[0]}: unknown key; accepted: id, "
-                               f"{', '.join(GAME_KEYS)}")
-    beta = table.get("beta", 5.0)
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
-        raise HappyConfigError(f"game.beta must be a number > 0, got {beta!r}")
-    lm = {k.removeprefix("pretrain_"): v for k, v in table.items()
-          if k not in ("beta",) and not k.startswith("corpus_")}
-    corpus = {k.removeprefix("corpus_"): v for k, v in table.items() if k.startswith("corpus_")}
+                               f"{', '.join(accepted)}")
     try:
-        settings = LMSettings(**lm, corpus=CorpusSettings(**corpus))
+        check_types("game", table, happy_text_problem)
+        return happy_text_problem(tau, **table)
     except (TypeError, ValueError) as err:
-        raise HappyConfigError(f"game: {err}") from None
-    return settings, float(beta)
+        message = str(err)
+        raise HappyConfigError(message if message.startswith("game.") else f"game.{message}"
+                               ) from None
 
 
 def _agent(section: str, table: dict[str, Any], config_class: type) -> Any:
@@ -137,7 +138,6 @@ def parse(data: dict[str, Any]) -> HappyConfig:
     game = dict(data.get("game", {}))
     if game.pop("id", GAME_ID) != GAME_ID:
         raise HappyConfigError(f"game.id must be {GAME_ID!r}")
-    lm, beta = _game(game)
     leader = dict(data.get("leader", {}))
     name = leader.pop("algorithm", "rac-neural")
     if name not in LEADERS:
@@ -149,7 +149,8 @@ def parse(data: dict[str, Any]) -> HappyConfig:
     tau = follower.pop("tau", 0.5)
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau >= 0:
         raise HappyConfigError(f"follower.tau must be a number >= 0, got {tau!r}")
-    return HappyConfig(lm=lm, beta=beta, leader=name,
+    game_settings = _game(game, tau)
+    return HappyConfig(lm=game_settings.lm, beta=game_settings.beta, leader=name,
                        leader_config=_agent("leader", leader, LEADERS[name]), tau=float(tau),
                        follower_config=_agent("follower", follower, KLFollowerConfig),
                        run=_agent("run", dict(data.get("run", {})), RunSettings))
@@ -279,8 +280,8 @@ def write(result: HappyRun, out: Path) -> None:
                                      + "\nafter:\n  " + "\n  ".join(result.after[:20]) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agents.neural.happy_run",
+def main(argv: list[str] | None = None, prog: str = "python -m agents.neural.happy_run") -> int:
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="one happy-text RLHF match from a TOML config")
     parser.add_argument("config")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.overrides)
     except HappyConfigError as err:
-        print(f"happy_run: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else (
         Path("runs") / f"{Path(args.config).stem}-{config.leader}-seed{config.run.seed}")
