@@ -129,22 +129,26 @@ def main() -> None:
              f"(200 iterations, batch 64, KL weight tau = 0.5, annotator beta = 5), seeds "
              f"{args.seeds} (settings tuned on seeds 0-1). Sentiment: the follower's mean VADER "
              "compound score on 256 fresh generations; mean over seeds with a 95% t-interval. "
-             "KL: the follower's sequence KL to the pre-trained model (nats). Figure: "
+             "KL: the follower's sequence KL to the pre-trained model (nats). f: the upper "
+             "objective, the expected preference NLL of the reward model on pairs of the "
+             "follower's generations (what the bilevel leader minimizes). Figure: "
              "`docs/happy_text.png`.", "",
              "| leader | sentiment before | sentiment after | change | KL after (mean / max) "
-             "| reward-model pair accuracy | generations | labels | CPU s per run |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| f after | reward-model pair accuracy | generations | labels | CPU s per run |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for leader in LEADERS:
         mine = [r for r in runs if r["leader"] == leader]
         first = np.array([r["evaluations"][0]["sentiment"] for r in mine])
         last = np.array([r["evaluations"][-1]["sentiment"] for r in mine])
         kl = np.array([r["evaluations"][-1]["kl"] for r in mine])
         acc = np.array([r["evaluations"][-1]["accuracy"] for r in mine])
+        f = np.array([r["evaluations"][-1]["preference_nll"] for r in mine])
         cpu = np.array([r["cpu_seconds"] for r in mine])
         (b, bh), (a, ah), (d, dh) = interval(first), interval(last), interval(last - first)
         lines.append(f"| {leader} | {b:+.3f} ± {bh:.3f} | {a:+.3f} ± {ah:.3f} | "
                      f"{d:+.3f} ± {dh:.3f} | {kl.mean():.2f} / {kl.max():.2f} | "
-                     f"{acc.mean():.3f} | {mine[0]['evaluations'][-1]['samples']} | "
+                     f"{f.mean():.3f} | {acc.mean():.3f} | "
+                     f"{mine[0]['evaluations'][-1]['samples']} | "
                      f"{mine[0]['evaluations'][-1]['labels']} | {cpu.mean():.0f} |")
     rac = {r["seed"]: r["evaluations"][-1]["sentiment"] for r in runs
            if r["leader"] == "rac-neural"}

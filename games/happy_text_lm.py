@@ -9,7 +9,7 @@ numbers draw the same text wherever they agree: common random numbers, as
 given :class:`LMSettings` from its cache file, training it first if the file is missing; the
 file's name is a hash of the settings, so other settings never read a stale model.
 
-Pre-train it from the command line (a minute of CPU at the default settings)::
+Pre-train it from the command line (about 15 CPU seconds at the default settings)::
 
     python -m games.happy_text_lm pretrain [--cache runs/happy_text] [--steps N] ...
 

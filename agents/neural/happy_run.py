@@ -14,7 +14,9 @@ Each iteration: the leader's step (labels pairs, moves the reward model), then
 ``follower_steps`` steps of the follower. Every ``eval_every`` iterations, and at the start and
 the end, the follower's policy is measured on ``eval_samples`` fresh generations drawn from a
 stream of their own (the same numbers at every evaluation): mean VADER sentiment, sequence KL to
-the pre-trained model, and the reward model's accuracy on their pairs (:class:`Evaluation`).
+the pre-trained model, and on their pairs the reward model's accuracy and the upper objective
+``f`` (the expected Bradley-Terry NLL, the annotator's probabilities in place of sampled labels)
+(:class:`Evaluation`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import expit
 
 from agents.neural.happy import (
     AlternatingConfig,
@@ -52,6 +55,7 @@ from games.happy_text import (
     vocabulary,
 )
 from games.happy_text_lm import DEFAULT_CACHE, DTYPE, pretrained, sample
+from stackelberg.preferences import softplus
 from stackelberg.seeding import run_streams
 from stackelberg.validation import check_types
 
@@ -188,6 +192,7 @@ class Evaluation:
     sentiment_se: float
     kl: float             # mean sequence KL(pi || pi_0), nats
     accuracy: float       # reward model orders pairs as VADER does (VADER ties left out)
+    preference_nll: float  # f: the expected NLL of the reward model on these pairs
 
 
 @dataclass(frozen=True)
@@ -218,8 +223,13 @@ def evaluate(follower: KLFollower, leader, annotator: Annotator, vocab, n: int, 
     kept = truth != 0
     accuracy = float(np.where(guess == 0, 0.5, guess == truth)[kept].mean()) if kept.any() \
         else float("nan")
+    # the upper objective with the annotator's label probabilities in place of labels
+    p = expit(leader.beta * (scores[partner] - scores))
+    D = r[partner] - r
+    nll = float(np.mean(p * softplus(-D) + (1.0 - p) * softplus(D)))
     return Evaluation(k, follower.samples + leader.samples, leader.labels, float(scores.mean()),
-                      float(scores.std(ddof=1) / np.sqrt(n)), float(kl.mean()), accuracy), texts
+                      float(scores.std(ddof=1) / np.sqrt(n)), float(kl.mean()), accuracy,
+                      nll), texts
 
 
 def run(config: HappyConfig, cache: str | Path = DEFAULT_CACHE, log=None) -> HappyRun:
