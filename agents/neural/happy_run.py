@@ -218,7 +218,7 @@ def evaluate(follower: KLFollower, leader, annotator: Annotator, vocab, n: int, 
     kl = sequence_kl(follower.policy, follower.reference, generations)
     partner, _ = pair_up(n, np.random.default_rng(seed))
     with torch.no_grad():
-        r = leader.reward_model(leader.reward_model.features(generations)).numpy()
+        r = leader.reward_model(leader.reward_model.features(generations)).numpy().astype(float)
     truth, guess = np.sign(scores[partner] - scores), np.sign(r[partner] - r)
     kept = truth != 0
     accuracy = float(np.where(guess == 0, 0.5, guess == truth)[kept].mean()) if kept.any() \
