@@ -219,3 +219,13 @@ def test_the_game_is_registered_with_its_parameters():
     assert info.parameters()["beta"] == 5.0 and "tau" not in info.parameters()
     game = games.make_problem("stackelberg/happy-text-v0", 0.5, hidden=16)
     assert game.tau == 0.5 and game.lm.hidden == 16
+
+
+def test_a_tournament_naming_happy_text_is_refused_by_name(tmp_path, cli):
+    (tmp_path / "spec.toml").write_text(
+        'seeds = [0]\n[budget]\niterations = 5\n[[games]]\nlabel = "happy"\n'
+        'id = "stackelberg/happy-text-v0"\n[[leaders]]\nalgorithm = "pbrl-value"\n'
+        '[[followers]]\nlearner = "best-response"\n')
+    result = cli("tournament", "spec.toml", "--out", "t", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "stackelberg/happy-text-v0" in result.stderr and "own runner" in result.stderr
