@@ -53,6 +53,7 @@ from games.economy_env import EconomyAECEnv, EconomyParallelEnv
 from games.env import StackelbergAECEnv, StackelbergParallelEnv
 from games.four_rooms_entry import four_rooms_registered_env, four_rooms_registered_problem
 from games.gridworld import gridworld_goal_game
+from games.happy_text import happy_text_problem
 from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game
@@ -207,6 +208,13 @@ REGISTRY: dict[str, GameInfo] = {
             builder=rlhf_tabular_problem,
             description="Tabular RLHF: a reward model fit to preferences on the follower's own "
             "segments",
+            kind="problem",
+        ),
+        GameInfo(
+            id="stackelberg/happy-text-v0",
+            builder=happy_text_problem,
+            description="Happy text: RLHF of a small language model, a reward model fit to "
+            "VADER preferences on its own generations ([follower] tau = KL weight)",
             kind="problem",
         ),
         GameInfo(

@@ -81,10 +81,29 @@ def _default_out(config_path: str, config) -> Path:
     return Path("runs") / f"{Path(config_path).stem}-{config.leader}-seed{config.seed}"
 
 
+def _happy_text(path: str) -> bool:
+    """Whether the config names happy text, which its own runner plays (its learners are
+    sequence models, not the coordinator's); an unreadable file is left to ``load_config``."""
+    from games.happy_text import GAME_ID
+    from stackelberg.app.config import ConfigError, load_toml
+
+    try:
+        game = load_toml(path).get("game")
+    except ConfigError:
+        return False
+    return isinstance(game, dict) and game.get("id") == GAME_ID
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from stackelberg.app.config import ConfigError, in_file, load_config
     from stackelberg.app.rundir import run_experiment
 
+    if _happy_text(args.config):
+        from agents.neural.happy_run import main as run_happy_text
+
+        return run_happy_text([args.config, *args.overrides,
+                               *(["--out", args.out] if args.out else [])],
+                              prog=f"stackelberg {args.command}")
     try:
         config = load_config(args.config, args.overrides, note=_note("run"))
     except ConfigError as err:

@@ -35,6 +35,7 @@ import numpy as np
 import games
 import games.user_games
 from agents.registry import FOLLOWERS, LEADERS, AgentSpec
+from games.happy_text import HappyTextGame
 from games.user_envs import UserEnvError, check_roles, user_env_problem
 from stackelberg.app.incentives_section import IncentivesError, check_section, designed_economy
 from stackelberg.coordinator import MatchConfig
@@ -455,6 +456,10 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     :class:`ConfigError` here, before any run directory exists."""
     kind = config.kind
     problem = _build_problem(config, kind)
+    if isinstance(problem, HappyTextGame):  # sequence learners: `stackelberg run` hands it over
+        raise ConfigError(f"game.id = {config.game_id!r} is played by its own runner and "
+                          "learners (rac-neural, alternating): run its config alone with "
+                          "`stackelberg run`, not in a tournament")
     leader_spec = agent_spec(LEADERS, "leader", config.leader, kind)
     follower_spec = agent_spec(FOLLOWERS, "follower", config.follower, kind)
     leader = leader_spec.factory(_agent_config(LEADERS, "leader", config.leader,

@@ -1,0 +1,330 @@
+"""RLHF on happy text (docs/theory.md §8.2): the reward model (the leader's variable), the
+KL-regularized follower, and the two leaders, ``rac-neural`` and the alternating loop.
+
+- :class:`BagOfWordsReward`: ``r_x(y) = x . phi(y)``, ``phi(y)`` the counts of the vocabulary's
+  tokens in the generation ``y``; ``x`` starts at zero (no preference).
+- :func:`preference_nll`: the Bradley-Terry negative log-likelihood of labelled pairs
+  ``(y_0, y_1, label)``, ``l = label softplus(-D) + (1 - label) softplus(D)``, ``D = r_x(y_1) -
+  r_x(y_0)``; its gradient in ``x`` is ``mean((sigmoid(D) - label)(phi(y_1) - phi(y_0)))``
+  (:func:`preference_gradient`, checked against autograd and finite differences in the tests).
+- :class:`KLFollower`: the follower, the language model fine-tuned to maximize
+  ``V(x, theta) = E_{y ~ pi_theta}[r_x(y)] - tau KL(pi_theta || pi_0)``, ``pi_0`` the pre-trained
+  model, by the score-function gradient of the sequence-level return ``r_x(y) - tau log(pi_theta(y)
+  / pi_0(y))`` with a leave-one-out baseline (:func:`policy_step`). ``tau`` is RLHF's KL weight,
+  a part of the problem, not a vanishing regularizer: it stays fixed [ours].
+- :class:`AlternatingLeader`: standard RLHF, the partial gradient: each iteration labels pairs of
+  the follower's current generations and takes one Adam step of ``x`` on their NLL, treating the
+  follower as fixed.
+- :class:`RACHappyLeader`: RAC (Zeng et al.) on sequences, as :mod:`agents.leaders.rac_rlhf`
+  does on tabular RLHF. The upper objective is ``f(x, theta) = E_{y_0, y_1 ~ pi_theta}[l_x]``,
+  a quadratic form ``q^T L_x q`` in the generation distribution ``q``, whose derivative in ``q``
+  is the frozen reward ``2 L_x q``. Per iteration, with ``w_k = min(w_max, w0 (k+1)^w_growth)``:
+
+  1. the penalized actor ``theta`` and the follower's policy ``theta'`` generate from the same
+     uniform numbers (:func:`games.happy_text_lm.sample`);
+  2. ``theta``'s generation ``i`` is paired with generation ``i + shift`` (``shift`` random), the
+     annotator labels the pairs, and generation ``i`` gets ``c_i = l_i + l_{i - shift}``, the
+     losses of the two pairs it is in (each has mean ``(L_x q)(y_i)``);
+  3. ``theta`` takes a KL-regularized policy-gradient step (step ``alpha_k``) on the reward
+     ``r_x(y) - c(y) / w_k``, i.e. on ``V(x, theta) - f(x, theta) / w_k``;
+  4. ``x`` takes an Adam step (step ``xi_k``) along the Hessian-free direction
+     ``g_x = grad_x f + w_k (mean phi(y') - mean phi(y))``, ``y'`` from ``theta'`` and ``y`` from
+     ``theta`` (``grad_x V(x, .) = E[phi]``: the KL term does not depend on ``x``).
+
+The follower learner (``theta'``) steps as in the alternating loop; a run's sentiment is that of
+the follower's policy, the policy RLHF delivers, for both leaders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agents.neural.common import Adam, power
+from games.happy_text import Annotator, Vocabulary, label_pairs
+from games.happy_text_lm import DTYPE, Generations, WordLM, sample
+from stackelberg.preferences import PreferencePairs
+from stackelberg.validation import check_fields
+
+__all__ = ["AlternatingConfig", "AlternatingLeader", "BagOfWordsReward", "KLFollower",
+           "KLFollowerConfig", "RACHappyConfig", "RACHappyLeader", "StepStats", "pair_up",
+           "policy_step", "preference_gradient", "preference_nll"]
+
+
+class BagOfWordsReward(nn.Module):
+    """``r_x(y) = x . phi(y)`` (module docstring); ``x`` is ``self.x``, starting at zero."""
+
+    def __init__(self, vocab_size: int, dtype: torch.dtype = DTYPE):
+        super().__init__()
+        self.x = nn.Parameter(torch.zeros(vocab_size, dtype=dtype))
+
+    def features(self, generations: Generations) -> torch.Tensor:
+        """``phi(y)`` ``(n, V)``: how often each token occurs among the chosen ones."""
+        counts = torch.zeros(generations.tokens.shape[0], self.x.numel(), dtype=self.x.dtype)
+        return counts.scatter_add_(1, generations.tokens, generations.mask.to(self.x.dtype))
+
+    def forward(self, phi: torch.Tensor) -> torch.Tensor:
+        return phi @ self.x
+
+
+def _difference(x: torch.Tensor, phi: torch.Tensor, pairs: PreferencePairs) -> torch.Tensor:
+    first, second = torch.as_tensor(pairs.first), torch.as_tensor(pairs.second)
+    return phi[second] @ x - phi[first] @ x
+
+
+def preference_nll(x: torch.Tensor, phi: torch.Tensor, pairs: PreferencePairs) -> torch.Tensor:
+    """The mean Bradley-Terry NLL of ``r_x`` on labelled pairs (module docstring)."""
+    D = _difference(x, phi, pairs)
+    label = torch.as_tensor(pairs.label, dtype=x.dtype)
+    return (label * F.softplus(-D) + (1.0 - label) * F.softplus(D)).mean()
+
+
+def pair_losses(x: torch.Tensor, phi: torch.Tensor, pairs: PreferencePairs) -> torch.Tensor:
+    """Each pair's NLL ``(n,)`` (no gradient)."""
+    with torch.no_grad():
+        D = _difference(x, phi, pairs)
+        label = torch.as_tensor(pairs.label, dtype=x.dtype)
+        return label * F.softplus(-D) + (1.0 - label) * F.softplus(D)
+
+
+def preference_gradient(x: torch.Tensor, phi: torch.Tensor, pairs: PreferencePairs
+                        ) -> torch.Tensor:
+    """``grad_x`` of :func:`preference_nll`, in closed form."""
+    first, second = torch.as_tensor(pairs.first), torch.as_tensor(pairs.second)
+    D = _difference(x, phi, pairs)
+    label = torch.as_tensor(pairs.label, dtype=x.dtype)
+    return ((torch.sigmoid(D) - label)[:, None] * (phi[second] - phi[first])).mean(0)
+
+
+def pair_up(n: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Generation ``i`` against generation ``i + shift`` (mod ``n``), ``shift`` in ``1..n-1``:
+    two independent draws of the policy in each pair. Returns the partners and the shift."""
+    shift = int(rng.integers(1, n)) if n > 1 else 0
+    return np.roll(np.arange(n), -shift), shift
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """What one policy step measured: the mean reward it climbed (before the KL term) and the
+    mean sequence KL to the reference, summed exactly over each step's vocabulary."""
+
+    reward: float
+    kl: float
+
+
+def sequence_kl(policy: WordLM, reference: WordLM, generations: Generations
+                ) -> torch.Tensor:
+    """``sum_t KL(pi(.|y_<t) || pi_0(.|y_<t))`` along each generation ``(n,)``: an unbiased
+    estimate of the sequence-level KL (chain rule), with no sampling noise within a step."""
+    with torch.no_grad():
+        logp = policy.log_probs(generations.tokens)
+        ref = reference.log_probs(generations.tokens)
+        per_step = (logp.exp() * (logp - ref)).sum(-1)
+        return (per_step * generations.mask).sum(1)
+
+
+def policy_step(policy: WordLM, reference: WordLM, optimizer: Adam, generations: Generations,
+                reward: torch.Tensor, tau: float, lr: float) -> StepStats:
+    """One score-function step of ``E[reward] - tau KL(pi || pi_0)`` (module docstring)."""
+    tokens, mask = generations.tokens, generations.mask
+    logp = (policy.log_probs(tokens).gather(-1, tokens[..., None])[..., 0] * mask).sum(1)
+    with torch.no_grad():
+        ref = (reference.log_probs(tokens).gather(-1, tokens[..., None])[..., 0] * mask).sum(1)
+        ret = reward.to(DTYPE) - tau * (logp - ref)
+        n = ret.numel()
+        baseline = (ret.sum() - ret) / max(n - 1, 1)  # leave-one-out: no bias
+    optimizer.step(-((ret - baseline) * logp).mean(), lr)
+    return StepStats(float(reward.mean()), float(sequence_kl(policy, reference,
+                                                             generations).mean()))
+
+
+def _uniforms(n: int, T: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(n, T, generator=generator, dtype=DTYPE)
+
+
+@dataclass(frozen=True)
+class KLFollowerConfig:
+    """The follower's policy-gradient steps.
+
+    Attributes
+    ----------
+    batch : int
+        Generations per step.
+    lr, decay : float
+        Adam step size ``lr (k+1)^-decay``.
+    """
+
+    batch: int = 64
+    lr: float = 0.003
+    decay: float = 0.0
+
+    section = "follower"
+
+    def __post_init__(self) -> None:
+        check_fields(self, positive_int=("batch",), positive=("lr",), non_negative=("decay",))
+
+
+class KLFollower:
+    """The language model fine-tuned on ``r_x`` with a KL term to ``pi_0`` (module docstring)."""
+
+    def __init__(self, reference: WordLM, tau: float, max_length: int,
+                 config: KLFollowerConfig, generator: torch.Generator):
+        self.reference, self.tau, self.max_length = reference, float(tau), max_length
+        self.config, self.generator = config, generator
+        self.policy = reference.copy()
+        self.optimizer = Adam(self.policy)
+        self.k, self.samples, self.last = 0, 0, StepStats(0.0, 0.0)
+
+    def step(self, reward_model: BagOfWordsReward) -> StepStats:
+        c = self.config
+        generations = sample(self.policy, _uniforms(c.batch, self.max_length, self.generator))
+        with torch.no_grad():
+            reward = reward_model(reward_model.features(generations))
+        self.last = policy_step(self.policy, self.reference, self.optimizer, generations, reward,
+                                self.tau, power(c.lr, c.decay, self.k))
+        self.k += 1
+        self.samples += c.batch
+        return self.last
+
+
+@dataclass(frozen=True)
+class AlternatingConfig:
+    """The alternating loop's reward-model step.
+
+    Attributes
+    ----------
+    batch : int
+        Labelled pairs per iteration (from as many generations of the follower).
+    lr, decay : float
+        Adam step size of ``x``, ``lr (k+1)^-decay``.
+    """
+
+    batch: int = 64
+    lr: float = 0.05
+    decay: float = 0.3
+
+    section = "leader"
+
+    def __post_init__(self) -> None:
+        check_fields(self, positive_int=("batch",), positive=("lr",), non_negative=("decay",))
+
+
+class _Leader:
+    """What both leaders share: the reward model, its optimizer, the annotator, counters."""
+
+    def __init__(self, vocab: Vocabulary, annotator: Annotator, beta: float,
+                 rng: np.random.Generator, generator: torch.Generator):
+        self.vocab, self.annotator, self.beta = vocab, annotator, float(beta)
+        self.rng, self.generator = rng, generator
+        self.reward_model = BagOfWordsReward(len(vocab))
+        self.optimizer = Adam(self.reward_model)
+        self.k, self.samples, self.labels = 0, 0, 0
+
+    def _label(self, generations: Generations) -> tuple[torch.Tensor, PreferencePairs, int]:
+        """The features of a batch and its pairs, labelled (:func:`pair_up`)."""
+        n = generations.tokens.shape[0]
+        partner, shift = pair_up(n, self.rng)
+        scores = self.annotator.score(generations.texts(self.vocab))
+        pairs = label_pairs(scores, np.arange(n), partner, self.beta, self.rng)
+        self.labels += n
+        return self.reward_model.features(generations), pairs, shift
+
+
+class AlternatingLeader(_Leader):
+    """Standard RLHF, the partial gradient (module docstring)."""
+
+    name = "alternating"
+
+    def __init__(self, config: AlternatingConfig, vocab: Vocabulary, annotator: Annotator,
+                 beta: float, rng: np.random.Generator, generator: torch.Generator):
+        super().__init__(vocab, annotator, beta, rng, generator)
+        self.config = config
+
+    def step(self, follower: KLFollower) -> dict[str, float]:
+        c = self.config
+        generations = sample(follower.policy,
+                             _uniforms(c.batch, follower.max_length, self.generator))
+        self.samples += c.batch
+        phi, pairs, _ = self._label(generations)
+        loss = preference_nll(self.reward_model.x, phi, pairs)
+        value = float(loss.detach())
+        self.optimizer.step(loss, power(c.lr, c.decay, self.k))
+        self.k += 1
+        return {"preference_nll": value}
+
+
+@dataclass(frozen=True)
+class RACHappyConfig:
+    """RAC's schedules on happy text, each ``base (k+1)^-exponent`` (module docstring).
+
+    Attributes
+    ----------
+    batch : int
+        Generations per actor per iteration (and labelled pairs).
+    xi, xi_decay : float
+        The reward model's Adam step size and its decay (the slowest time scale).
+    alpha, alpha_decay : float
+        The penalized actor's Adam step size and its decay.
+    w0, w_growth, w_max : float
+        The penalty weight ``w_k = min(w_max, w0 (k+1)^w_growth)``.
+    """
+
+    batch: int = 64
+    xi: float = 0.05
+    xi_decay: float = 0.3
+    alpha: float = 0.003
+    alpha_decay: float = 0.0
+    w0: float = 1.0
+    w_growth: float = 0.3
+    w_max: float = 3.0
+
+    section = "leader"
+
+    def __post_init__(self) -> None:
+        check_fields(self, positive_int=("batch",), positive=("xi", "alpha", "w0", "w_max"),
+                     non_negative=("xi_decay", "alpha_decay", "w_growth"))
+
+
+class RACHappyLeader(_Leader):
+    """``rac-neural`` on happy text (module docstring)."""
+
+    name = "rac-neural"
+
+    def __init__(self, config: RACHappyConfig, vocab: Vocabulary, annotator: Annotator,
+                 beta: float, rng: np.random.Generator, generator: torch.Generator,
+                 reference: WordLM, tau: float):
+        super().__init__(vocab, annotator, beta, rng, generator)
+        self.config, self.reference, self.tau = config, reference, float(tau)
+        self.actor = reference.copy()                       # theta, the penalized actor
+        self.actor_optimizer = Adam(self.actor)
+
+    def penalty_weight(self, k: int) -> float:
+        c = self.config
+        return min(c.w_max, power(c.w0, -c.w_growth, k))
+
+    def step(self, follower: KLFollower) -> dict[str, float]:
+        c, k = self.config, self.k
+        w = self.penalty_weight(k)
+        uniforms = _uniforms(c.batch, follower.max_length, self.generator)
+        mine, theirs = sample(self.actor, uniforms), sample(follower.policy, uniforms)
+        self.samples += 2 * c.batch
+        phi, pairs, shift = self._label(mine)
+        x = self.reward_model.x
+        losses = pair_losses(x, phi, pairs)
+        # generation i is first in pair i and second in pair i - shift
+        frozen = losses + torch.roll(losses, shift)
+        with torch.no_grad():
+            reward = self.reward_model(phi) - frozen / w
+        policy_step(self.actor, self.reference, self.actor_optimizer, mine, reward, self.tau,
+                    power(c.alpha, c.alpha_decay, k))
+        # g_x = grad f + w (E_theta' phi - E_theta phi): a surrogate with that gradient
+        gap = (self.reward_model.features(theirs).mean(0) - phi.mean(0)).detach()
+        surrogate = preference_nll(x, phi, pairs) + w * (gap @ x)
+        value = float(losses.mean())
+        self.optimizer.step(surrogate, power(c.xi, c.xi_decay, k))
+        self.k += 1
+        return {"preference_nll": value, "penalty_weight": w}

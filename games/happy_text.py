@@ -1,0 +1,270 @@
+"""Happy text (`stackelberg/happy-text-v0`): text generation as a token-level MDP, its generated
+corpus and its annotator (docs/theory.md §8.2).
+
+Everything is shipped or generated, nothing is downloaded:
+
+- :func:`generate_corpus` draws short English sentences from a few templates over a small
+  vocabulary (:data:`WORDS`) of positive, negative and neutral words, more negative than
+  positive by default, so that the pre-trained language model's text is mildly negative and
+  there is room for RLHF to make it happier;
+- :class:`Vocabulary` maps words to token ids; id 0 is the end token ``"."``, which is also what
+  the language model reads before the first word (as GPT's end-of-text token is);
+- :class:`Annotator` scores a text by VADER's compound score (Hutto & Gilbert, ICWSM 2014), from
+  the ``vaderSentiment`` package, whose lexicon ships inside its wheel; the package is imported
+  only when an annotator is made, with a clear message if it is missing. Pairs of generations
+  are labelled by Bradley-Terry on that score: ``P(y_1 preferred to y_0) = sigmoid(beta (s(y_1) -
+  s(y_0)))``, the same preference model as the tabular half (:mod:`stackelberg.preferences`).
+
+The MDP: a state is the prefix generated so far, an action the next token, and an episode ends
+with the end token or after ``max_length`` tokens. The language model (:mod:`games.
+happy_text_lm`, torch) is the pre-trained policy; this module needs no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+from stackelberg.preferences import PreferencePairs
+
+__all__ = ["END", "GAME_ID", "WORDS", "Annotator", "CorpusSettings", "HappyTextGame",
+           "LMSettings", "Vocabulary", "generate_corpus", "happy_text_problem", "label_pairs",
+           "vocabulary"]
+
+GAME_ID = "stackelberg/happy-text-v0"
+
+#: The end token: what ends a sentence, and what the language model reads first.
+END = "."
+
+#: The generated corpus's words by role (sentiment of adjectives as VADER's lexicon has it:
+#: positive ones score above 0, negative below, neutral ones are not in the lexicon).
+WORDS: dict[str, tuple[str, ...]] = {
+    "noun": ("movie", "food", "weather", "music", "book", "game", "trip", "party", "coffee",
+             "team", "city", "room", "show", "class", "song", "day"),
+    "be": ("is", "was"),
+    "positive": ("good", "great", "lovely", "wonderful", "nice", "fun", "sweet", "bright"),
+    "negative": ("bad", "awful", "terrible", "horrible", "boring", "dull", "ugly", "broken"),
+    "neutral": ("long", "new", "old", "quiet", "big", "small", "red", "loud"),
+    "feeling_positive": ("happy", "calm", "fine"),
+    "feeling_negative": ("sad", "tired", "lonely", "angry"),
+    "feeling_neutral": ("hungry", "busy", "awake"),
+    "intensifier": ("very", "really", "so"),
+    "other": ("the", "my", "i", "feel", "today", "and", "but", "what", "a"),
+}
+
+#: Sentence templates; ``{adj}`` and ``{feeling}`` draw a sentiment class each time.
+TEMPLATES: tuple[str, ...] = (
+    "the {noun} {be} {adj}",
+    "the {noun} {be} {intensifier} {adj}",
+    "the {noun} {be} {adj} and {adj}",
+    "the {noun} {be} {adj} but the {noun} {be} {adj}",
+    "my {noun} {be} {adj}",
+    "i feel {feeling} today",
+    "i feel {intensifier} {feeling}",
+    "what a {adj} {noun}",
+)
+
+
+@dataclass(frozen=True)
+class CorpusSettings:
+    """The generated corpus.
+
+    Attributes
+    ----------
+    size : int
+        Number of sentences.
+    positive, negative : float
+        Probabilities that an adjective slot draws a positive or a negative word (the rest are
+        neutral).
+    seed : int
+        The corpus's own seed (the corpus is part of the game, the same for every run seed).
+    """
+
+    size: int = 2000
+    positive: float = 0.25
+    negative: float = 0.40
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(f"corpus size must be a positive integer, got {self.size!r}")
+        if not (0 <= self.positive and 0 <= self.negative and self.positive + self.negative <= 1):
+            raise ValueError(f"need positive, negative >= 0 with positive + negative <= 1, got "
+                             f"{self.positive!r}, {self.negative!r}")
+
+
+@dataclass(frozen=True)
+class LMSettings:
+    """The language model, its corpus and its pre-training; all of it keys the cache file.
+
+    Attributes
+    ----------
+    embed, hidden : int
+        Word embedding and GRU state sizes.
+    max_length : int
+        Longest generation in tokens (the end token included).
+    steps, batch, lr : int, int, float
+        Pre-training: Adam steps on minibatches of ``batch`` corpus sentences.
+    seed : int
+        Weights and minibatches.
+    corpus : CorpusSettings
+    """
+
+    embed: int = 32
+    hidden: int = 64
+    max_length: int = 12
+    steps: int = 600
+    batch: int = 64
+    lr: float = 0.01
+    seed: int = 0
+    corpus: CorpusSettings = CorpusSettings()
+
+    def __post_init__(self) -> None:
+        for name in ("embed", "hidden", "max_length", "steps", "batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+
+    def key(self) -> str:
+        """A short hash of every setting (the cache file's name)."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class HappyTextGame:
+    """`stackelberg/happy-text-v0`: the language model's settings (its corpus and pre-training),
+    the annotator's Bradley-Terry ``beta`` on VADER scores, and the follower's KL weight
+    ``tau`` (docs/theory.md §8.2)."""
+
+    lm: LMSettings
+    beta: float
+    tau: float
+
+
+def happy_text_problem(tau: float, *, beta: float = 5.0, embed: int = 32, hidden: int = 64,
+                       max_length: int = 12, pretrain_steps: int = 600, pretrain_batch: int = 64,
+                       pretrain_lr: float = 0.01, pretrain_seed: int = 0,
+                       corpus_size: int = 2000, corpus_positive: float = 0.25,
+                       corpus_negative: float = 0.40, corpus_seed: int = 0) -> HappyTextGame:
+    """The registry's builder of ``stackelberg/happy-text-v0`` (``[game]`` keys of a config;
+    ``tau`` is ``[follower] tau``, the KL weight to the pre-trained model). Builds no model:
+    :func:`games.happy_text_lm.pretrained` does, from ``lm``."""
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
+        raise ValueError(f"beta must be a number > 0, got {beta!r}")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau >= 0:
+        raise ValueError(f"tau must be a number >= 0, got {tau!r}")
+    corpus = CorpusSettings(size=corpus_size, positive=corpus_positive,
+                            negative=corpus_negative, seed=corpus_seed)
+    lm = LMSettings(embed=embed, hidden=hidden, max_length=max_length, steps=pretrain_steps,
+                    batch=pretrain_batch, lr=pretrain_lr, seed=pretrain_seed, corpus=corpus)
+    return HappyTextGame(lm, float(beta), float(tau))
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Words and their token ids; id 0 is :data:`END`."""
+
+    words: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.words or self.words[0] != END or len(set(self.words)) != len(self.words):
+            raise ValueError("a vocabulary starts with the end token and has no repeats")
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def encode(self, sentence: str) -> list[int]:
+        """Token ids of a sentence's words (the end token not appended)."""
+        index = {w: i for i, w in enumerate(self.words)}
+        try:
+            return [index[w] for w in sentence.split()]
+        except KeyError as err:
+            raise ValueError(f"word {err.args[0]!r} is not in the vocabulary") from None
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        """The text of a generation: its words up to the first end token."""
+        words = []
+        for t in tokens:
+            if int(t) == 0:
+                break
+            words.append(self.words[int(t)])
+        return " ".join(words)
+
+
+def vocabulary() -> Vocabulary:
+    """The game's vocabulary: the end token, then every word of :data:`WORDS` once."""
+    words = [END]
+    for group in WORDS.values():
+        words += [w for w in group if w not in words]
+    return Vocabulary(tuple(words))
+
+
+def generate_corpus(settings: CorpusSettings = CorpusSettings()) -> list[str]:
+    """``settings.size`` sentences from :data:`TEMPLATES`, drawn with
+    ``numpy.random.default_rng(settings.seed)``."""
+    rng = np.random.default_rng(settings.seed)
+    weights = np.array([settings.positive, settings.negative,
+                        1.0 - settings.positive - settings.negative])
+    classes = ("positive", "negative", "neutral")
+
+    def pick(group: str) -> str:
+        words = WORDS[group]
+        return words[int(rng.integers(len(words)))]
+
+    def slot(name: str) -> str:
+        if name in ("adj", "feeling"):
+            kind = classes[int(rng.choice(3, p=weights))]
+            return pick(kind if name == "adj" else f"feeling_{kind}")
+        return pick(name)
+
+    sentences = []
+    for _ in range(settings.size):
+        template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+        words = [slot(part[1:-1]) if part.startswith("{") else part for part in template.split()]
+        sentences.append(" ".join(words))
+    return sentences
+
+
+class Annotator:
+    """VADER's compound score of a text, in ``[-1, 1]``, and Bradley-Terry labels on it
+    (module docstring)."""
+
+    def __init__(self) -> None:
+        try:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+        except ImportError:  # pragma: no cover - the dependency is declared in setup.cfg
+            raise ImportError("stackelberg/happy-text-v0 scores text with VADER: install the "
+                              "vaderSentiment package (pip install vaderSentiment; it is in "
+                              "stackelberg's install_requires)") from None
+        self._analyzer = SentimentIntensityAnalyzer()
+        self._cache: dict[str, float] = {}
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        """The compound score of each text (an empty text scores 0); memoized, since a small
+        vocabulary repeats its sentences."""
+        out = np.empty(len(texts))
+        for i, text in enumerate(texts):
+            value = self._cache.get(text)
+            if value is None:
+                value = self._analyzer.polarity_scores(text)["compound"] if text else 0.0
+                self._cache[text] = value
+            out[i] = value
+        return out
+
+
+def label_pairs(scores: np.ndarray, first: np.ndarray, second: np.ndarray, beta: float,
+                rng: np.random.Generator) -> PreferencePairs:
+    """Bradley-Terry labels on pairs of scored generations: ``label[i] = 1`` (``second[i]``
+    preferred) with probability ``sigmoid(beta (scores[second[i]] - scores[first[i]]))``."""
+    p = expit(beta * (scores[second] - scores[first]))
+    return PreferencePairs(np.asarray(first), np.asarray(second),
+                           (rng.random(len(p)) < p).astype(float))
