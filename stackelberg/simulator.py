@@ -15,7 +15,10 @@ them until every copy is done (a copy that finished early is no longer stepped a
 The fast path: an environment that offers ``fast_round(leader_actions, follower_actions)``
 (one-round games with no state, like the duopoly) can be evaluated for the whole batch by one
 vectorized call; ``ParallelSimulator(..., fast=True)`` then skips the per-copy Python loop. Both
-paths give the same rewards (the tests check it).
+paths give the same rewards (the tests check it). An environment with several rounds may offer
+``fast_episode(act, seeds, max_steps)`` instead, returning the whole batch's :class:`Rollout`
+(e.g. :class:`games.commitment_parallel.CommitmentParallelEnv`), which must equal the per-copy
+rollout.
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ class ParallelSimulator:
         first = make_env()
         self.n = n
         self.agents: tuple[str, ...] = tuple(first.possible_agents)
-        self.fast = fast and callable(getattr(first, "fast_round", None))
+        self.fast = fast and (callable(getattr(first, "fast_round", None))
+                              or callable(getattr(first, "fast_episode", None)))
         # the fast path evaluates the whole batch with the first copy alone
         self.envs = [first] + ([] if self.fast else [make_env() for _ in range(n - 1)])
 
@@ -108,6 +112,8 @@ class ParallelSimulator:
         if len(seeds) != self.n:
             raise ValueError(f"{self.n} copies need {self.n} seeds, got {len(seeds)}")
         first = self.envs[0]
+        if self.fast and callable(getattr(first, "fast_episode", None)):
+            return first.fast_episode(act, seeds, max_steps)
         if self.fast:
             return self._fast_episode(act, seeds)
         resets = [env.reset(seed=int(s)) for env, s in zip(self.envs, seeds, strict=True)]
