@@ -35,10 +35,11 @@ from __future__ import annotations
 import _common as shared  # isort: skip
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 110)))
+    parser.add_argument("--baseline-seeds", type=int, nargs="+", default=None,
+                        help="seeds of partial-gradient-neural (default: --seeds)")
     parser.add_argument("--games", nargs="+", default=["markov", "matrix"],
                         choices=["markov", "markov3", "matrix"])
     parser.add_argument("--leaders", nargs="+", default=["rac-neural", "partial-gradient-neural"])
@@ -153,22 +156,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--matrix-iterations", type=int, default=1000,
                         help="iterations of a matrix game's match (one round per episode)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--log", type=Path, default=None,
+                        help="append each finished match as a JSON line (rows survive a cut)")
+    parser.add_argument("--from-log", type=Path, default=None,
+                        help="publish the table of a log's rows instead of playing")
     shared.add_output_arguments(parser)
     args = parser.parse_args(argv)
 
     def budget(kind: str) -> int:
         return args.matrix_iterations if kind == "matrix" else args.iterations
 
-    jobs = [(kind, leader, s, budget(kind)) for kind in args.games for leader in args.leaders
-            for s in args.seeds]
-    with ProcessPoolExecutor(args.workers) as pool:
+    def seeds(leader: str) -> list[int]:
+        if leader == "partial-gradient-neural" and args.baseline_seeds is not None:
+            return args.baseline_seeds
+        return args.seeds
+
+    if args.from_log is not None:
+        rows = [json.loads(line) for line in args.from_log.read_text().splitlines() if line]
+    else:
+        jobs = [(kind, leader, s, budget(kind)) for kind in args.games
+                for leader in args.leaders for s in seeds(leader)]
         rows = []
-        for r in pool.map(one_match, *zip(*jobs, strict=True)):
-            print(f"{r['game']} {r['leader']} seed {r['seed']}: Phi {r['neural']:.4f} exact "
-                  f"{r['exact']:.4f} gap {r['gap']:.1%} cpu {r['cpu']:.0f}",
-                  file=sys.stderr, flush=True)
-            rows.append(r)
-    iterations = {kind: budget(kind) for kind in args.games}
+        with ProcessPoolExecutor(args.workers) as pool:
+            for future in as_completed([pool.submit(one_match, *job) for job in jobs]):
+                r = future.result()
+                print(f"{r['game']} {r['leader']} seed {r['seed']}: Phi {r['neural']:.4f} exact "
+                      f"{r['exact']:.4f} gap {r['gap']:.1%} cpu {r['cpu']:.0f}",
+                      file=sys.stderr, flush=True)
+                if args.log is not None:
+                    with args.log.open("a") as log:
+                        log.write(json.dumps(r) + "\n")
+                rows.append(r)
+    order = {(kind, leader): i for i, (kind, leader) in enumerate(
+        (k, m) for k in args.games for m in args.leaders)}
+    rows.sort(key=lambda r: (order.get((r["game"], r["leader"]), len(order)), r["seed"]))
+    iterations = {kind: budget(kind) for kind in dict.fromkeys(r["game"] for r in rows)}
     shared.publish(table(rows, iterations, argv), args, SECTION_HEADING)
     return 0
 
