@@ -137,10 +137,13 @@ def test_the_initial_parameters_are_the_uniform_commitment():
 
 
 def test_a_short_seeded_rac_neural_run_improves_the_exact_hyper_objective():
-    """The textbook matrix game (commitment 3.5 against Nash 2): after 150 iterations the
-    exact score of the leader's policy is below that of the uniform start, by more than a
-    tenth of the way to the exact optimum."""
-    model = games.make_model("stackelberg/matrix-v0")
+    """A random 6 x 3 bimatrix game (payoffs uniform in [0, 1]): after 150 seeded iterations
+    the exact score of the leader's policy is far below the uniform start's and within 2% of
+    the best pure commitment's (seeds 0 and 1 of this setting get there; seed 2 commits early
+    to a worse action, a miss of the kind bench_neural_exact.py reports)."""
+    rng = np.random.default_rng(0)
+    B, A = (int(n) for n in rng.integers(2, 7, size=2))
+    model = games.matrix_game(rng.uniform(size=(B, A)).tolist(), rng.uniform(size=(B, A)).tolist())
     tau = 0.01
     problem = finite_problem(model, tau)
     spec, follower = LEADERS["rac-neural"], FOLLOWERS["actor-critic"]
@@ -150,6 +153,6 @@ def test_a_short_seeded_rac_neural_run_improves_the_exact_hyper_objective():
                        run_streams(0))
     scored = score(model, tau, problem, result.x)
     exact = StackelbergProblem(model, tau)
-    optimum = min(exact.hyper_objective(np.array([[np.log(p), np.log(1 - p)]]))
-                  for p in np.linspace(0.01, 0.99, 99))
-    assert scored.hyper_objective < scored.initial - 0.1 * (scored.initial - optimum)
+    best_pure = min(exact.hyper_objective(30.0 * np.eye(B)[[b]]) for b in range(B))
+    assert scored.hyper_objective < scored.initial - 0.2
+    assert scored.hyper_objective < best_pure + 0.02 * abs(best_pure)
