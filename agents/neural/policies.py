@@ -123,12 +123,13 @@ class CategoricalPolicy(nn.Module):
 
     def sample(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Actions by inverse CDF of uniform ``noise`` (so two policies can share the noise)."""
-        with torch.no_grad():
-            cdf = self.distribution(obs).probs.cumsum(-1)
+        with torch.no_grad():  # softmax directly: a Distribution's checks cost more than it
+            cdf = torch.softmax(self.logits(obs), -1).cumsum(-1)
             return (noise[:, :1] > cdf).sum(-1).clamp(max=self.n - 1).to(DTYPE)
 
     def log_prob(self, obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        return self.distribution(obs).log_prob(u.reshape(-1).long())
+        # u holds one action index per observation row: (T, n) for a batch of episodes
+        return self.distribution(obs).log_prob(u.reshape(obs.shape[:-1]).long())
 
     def entropy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.distribution(obs).entropy()

@@ -1,0 +1,158 @@
+"""Neural learners on a finite game with an exact model (issue 14, criterion 2): the commitment
+environment's vectorized path against its per-copy path, the scorer against closed forms and
+against sampling, and a short seeded match that the exact scorer sees improve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import games  # noqa: E402
+from agents.neural.finite import finite_problem, leader_table, score  # noqa: E402
+from agents.neural.policies import flat_parameters, make_policy  # noqa: E402
+from agents.neural.rollout import play  # noqa: E402
+from agents.registry import FOLLOWERS, LEADERS  # noqa: E402
+from games.commitment_parallel import CommitmentParallelEnv  # noqa: E402
+from games.env import FOLLOWER, LEADER  # noqa: E402
+from stackelberg.coordinator import MatchConfig, run_match  # noqa: E402
+from stackelberg.problem import StackelbergProblem  # noqa: E402
+from stackelberg.seeding import run_streams  # noqa: E402
+from stackelberg.simulator import ParallelSimulator, copy_seeds  # noqa: E402
+
+pytestmark = pytest.mark.xdist_group("torch")
+
+
+def _random_policies(problem, seed: int):
+    """A leader and a follower policy with random (not uniform) parameters."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    leader, follower = make_policy(problem.leader_spec, generator), \
+        make_policy(problem.follower_spec, generator)
+    with torch.no_grad():
+        for p in [*leader.parameters(), *follower.parameters()]:
+            p.add_(torch.randn(p.shape, generator=generator, dtype=p.dtype))
+    return leader, follower
+
+
+@pytest.mark.parametrize("game", [
+    ("stackelberg/random-markov-v0", {"n_states": 3, "n_leader_actions": 2,
+                                      "n_follower_actions": 3, "seed": 4}),
+    ("stackelberg/matrix-v0", {}),
+])
+def test_the_vectorized_episodes_are_the_per_copy_episodes(game):
+    problem = finite_problem(games.make_model(game[0], **game[1]), 0.01)
+    leader, follower = _random_policies(problem, 7)
+    batches = []
+    for fast in (False, True):
+        simulator = ParallelSimulator(problem.make_env, 12, fast=fast)
+        assert simulator.fast == fast
+        generator = torch.Generator()
+        generator.manual_seed(11)
+        batches.append(play(problem, simulator, leader, [follower, follower],
+                            flat_parameters(leader), np.random.default_rng(5), generator))
+    slow, fast = batches
+    for role in ("leader", "follower"):
+        for field in ("obs", "u", "reward", "next_obs"):
+            assert torch.equal(getattr(getattr(slow, role), field),
+                               getattr(getattr(fast, role), field)), (role, field)
+    assert torch.equal(slow.alive, fast.alive) and torch.equal(slow.done, fast.done)
+    # and the rounds are not all alike (the check compares something)
+    assert slow.leader.u.unique().numel() > 1 and slow.follower.reward.unique().numel() > 1
+
+
+def test_the_follower_sees_the_commitment_row_of_the_current_state():
+    model = games.make_model("stackelberg/random-markov-v0", n_states=3, seed=2)
+    env = CommitmentParallelEnv(model)
+    table = np.array([[0.25, 0.75], [1.0, 0.0], [0.5, 0.5]])
+    env.commit(table)
+    observations, infos = env.reset(seed=3)
+    s = infos[FOLLOWER]["state"]
+    np.testing.assert_array_equal(observations[FOLLOWER][-2:], table[s].astype(np.float32))
+    assert observations[FOLLOWER][s] == 1 and observations[LEADER].shape == (5,)
+    with pytest.raises(ValueError, match="rows of probabilities"):
+        env.commit(np.array([[0.5, 0.6], [1.0, 0.0], [0.5, 0.5]]))
+    np.testing.assert_array_equal(env._table, table.astype(np.float32))  # the last one stays
+
+
+def test_the_scorer_is_the_closed_form_on_a_matrix_game():
+    """One state, gamma = 0: ``pi*(a) ~ exp(sum_b mu(b) R_F(b, a) / tau)`` and
+    ``Phi = -mu R_L pi*``, computed here by hand."""
+    model = games.make_model("stackelberg/matrix-v0")
+    tau = 0.3
+    problem = finite_problem(model, tau)
+    leader, _ = _random_policies(problem, 1)
+    result = score(model, tau, problem, flat_parameters(leader))
+    mu = result.table[0]
+    np.testing.assert_allclose(mu, leader.distribution(
+        torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64)).probs[0].detach().numpy())
+    assert abs(mu[0] - 0.5) > 0.05  # a commitment that is not the uniform one
+    utility = mu @ model.follower_rewards[0] / tau
+    pi = np.exp(utility - utility.max())
+    pi /= pi.sum()
+    assert result.hyper_objective == pytest.approx(-mu @ model.leader_rewards[0] @ pi,
+                                                   rel=1e-10)
+    assert result.initial == pytest.approx(-np.full(2, 0.5) @ model.leader_rewards[0] @ (
+        lambda u: np.exp(u - u.max()) / np.exp(u - u.max()).sum())(
+        np.full(2, 0.5) @ model.follower_rewards[0] / tau), rel=1e-10)
+
+
+def test_the_scorer_agrees_with_sampling_the_environment():
+    """On a Markov game: the exact ``-Phi`` is the leader's mean discounted return when the
+    environment is played with her policy and the exact best response (20000 episodes)."""
+    model = games.make_model("stackelberg/random-markov-v0", n_states=3, n_leader_actions=2,
+                             n_follower_actions=2, gamma=0.5, seed=6)
+    tau = 0.05
+    problem = finite_problem(model, tau)
+    leader, _ = _random_policies(problem, 3)
+    result = score(model, tau, problem, flat_parameters(leader))
+    pi = StackelbergProblem(model, tau).best_response(result.x).pi
+    env = CommitmentParallelEnv(model, max_cycles=20)
+    env.commit(result.table)
+    n, S = 20_000, model.n_states
+    rng = np.random.default_rng(0)
+
+    def act(t, observations):
+        states = observations[LEADER][:, :S].argmax(axis=1)
+        u = rng.random((len(states), 2))
+        b = (u[:, :1] > result.table[states].cumsum(1)).sum(1)
+        a = (u[:, 1:] > pi[states].cumsum(1)).sum(1)
+        return {LEADER: b, FOLLOWER: a}
+
+    rollout = ParallelSimulator(lambda: env, n, fast=True).episode(act, copy_seeds(rng, n))
+    returns = rollout.discounted_returns(LEADER, model.gamma)
+    se = returns.std() / np.sqrt(n)
+    assert abs(returns.mean() + result.hyper_objective) < 4 * se + 0.5 ** 20 / (1 - 0.5)
+
+
+def test_the_initial_parameters_are_the_uniform_commitment():
+    model = games.make_model("stackelberg/random-markov-v0", n_states=4, n_leader_actions=3,
+                             seed=0)
+    problem = finite_problem(model, 0.01)
+    table = leader_table(problem.leader_spec,
+                         flat_parameters(make_policy(problem.leader_spec, torch.Generator())))
+    np.testing.assert_allclose(table, np.full((4, 3), 1 / 3), atol=1e-15)
+    assert problem.model is None and problem.gamma == model.gamma
+
+
+def test_a_short_seeded_rac_neural_run_improves_the_exact_hyper_objective():
+    """A random 6 x 3 bimatrix game (payoffs uniform in [0, 1]): after 150 seeded iterations
+    the exact score of the leader's policy is far below the uniform start's and within 2% of
+    the best pure commitment's (seeds 0 and 1 of this setting get there; seed 2 commits early
+    to a worse action, a miss of the kind bench_neural_exact.py reports)."""
+    rng = np.random.default_rng(0)
+    B, A = (int(n) for n in rng.integers(2, 7, size=2))
+    model = games.matrix_game(rng.uniform(size=(B, A)).tolist(), rng.uniform(size=(B, A)).tolist())
+    tau = 0.01
+    problem = finite_problem(model, tau)
+    spec, follower = LEADERS["rac-neural"], FOLLOWERS["actor-critic"]
+    result = run_match(problem, spec.factory(spec.make_config(batch=64, xi=0.2, xi_decay=0.3)),
+                       [follower.factory(follower.make_config(batch=64))],
+                       MatchConfig(iterations=150, metrics_every=150, progress=False),
+                       run_streams(0))
+    scored = score(model, tau, problem, result.x)
+    exact = StackelbergProblem(model, tau)
+    best_pure = min(exact.hyper_objective(30.0 * np.eye(B)[[b]]) for b in range(B))
+    assert scored.hyper_objective < scored.initial - 0.2
+    assert scored.hyper_objective < best_pure + 0.02 * abs(best_pure)
