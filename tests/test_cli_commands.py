@@ -109,8 +109,8 @@ def test_setup_cfg_reads_the_version_from_the_package():
 
 def test_switching_the_leader_drops_the_keys_it_does_not_take(tmp_path, cli):
     config = write_config(tmp_path)
-    result = cli("run", str(config), "--out", "out", "--quiet", "leader.algorithm=rac",
-                 cwd=tmp_path)
+    result = cli("run", str(config), "--out", "out", "--quiet", "--no-figure",
+                 "leader.algorithm=rac", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     note = [line for line in result.stderr.splitlines() if "note:" in line]
     assert len(note) == 1
