@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from test_gradients import central_difference, relative_error
 
 from agents.registry import FOLLOWERS, LEADERS
@@ -23,6 +22,18 @@ from stackelberg.preferences import (
 )
 from stackelberg.seeding import run_streams
 from stackelberg.tabular import softmax
+
+# torch costs seconds of CPU to import: this module's tests import it (the fixture below) and
+# share test_gradients' pytest-xdist worker, so that the other worker never pays for it
+torch = None
+pytestmark = pytest.mark.xdist_group("torch")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _import_torch():
+    global torch
+    import torch
+
 
 TAU = 0.3
 VARIANTS = [("tabular", False), ("linear", False), ("tabular", True)]
