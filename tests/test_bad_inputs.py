@@ -597,7 +597,8 @@ def test_a_file_builder_runs_only_when_named(tmp_path, monkeypatch, cli):
     (work / "case.toml").write_text(game("marking.py:game"))
     elsewhere = work.parent / "elsewhere"
     elsewhere.mkdir()
-    result = cli("run", str(work / "case.toml"), "--out", "b", "--quiet", cwd=elsewhere)
+    result = cli("run", str(work / "case.toml"), "--out", "b", "--quiet", "--no-figure",
+                 cwd=elsewhere)
     assert result.returncode == 0, result.stderr
     assert (work / "RAN").exists()
     resolved = json.loads((elsewhere / "b" / "config.json").read_text())
@@ -623,7 +624,7 @@ def test_a_plugin_game_registered_through_an_entry_point(tmp_path, monkeypatch, 
     assert "acme/textbook-v0" in {row["id"] for row in json.loads(listing.stdout)}
     assert "acme-system" not in listing.stdout and "acme_games" not in sys.modules  # not run
     (work / "case.toml").write_text(game("acme/textbook-v0", scale=1.0))
-    result = cli("run", "case.toml", "--out", "plugin", "--quiet", cwd=work)
+    result = cli("run", "case.toml", "--out", "plugin", "--quiet", "--no-figure", cwd=work)
     assert result.returncode == 0, result.stderr
     summary = json.loads((work / "plugin" / "summary.json").read_text())
     assert summary["sse_leader_value"] == pytest.approx(3.5)  # the textbook game's SSE
@@ -656,13 +657,16 @@ def test_an_earlier_run_is_replaced_only_with_overwrite(tmp_path, monkeypatch, c
     work = workspace(tmp_path)
     (work / "case.toml").write_text(config())
     (work / "runs" / "a").mkdir(parents=True)  # an empty directory may take a run
-    assert cli("run", "case.toml", "--out", "runs/a", "--quiet", cwd=work).returncode == 0
+    # (no figures: a run directory is told by its marker file, not by its figure)
+    assert cli("run", "case.toml", "--out", "runs/a", "--quiet", "--no-figure",
+               cwd=work).returncode == 0
     first = (work / "runs" / "a" / "metrics.csv").read_text()
     (work / "case.toml").write_text(config(run={"iterations": 7}))
     refused = cli("run", "case.toml", "--out", "runs/a", "--quiet", cwd=work)
     assert refused.returncode == 2 and "--overwrite" in refused.stderr
     assert (work / "runs" / "a" / "metrics.csv").read_text() == first
-    again = cli("run", "case.toml", "--out", "runs/a", "--overwrite", "--quiet", cwd=work)
+    again = cli("run", "case.toml", "--out", "runs/a", "--overwrite", "--quiet", "--no-figure",
+                cwd=work)
     assert again.returncode == 0, again.stderr
     assert len((work / "runs" / "a" / "metrics.csv").read_text().splitlines()) == 8
     assert sorted(p.name for p in (work / "runs").iterdir()) == ["a"]  # no staging left

@@ -1,4 +1,7 @@
-"""The command line, end to end, through a subprocess as a user would call it."""
+"""The command line, end to end: a complete run as a process, as a user would call it, the
+rest through the same entry point in-process (the ``cli`` fixture: a process costs about 1.5
+CPU s of imports; exit codes, tracebacks and pipes as processes are in test_bad_inputs and
+test_cli_commands)."""
 
 from __future__ import annotations
 
@@ -67,18 +70,25 @@ def test_run_writes_a_complete_run_directory(tmp_path, cli_process):
 
 def test_overrides_change_the_config(tmp_path, cli):
     config = write(tmp_path, GOOD)
-    result = cli("run", str(config), "--out", "o", "--quiet", "run.iterations=5",
-                         "leader.lam=50", cwd=tmp_path)
+    result = cli("run", str(config), "--out", "o", "--quiet", "--no-figure", "run.iterations=5",
+                 "leader.lam=50", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     resolved = json.loads((tmp_path / "o" / "config.json").read_text())
     assert resolved["run"]["iterations"] == 5 and resolved["leader"]["lam"] == 50
 
 
 def test_same_seed_same_numbers(tmp_path, cli):
+    """...and ``--no-figure`` changes nothing but the figure, which ``plot`` draws later as
+    ``run`` would have drawn it."""
     config = write(tmp_path, GOOD.replace("best-response", "soft-q"))
-    for out in ("a", "b"):
-        assert cli("run", str(config), "--out", out, "--quiet",
-                           cwd=tmp_path).returncode == 0
+    assert cli("run", str(config), "--out", "a", "--quiet", cwd=tmp_path).returncode == 0
+    assert cli("run", str(config), "--out", "b", "--quiet", "--no-figure",
+               cwd=tmp_path).returncode == 0
+    assert {p.name for p in (tmp_path / "b").iterdir()} == {
+        ".stackelberg-run", "config.json", "metrics.csv", "summary.json"}
+    assert cli("plot", "b", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "b" / "convergence.png").read_bytes() == (
+        tmp_path / "a" / "convergence.png").read_bytes()
     def without_wall_time(out):  # every column but the clock's
         with (tmp_path / out / "metrics.csv").open() as handle:
             rows = list(csv.DictReader(handle))
@@ -126,13 +136,13 @@ def test_bad_input_exits_2_with_a_message_and_no_run_directory(tmp_path, cli, te
     assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
 
 
-def test_invalid_user_game_model_names_the_array(tmp_path, cli_process):
+def test_invalid_user_game_model_names_the_array(tmp_path, cli):
     write(tmp_path, BAD_MODEL_BUILDER, "mygame.py")
     text = GOOD.replace('"stackelberg/matrix-v0"', '"mygame.py:broken"')
     text = text.replace("leader_payoffs = [[2, 4], [1, 3]]\n", "").replace(
         "follower_payoffs = [[1, 0], [0, 1]]\n", "")
     config = write(tmp_path, text)
-    result = cli_process("run", str(config), "--out", "out", "--quiet", cwd=tmp_path)
+    result = cli("run", str(config), "--out", "out", "--quiet", cwd=tmp_path)
     assert result.returncode == 2
     assert "transitions[1, 0, 0]" in result.stderr and "sums to" in result.stderr
     assert "Traceback" not in result.stderr
@@ -144,8 +154,8 @@ def test_missing_config_file(tmp_path, cli):
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-def test_games_json_lists_the_registry(tmp_path, cli_process):
-    result = cli_process("games", "--json", cwd=tmp_path)
+def test_games_json_lists_the_registry(tmp_path, cli):
+    result = cli("games", "--json", cwd=tmp_path)
     assert result.returncode == 0
     ids = {row["id"] for row in json.loads(result.stdout)}
     assert {"stackelberg/matrix-v0", "stackelberg/random-markov-v0",

@@ -109,8 +109,8 @@ def test_setup_cfg_reads_the_version_from_the_package():
 
 def test_switching_the_leader_drops_the_keys_it_does_not_take(tmp_path, cli):
     config = write_config(tmp_path)
-    result = cli("run", str(config), "--out", "out", "--quiet", "leader.algorithm=rac",
-                 cwd=tmp_path)
+    result = cli("run", str(config), "--out", "out", "--quiet", "--no-figure",
+                 "leader.algorithm=rac", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     note = [line for line in result.stderr.splitlines() if "note:" in line]
     assert len(note) == 1
@@ -192,6 +192,7 @@ def drawn(monkeypatch):
     return calls
 
 
+@pytest.mark.xdist_group("plot-runs")  # one worker plays the module's runs once
 def test_plot_of_several_runs_labels_them_and_leaves_their_figures(runs, tmp_path, cli, drawn):
     before = _figures(runs)
     result = cli("plot", str(runs / "value"), str(runs / "hyper"), cwd=tmp_path)
@@ -205,6 +206,7 @@ def test_plot_of_several_runs_labels_them_and_leaves_their_figures(runs, tmp_pat
     assert "warning" not in result.stderr  # the same game
 
 
+@pytest.mark.xdist_group("plot-runs")  # one worker plays the module's runs once
 def test_plot_warns_when_the_runs_come_from_different_games(runs, tmp_path, cli):
     result = cli("plot", str(runs / "value"), str(runs / "other"), "--out", "c.png",
                  cwd=tmp_path)
@@ -216,6 +218,7 @@ def test_plot_warns_when_the_runs_come_from_different_games(runs, tmp_path, cli)
     assert (tmp_path / "c.png").is_file()
 
 
+@pytest.mark.xdist_group("plot-runs")  # one worker plays the module's runs once
 def test_plot_never_replaces_another_run_s_figure(runs, tmp_path, cli):
     before = _figures(runs)
     target = runs / "hyper" / "convergence.png"
@@ -227,6 +230,7 @@ def test_plot_never_replaces_another_run_s_figure(runs, tmp_path, cli):
     assert _figures(runs) == before
 
 
+@pytest.mark.xdist_group("plot-runs")  # one worker plays the module's runs once
 def test_plot_of_one_run_redraws_its_own_figure(runs, tmp_path, cli, drawn):
     result = cli("plot", str(runs / "value"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -235,6 +239,7 @@ def test_plot_of_one_run_redraws_its_own_figure(runs, tmp_path, cli, drawn):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.xdist_group("plot-runs")  # one worker plays the module's runs once
 def test_plot_names_runs_with_equal_directory_names_apart(runs, tmp_path, cli, drawn):
     for parent in ("a", "b"):
         (tmp_path / parent).mkdir()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from pettingzoo.test import api_test, parallel_api_test
 
 from agents.registry import FOLLOWERS, LEADERS
@@ -17,6 +16,17 @@ from stackelberg.bilevel import BackupWeights
 from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.parameterizations import TorchParameterization, TorchRewardMap
 from stackelberg.seeding import run_streams
+
+# torch costs seconds of CPU to import: this module's tests import it (the fixture below) and
+# share test_gradients' pytest-xdist worker, so that the other worker never pays for it
+torch = None
+pytestmark = pytest.mark.xdist_group("torch")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _import_torch():
+    global torch
+    import torch
 
 
 @pytest.fixture(scope="module")

@@ -99,7 +99,8 @@ def readme_block(first_line: str) -> str:
 
 
 @pytest.mark.xdist_group("torch")  # the worker that imports torch for test_gradients
-def test_the_readme_sb3_recipe_trains_independent_ppo_to_the_nash_outcome():
+def test_the_readme_sb3_recipe_trains_independent_ppo_to_the_nash_outcome(
+        tmp_path, monkeypatch):
     """The README's recipe as printed: 4096 PPO steps, one policy shared by both agents.
 
     In the textbook game row 0 strictly dominates for the leader, so simultaneous-move
@@ -110,6 +111,9 @@ def test_the_readme_sb3_recipe_trains_independent_ppo_to_the_nash_outcome():
     pytest.importorskip("stable_baselines3", reason="stable-baselines3 is in the dev extra")
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
+    # stable-baselines3's logger makes a directory SB3-<date> in the system's temporary
+    # directory unless SB3_LOGDIR names one; one per run of the suite piled up there
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path / "sb3"))
     namespace: dict = {}
     exec(compile(readme_block("# independent PPO"), "README.md", "exec"), namespace)
     model = namespace["model"]

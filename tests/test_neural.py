@@ -5,18 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from gymnasium import spaces
 
 import games
-from agents.neural.policies import (
-    PolicySpec,
-    draw_noise,
-    flat_parameters,
-    load_parameters,
-    make_policy,
-    torch_generator,
-)
 from agents.registry import FOLLOWERS, LEADERS
 from games.duopoly import FOLLOWER, LEADER, DuopolyMarket, duopoly_env
 from games.duopoly_problems import duopoly_problem
@@ -25,6 +16,20 @@ from stackelberg.metrics import SampledMetrics, metrics_for
 from stackelberg.problem import StackelbergProblem
 from stackelberg.seeding import run_streams
 from stackelberg.simulator import AECSimulator, ParallelSimulator, copy_seeds
+
+# torch costs seconds of CPU to import (agents.neural imports it): this module's tests import it
+# (the fixture below) and share test_gradients' pytest-xdist worker, so that the other worker
+# never pays for it
+torch = policies = None
+pytestmark = pytest.mark.xdist_group("torch")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _import_torch():
+    global torch, policies
+    import torch
+
+    from agents.neural import policies
 
 
 def _quantities(t, observations):
@@ -67,34 +72,34 @@ def test_copy_seeds_are_a_function_of_the_generator_and_pair_on_request():
 
 
 def test_gaussian_policy_maps_onto_the_box_and_clips():
-    spec = PolicySpec(1, spaces.Box(0.0, 10.0, shape=(1,)), init_mean=0.0)
-    policy = make_policy(spec, torch_generator(np.random.default_rng(0)))
+    spec = policies.PolicySpec(1, spaces.Box(0.0, 10.0, shape=(1,)), init_mean=0.0)
+    policy = policies.make_policy(spec, policies.torch_generator(np.random.default_rng(0)))
     u = torch.tensor([[-1.0], [0.0], [0.5], [3.0], [-7.0]], dtype=torch.float64)
     assert policy.to_env(u)[:, 0].tolist() == [0.0, 5.0, 7.5, 10.0, 0.0]
     assert policy.mean_action(torch.zeros((1, 1), dtype=torch.float64))[0, 0] == 5.0
 
 
 def test_categorical_policy_samples_its_probabilities_and_parameters_round_trip():
-    spec = PolicySpec(2, spaces.Discrete(3), hidden=(4,))
-    generator = torch_generator(np.random.default_rng(1))
-    policy = make_policy(spec, generator)
-    vector = np.arange(flat_parameters(policy).size, dtype=float) / 10
-    load_parameters(policy, vector)
-    np.testing.assert_array_equal(flat_parameters(policy), vector)
+    spec = policies.PolicySpec(2, spaces.Discrete(3), hidden=(4,))
+    generator = policies.torch_generator(np.random.default_rng(1))
+    policy = policies.make_policy(spec, generator)
+    vector = np.arange(policies.flat_parameters(policy).size, dtype=float) / 10
+    policies.load_parameters(policy, vector)
+    np.testing.assert_array_equal(policies.flat_parameters(policy), vector)
     obs = torch.ones((20_000, 2), dtype=torch.float64)
-    draws = policy.sample(obs, draw_noise(policy, 20_000, generator)).long()
+    draws = policy.sample(obs, policies.draw_noise(policy, 20_000, generator)).long()
     frequencies = np.bincount(draws.numpy(), minlength=3) / 20_000
     probs = policy.distribution(obs[:1]).probs[0].detach().numpy()
     np.testing.assert_allclose(frequencies, probs, atol=0.015)  # > 4 standard errors
 
 
 def test_same_generator_same_torch_numbers():
-    spec = PolicySpec(3, spaces.Box(-1.0, 1.0, shape=(2,)), hidden=(5,))
-    a = make_policy(spec, torch_generator(np.random.default_rng(9)))
-    b = make_policy(spec, torch_generator(np.random.default_rng(9)))
-    c = make_policy(spec, torch_generator(np.random.default_rng(10)))
-    assert flat_parameters(a).tolist() == flat_parameters(b).tolist()
-    assert flat_parameters(a).tolist() != flat_parameters(c).tolist()
+    spec = policies.PolicySpec(3, spaces.Box(-1.0, 1.0, shape=(2,)), hidden=(5,))
+    a = policies.make_policy(spec, policies.torch_generator(np.random.default_rng(9)))
+    b = policies.make_policy(spec, policies.torch_generator(np.random.default_rng(9)))
+    c = policies.make_policy(spec, policies.torch_generator(np.random.default_rng(10)))
+    assert policies.flat_parameters(a).tolist() == policies.flat_parameters(b).tolist()
+    assert policies.flat_parameters(a).tolist() != policies.flat_parameters(c).tolist()
 
 
 def _match(seed: int, iterations: int, leader: str = "rac-neural", batch: int = 64):

@@ -24,7 +24,8 @@ def test_add_a_game_example_runs(tmp_path, monkeypatch, capsys):
     (tmp_path / "my_games.py").write_text(code_block_starting_with("# my_games.py"))
     (tmp_path / "inspection.toml").write_text(code_block_starting_with("# inspection.toml"))
     monkeypatch.chdir(tmp_path)
-    code = main(["run", "inspection.toml", "--out", "out", "--quiet", "run.iterations=50"])
+    code = main(["run", "inspection.toml", "--out", "out", "--quiet", "--no-figure",
+                 "run.iterations=50"])
     assert code == 0, capsys.readouterr().err
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["iterations"] == 50 and summary["lower_level_gap"] >= 0

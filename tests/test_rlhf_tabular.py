@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from test_gradients import central_difference, relative_error
 
 from agents.registry import FOLLOWERS, LEADERS
@@ -23,6 +22,18 @@ from stackelberg.preferences import (
 )
 from stackelberg.seeding import run_streams
 from stackelberg.tabular import softmax
+
+# torch costs seconds of CPU to import: this module's tests import it (the fixture below) and
+# share test_gradients' pytest-xdist worker, so that the other worker never pays for it
+torch = None
+pytestmark = pytest.mark.xdist_group("torch")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _import_torch():
+    global torch
+    import torch
+
 
 TAU = 0.3
 VARIANTS = [("tabular", False), ("linear", False), ("tabular", True)]
@@ -329,13 +340,14 @@ def test_the_shipped_config_runs_through_the_registry_and_the_bilevel_leader_low
     "Tabular RLHF" shows what that does to the true return)."""
     config = Path(__file__).resolve().parents[1] / "configs" / "rlhf_tabular.toml"
     summaries = {}
-    for leader in ("partial-gradient", "hypergradient"):
-        out = tmp_path / leader
-        done = cli("run", str(config), "--out", str(out), "run.iterations=40",
+    for leader, figure in (("partial-gradient", []), ("hypergradient", ["--no-figure"])):
+        out = tmp_path / leader  # (one figure shows that this game's metrics draw)
+        done = cli("run", str(config), "--out", str(out), "run.iterations=40", *figure,
                    "run.progress=false", f"leader.algorithm={leader}", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert "hyper-objective" in done.stdout
         summaries[leader] = json.loads((out / "summary.json").read_text())
+    assert (tmp_path / "partial-gradient" / "convergence.png").stat().st_size > 10_000
     for summary in summaries.values():
         assert summary["game"] == "stackelberg/rlhf-tabular-v0"
         assert summary["leader_value"] == -summary["hyper_objective"]  # tau never moved

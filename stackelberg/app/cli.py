@@ -3,7 +3,8 @@
     stackelberg --version
     stackelberg games [--json]
     stackelberg algorithms [--json]
-    stackelberg run CONFIG.toml [--out DIR] [--overwrite] [--quiet] [section.key=value ...]
+    stackelberg run CONFIG.toml [--out DIR] [--overwrite] [--quiet] [--no-figure]
+                    [section.key=value ...]
     stackelberg tournament SPEC.toml [--out DIR] [--workers N] [--ray-address ADDR] [--quiet]
                            [key=value ...]
     stackelberg plot RUN_DIR [RUN_DIR ...] [--out FILE]
@@ -111,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else _default_out(args.config, config)
     try:
         result, out = run_experiment(config, out, progress=not args.quiet,
-                                     overwrite=args.overwrite)
+                                     overwrite=args.overwrite, figure=not args.no_figure)
     except OutputError as err:
         raise UserError(str(err)) from None
     except MemoryError as err:  # numpy: "Unable to allocate 298. GiB for an array ..."
@@ -335,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="replace an earlier run in DIR (never anything else: a non-empty "
                          "directory that is not a run directory is refused)")
         run.add_argument("--quiet", action="store_true", help="no progress bar")
+        run.add_argument("--no-figure", action="store_true",
+                         help="write no convergence.png (`stackelberg plot DIR` draws it later)")
         run.set_defaults(func=cmd_run)
     tournament = sub.add_parser(
         "tournament", help="play every match of a tournament spec into a results store",

@@ -1,5 +1,6 @@
 """Run one experiment into a run directory: ``config.json``, ``metrics.csv``,
-``summary.json``, ``convergence.png``, and the marker file ``.stackelberg-run``.
+``summary.json``, ``convergence.png`` (unless ``--no-figure``), and the marker file
+``.stackelberg-run``.
 
 The directory is checked before the game is built and written through a staging sibling
 (:mod:`stackelberg.app.output`): a failed run leaves nothing that looks complete, and only an
@@ -103,12 +104,15 @@ def is_run_figure(out: Path) -> bool:
 
 
 def run_experiment(
-    config: ExperimentConfig, out: str | Path, progress: bool = True, overwrite: bool = False
+    config: ExperimentConfig, out: str | Path, progress: bool = True, overwrite: bool = False,
+    figure: bool = True,
 ) -> tuple[MatchResult, Path]:
     """Build and run ``config``, then write its run directory at ``out``.
 
     ``out`` is checked (:func:`stackelberg.app.output.prepare`) before the game is built; an
-    earlier run there is replaced only with ``overwrite``.
+    earlier run there is replaced only with ``overwrite``. Without ``figure`` the directory
+    has no ``convergence.png`` (drawing it costs about as much CPU as a short match);
+    ``stackelberg plot DIR`` draws the same figure later, from the files written.
 
     Raises
     ------
@@ -130,7 +134,8 @@ def run_experiment(
             summary["n_followers"] = experiment.problem.n_followers
             summary["incentive_levels"] = experiment.problem.levels(result.x)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2))
-        save_figure([load_run(staging)], staging / "convergence.png")
+        if figure:
+            save_figure([load_run(staging)], staging / "convergence.png")
         return result
 
     return prepare(RUN, out, overwrite).write(play)
