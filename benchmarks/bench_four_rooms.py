@@ -43,6 +43,7 @@ import argparse
 import json
 import math
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -77,19 +78,22 @@ class Setup:
     iterations: int
     exact: bool
     params: dict = field(default_factory=dict)
+    #: CPU seconds of one match, about (measured, mean over the 9 rows): only orders the work,
+    #: the longest matches first, so that the workers finish together.
+    cpu_estimate: float = 1.0
 
 
 #: The leaders of the table and their budgets (chosen on seed 0: ``tau_ratio = 1`` keeps the
 #: follower's lam; RAC with a fixed entropy weight and ``xi0 = 20`` was the best of four
 #: settings on three rows; zeroth-order's step and radius the better of two).
 SETUPS: dict[str, Setup] = {
-    "hypergradient": Setup("best-response", 200, True, {"tau_ratio": 1.0}),
-    "pbrl-value": Setup("best-response", 200, True, {"tau_ratio": 1.0}),
-    "pbrl-bellman": Setup("best-response", 15, True, {"tau_ratio": 1.0}),
-    "rac": Setup("soft-q", 400, False, {"xi0": 20.0, "tau_decay": 0.0}),
-    "pbrl-value-sampled": Setup("soft-q", 10, False),
+    "hypergradient": Setup("best-response", 200, True, {"tau_ratio": 1.0}, 3.0),
+    "pbrl-value": Setup("best-response", 200, True, {"tau_ratio": 1.0}, 5.0),
+    "pbrl-bellman": Setup("best-response", 15, True, {"tau_ratio": 1.0}, 3.0),
+    "rac": Setup("soft-q", 400, False, {"xi0": 20.0, "tau_decay": 0.0}, 2.8),
+    "pbrl-value-sampled": Setup("soft-q", 10, False, cpu_estimate=3.1),
     "zeroth-order": Setup("best-response", 20, False,
-                          {"alpha": 0.2, "radius": 0.5, "response": "follower"}),
+                          {"alpha": 0.2, "radius": 0.5, "response": "follower"}, 2.8),
 }
 
 
@@ -185,12 +189,67 @@ def draw(outcomes: list[FourRoomsMatch], leaders: Sequence[str], path: Path) -> 
     print(f"wrote {path}", file=sys.stderr)
 
 
+@dataclass(frozen=True)
+class RunCost:
+    """What a run cost: wall seconds, the CPU seconds of every process (workers included, their
+    start-up too) and the 1-minute load average seen at each finished match."""
+
+    wall: float
+    cpu: float
+    loads: tuple[float, ...]
+
+
+def cost_lines(outcomes: list[FourRoomsMatch], leaders: Sequence[str]) -> list[str]:
+    """CPU seconds of the matches, per leader and per row (from each match's own clock)."""
+    def cpu(keep) -> str:
+        chosen = [o.cpu_seconds for o in outcomes if keep(o)]
+        return f"{sum(chosen) / 60:.1f} min ({np.mean(chosen):.1f} s/match)" if chosen else "-"
+
+    per_leader = "; ".join(f"`{n}` {cpu(lambda o, n=n: o.leader == n)}" for n in leaders)
+    per_row = "; ".join(f"({lam}, {beta:g}) {cpu(lambda o, r=(lam, beta): cell(o)[1:] == r)}"
+                        for lam, beta in HPGD_TABLE)
+    return [f"CPU per leader: {per_leader}.", "",
+            f"CPU per row (lam, beta): {per_row}."]
+
+
+def run(tasks: list[tuple[str, float, float, int]], workers: int, reused: list[FourRoomsMatch],
+        json_path: Path | None) -> tuple[list[FourRoomsMatch], RunCost]:
+    """Play ``tasks`` in ``workers`` processes, the longest first (their order in ``tasks``)."""
+    import resource
+
+    def used() -> float:
+        return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+                   for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+    wall, cpu, loads = time.perf_counter(), used(), []
+    outcomes = list(reused)
+    pool = multiprocessing.get_context("spawn").Pool(workers)
+    try:
+        # chunksize 1: a worker takes the next longest match when it is free
+        for outcome in pool.imap_unordered(play, tasks, chunksize=1):
+            outcomes.append(outcome)
+            loads.append(os.getloadavg()[0])
+            if json_path:  # after every match: an interrupted run keeps what it played
+                json_path.write_text(json.dumps([asdict(o) for o in outcomes]))
+            print(f"{len(outcomes) - len(reused):>4}/{len(tasks)} {outcome.leader:>20} "
+                  f"{outcome.params} seed={outcome.seed}: {outcome.value:.4f} "
+                  f"({outcome.cpu_seconds:.1f} CPU s, load {loads[-1]:.1f})",
+                  file=sys.stderr, flush=True)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()  # the workers are reaped: RUSAGE_CHILDREN counts them
+    return outcomes, RunCost(time.perf_counter() - wall, used() - cpu, tuple(loads))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 110)))
-    parser.add_argument("--sampled-seeds", type=int, nargs="+", default=list(range(100, 105)),
-                        help="seeds of the sample-based leaders")
+    parser.add_argument("--sampled-seeds", type=int, nargs="+", default=None,
+                        help="seeds of the sample-based leaders (default: --seeds)")
     parser.add_argument("--leaders", nargs="+", default=list(DEFAULT_LEADERS),
                         choices=list(SETUPS))
     parser.add_argument("--workers", type=int, default=2)
@@ -203,33 +262,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "played again")
     shared.add_output_arguments(parser)
     args = parser.parse_args(argv)
+    sampled_seeds = args.seeds if args.sampled_seeds is None else args.sampled_seeds
+    machine = shared.machine_info()  # now: its load average is the one at the start
     reused = [FourRoomsMatch(**{**d, "curve": tuple(map(tuple, d["curve"]))})
               for path in args.reuse for d in json.loads(path.read_text())]
     known = {(*cell(o), o.seed) for o in reused}
-    seeds = {name: args.seeds if SETUPS[name].exact else args.sampled_seeds
+    seeds = {name: args.seeds if SETUPS[name].exact else sampled_seeds
              for name in args.leaders}
     reused = [o for o in reused if o.leader in args.leaders and o.seed in seeds[o.leader]]
     tasks = [(name, lam, beta, seed) for (lam, beta) in HPGD_TABLE for name in args.leaders
              for seed in seeds[name] if (name, lam, beta, seed) not in known]
-    # the slow leaders first, so that the two workers finish together
-    tasks.sort(key=lambda t: -SETUPS[t[0]].iterations * (3 if t[0] == "pbrl-bellman" else 1))
-    wall = time.perf_counter()
-    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-        outcomes = list(reused)
-        for outcome in pool.imap_unordered(play, tasks):
-            outcomes.append(outcome)
-            if args.json:  # after every match: an interrupted run keeps what it played
-                args.json.write_text(json.dumps([asdict(o) for o in outcomes]))
-            print(f"{outcome.leader:>20} {outcome.params} "
-                  f"seed={outcome.seed}: {outcome.value:.4f} ({outcome.cpu_seconds:.1f} CPU s)",
-                  file=sys.stderr, flush=True)
-    wall = time.perf_counter() - wall
-    cpu = sum(o.cpu_seconds for o in outcomes)  # of every match, the reused ones included
+    # the longest matches first, so that the workers finish together (a stable sort: within a
+    # leader the rows and seeds keep their order)
+    tasks.sort(key=lambda t: -SETUPS[t[0]].cpu_estimate)
+    outcomes, cost = run(tasks, args.workers, reused, args.json)
+    cpu_matches = sum(o.cpu_seconds for o in outcomes)  # every match, the reused ones included
     lines, beaten = table(outcomes, args.leaders)
+    margins = [line.split(" | ")[-2].split()[-1] for line in lines[2:]]
     budgets = ", ".join(f"`{n}` {SETUPS[n].iterations} its vs `{SETUPS[n].follower}`"
                         + (f" ({', '.join(f'{k}={v}' for k, v in SETUPS[n].params.items())})"
                            if SETUPS[n].params else "")
                         for n in args.leaders)
+    loads = cost.loads or (float("nan"),)
     section = "\n".join([
         HEADING, "",
         "`benchmarks/bench_four_rooms.py` (issue 13): HPGD's Four-Rooms incentive design "
@@ -237,16 +291,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "from the start, both contexts, against the follower's exact soft best response at "
         "tau = lam) at our final incentive, mean ± s.e. over seeds "
         f"{args.seeds[0]}-{args.seeds[-1]} ({len(args.seeds)} seeds; the sample-based "
-        f"leaders {args.sampled_seeds[0]}-{args.sampled_seeds[-1]}; tuned on seed 0). HPGD, "
-        "AMD and zero-order are their published means. Budgets: " + budgets + ".", "",
+        f"leaders {sampled_seeds[0]}-{sampled_seeds[-1]}, {len(sampled_seeds)} seeds; tuned "
+        "on seed 0). HPGD, AMD and zero-order are their published means; the samples are "
+        "the environment transitions the sample-based leader and its follower drew per "
+        "match. Budgets: " + budgets + ".", "",
         *lines, "",
         f"Our best exact leader is at or above HPGD's mean on {beaten} of {len(HPGD_TABLE)} "
-        f"rows. {len(outcomes)} matches, {cpu / 60:.1f} CPU min in all ({len(tasks)} played "
-        f"by this run in {wall / 60:.1f} min wall with {args.workers} workers, the rest "
-        "reused). Figure: `docs/four_rooms.png`. The value over "
-        "HPGD's 200-step episodes differs from the infinite-horizon one by at most "
-        f"{np.nanmax([abs(o.horizon_gap) for o in outcomes]):.1e} at the final incentives.", "",
-        *shared.provenance(shared.machine_info(), argv, Path(__file__)),
+        f"rows (margins {', '.join(margins)}). The value over HPGD's 200-step episodes "
+        "differs from the infinite-horizon one by at most "
+        f"{np.nanmax([abs(o.horizon_gap) for o in outcomes]):.3f} at the final incentives. "
+        "Figure: `docs/four_rooms.png`.", "",
+        f"Cost: {len(outcomes)} matches, {cpu_matches / 60:.1f} CPU min on the matches' own "
+        f"clocks; this run played {len(tasks)} of them in {cost.wall / 60:.1f} min wall with "
+        f"{args.workers} workers and {cost.cpu / 60:.1f} CPU min over all its processes "
+        "(start-up included); 1-minute load average during the run "
+        f"{min(loads):.1f}-{max(loads):.1f} (mean {np.mean(loads):.1f}) on "
+        f"{os.cpu_count()} cores. On {args.workers} free cores the wall time is about "
+        f"CPU / {args.workers} = {cost.cpu / 60 / args.workers:.1f} min.", "",
+        *cost_lines(outcomes, args.leaders), "",
+        *shared.provenance(machine, argv, Path(__file__)),
     ])
     if not args.no_write:
         draw(outcomes, args.leaders, args.figure)
