@@ -19,14 +19,17 @@ regularization is part of HPGD's problem) and use the default multi-start search
 :mod:`agents.leaders.search`; the sample-based ones play against the follower learners the
 registry pairs them with (``soft-q``; ``zeroth-order`` probes with its own soft-Q oracle) on
 :mod:`games.four_rooms_sampled`. The iterations and settings of each are in :data:`SETUPS`
-(chosen on seed 0; reported on seeds 100-109, the sample-based leaders on 100-104 by
-default).
+(chosen on seed 0; reported on seeds 100-109, every leader).
 
-Matches run in ``--workers`` processes with BLAS pinned to one thread each.
+Matches run in ``--workers`` processes with BLAS pinned to one thread each, the longest first
+(:attr:`Setup.cpu_estimate`) and one at a time per worker, so that the workers finish together.
+The section reports the CPU seconds per leader and per row (each match's ``process_time``), the
+CPU of all the run's processes, its wall time and the load average during the run: on a
+shared machine the wall time says little, CPU / workers is the wall time on free cores.
 
 Usage
 -----
-    .venv/bin/python benchmarks/bench_four_rooms.py   # the table: about 45 CPU min
+    .venv/bin/python benchmarks/bench_four_rooms.py   # the whole table: 450 matches, ~26 CPU min
     .venv/bin/python benchmarks/bench_four_rooms.py --seeds 0 1 2 3 4 5 6 7 8 9 --no-write
 
 It prints the table, writes the ``## HPGD's Four-Rooms table`` section of ``BENCHMARKS.md``,
