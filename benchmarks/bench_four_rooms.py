@@ -43,6 +43,7 @@ from __future__ import annotations
 import _common as shared  # isort: skip
 
 import argparse
+import datetime
 import json
 import math
 import multiprocessing
@@ -151,6 +152,56 @@ def table(outcomes: list[FourRoomsMatch], leaders: Sequence[str]) -> tuple[list[
                      + " | ".join(cells)
                      + f" | {best} {margin:+.3f} | {sample_cell} |")
     return lines, beaten
+
+
+#: The README's 9-row summary sits between these lines; a run rewrites what is between them.
+README_MARKERS = ("<!-- four-rooms-summary: written by benchmarks/bench_four_rooms.py -->",
+                  "<!-- /four-rooms-summary -->")
+
+
+def readme_summary(outcomes: list[FourRoomsMatch], leaders: Sequence[str]) -> list[str]:
+    """The README's table: per row, HPGD's published mean ± s.e. beside our best exact and our
+    best sample-based leader (mean ± s.e. over the seeds, and its samples per match)."""
+    def best(names: list[str], lam: float, beta: float) -> tuple[str, float, float, float]:
+        stats = {n: summary([o.value for o in outcomes if cell(o) == (n, lam, beta)])
+                 for n in names}
+        top = max(names, key=lambda n: stats[n][0])
+        samples = float(np.mean([o.samples for o in outcomes if cell(o) == (top, lam, beta)]))
+        return top, *stats[top], samples
+
+    exact = [n for n in leaders if SETUPS[n].exact]
+    sampled = [n for n in leaders if not SETUPS[n].exact]
+
+    def seeds(names: list[str]) -> str:
+        chosen = sorted({o.seed for o in outcomes if o.leader in names})
+        return f"{chosen[0]}-{chosen[-1]} ({len(chosen)})" if chosen else "none"
+
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"Measured {date}: {len(outcomes)} matches, seeds {seeds(exact)} for the exact "
+             f"leaders and {seeds(sampled)} for the sample-based ones.", "",
+             "| lambda | beta | HPGD | best exact (ours) | margin | best sample-based (ours) "
+             "| its samples per match |", "|---|---|---|---|---|---|---|"]
+    for (lam, beta), (mean, se, _, _) in HPGD_TABLE.items():
+        row = f"| {lam} | {beta:g} | {mean:.2f} ± {se:.3f} |"
+        if exact:
+            name, value, error, _ = best(exact, lam, beta)
+            row += f" {value:.3f} ± {error:.3f} ({name}) | {value - mean:+.3f} |"
+        else:
+            row += " - | - |"
+        if sampled:
+            name, value, error, samples = best(sampled, lam, beta)
+            row += f" {value:.3f} ± {error:.3f} ({name}) | {samples:.2g} |"
+        else:
+            row += " - | - |"
+        lines.append(row)
+    return lines
+
+
+def replace_marked(document: str, lines: list[str]) -> str:
+    """``document`` with what lies between :data:`README_MARKERS` replaced by ``lines``."""
+    start, end = (document.index(marker) for marker in README_MARKERS)
+    head = document[:start + len(README_MARKERS[0])]
+    return "\n".join([head, *lines, document[end:]])
 
 
 def draw(outcomes: list[FourRoomsMatch], leaders: Sequence[str], path: Path) -> None:
@@ -263,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reuse", type=Path, nargs="+", default=[],
                         help="outcomes written by --json earlier: their matches are not "
                         "played again")
+    parser.add_argument("--readme", type=Path, default=shared.REPO_ROOT / "README.md",
+                        help="file whose marked Four-Rooms summary is replaced")
     shared.add_output_arguments(parser)
     args = parser.parse_args(argv)
     sampled_seeds = args.seeds if args.sampled_seeds is None else args.sampled_seeds
@@ -306,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Figure: `docs/four_rooms.png`.", "",
         f"Cost: {len(outcomes)} matches, {cpu_matches / 60:.1f} CPU min on the matches' own "
         f"clocks; this run played {len(tasks)} of them in {cost.wall / 60:.1f} min wall with "
-        f"{args.workers} workers and {cost.cpu / 60:.1f} CPU min over all its processes "
+        f"{args.workers} worker processes and {cost.cpu / 60:.1f} CPU min over all its processes "
         "(start-up included); 1-minute load average during the run "
         f"{min(loads):.1f}-{max(loads):.1f} (mean {np.mean(loads):.1f}) on "
         f"{os.cpu_count()} cores. On {args.workers} free cores the wall time is about "
@@ -316,6 +369,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ])
     if not args.no_write:
         draw(outcomes, args.leaders, args.figure)
+        args.readme.write_text(replace_marked(args.readme.read_text(),
+                                              readme_summary(outcomes, args.leaders)))
+        print(f"wrote the Four-Rooms summary of {args.readme}", file=sys.stderr)
     shared.publish(section, args, HEADING)
     return 0
 
