@@ -21,6 +21,9 @@ from stackelberg.coordinator import MatchConfig, run_match
 from stackelberg.seeding import run_streams
 from stackelberg.simulator import ParallelSimulator
 
+# its matches build the torch learners: on the worker that already imported torch
+pytestmark = pytest.mark.xdist_group("torch")
+
 REPO = Path(__file__).resolve().parents[1]
 
 #: A user's own game in ~40 lines: a leader sets a quantity, a follower answers; the follower's
@@ -29,9 +32,6 @@ USER_ENV = '''
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
-
-# its matches build the torch learners: on the worker that already imported torch
-pytestmark = pytest.mark.xdist_group("torch")
 
 
 class Market(ParallelEnv):
