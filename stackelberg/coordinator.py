@@ -185,9 +185,11 @@ def _run_match(
             if on_iteration is not None:
                 on_iteration(row)
             if config.progress:
-                bar.set_postfix(f=f"{row['upper_objective']:.4f}",
-                                gap=f"{row.get('lower_level_gap', math.nan):.1e}",
-                                refresh=False)
+                postfix = {"f": f"{row['upper_objective']:.4f}"}
+                gap = row.get("lower_level_gap", math.nan)
+                if math.isfinite(gap):  # a sampled problem has no exact lower-level gap
+                    postfix["gap"] = f"{gap:.1e}"
+                bar.set_postfix(postfix, refresh=False)
         if stopped_by != "iterations":
             break
     bar.close()
