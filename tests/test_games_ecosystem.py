@@ -109,7 +109,8 @@ def test_the_readme_sb3_recipe_trains_independent_ppo_to_the_nash_outcome(
     observation lets the shared policy play each role.
     """
     pytest.importorskip("stable_baselines3", reason="stable-baselines3 is in the dev extra")
-    torch = pytest.importorskip("torch")
+    import torch
+
     torch.set_num_threads(1)
     # stable-baselines3's logger makes a directory SB3-<date> in the system's temporary
     # directory unless SB3_LOGDIR names one; one per run of the suite piled up there

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-import games  # noqa: E402
-from agents.neural.finite import finite_problem, leader_table, score  # noqa: E402
-from agents.neural.policies import flat_parameters, make_policy  # noqa: E402
-from agents.neural.rollout import play  # noqa: E402
-from agents.registry import FOLLOWERS, LEADERS  # noqa: E402
-from games.commitment_parallel import CommitmentParallelEnv  # noqa: E402
-from games.env import FOLLOWER, LEADER  # noqa: E402
-from stackelberg.coordinator import MatchConfig, run_match  # noqa: E402
-from stackelberg.problem import StackelbergProblem  # noqa: E402
-from stackelberg.seeding import run_streams  # noqa: E402
-from stackelberg.simulator import ParallelSimulator, copy_seeds  # noqa: E402
+import games
+from agents.neural.finite import finite_problem, leader_table, score
+from agents.neural.policies import flat_parameters, make_policy
+from agents.neural.rollout import play
+from agents.registry import FOLLOWERS, LEADERS
+from games.commitment_parallel import CommitmentParallelEnv
+from games.env import FOLLOWER, LEADER
+from stackelberg.coordinator import MatchConfig, run_match
+from stackelberg.problem import StackelbergProblem
+from stackelberg.seeding import run_streams
+from stackelberg.simulator import ParallelSimulator, copy_seeds
 
 pytestmark = pytest.mark.xdist_group("torch")
 
