@@ -75,7 +75,10 @@ def _residual(signal: torch.Tensor, features: torch.Tensor, alive: torch.Tensor)
         if design.shape[0] <= design.shape[1]:
             out[t, rows] = signal[t, rows] - signal[t, rows].mean()
             continue
-        fit = torch.linalg.lstsq(design, signal[t, rows].unsqueeze(1)).solution
+        # gelsd (SVD), not torch's CPU default gelsy: MKL's gelsy returns a different last
+        # bit on some calls with the same input, which made same-seed matches differ (issue
+        # 14; tests/test_neural.py checks the repeat)
+        fit = torch.linalg.lstsq(design, signal[t, rows].unsqueeze(1), driver="gelsd").solution
         out[t, rows] = signal[t, rows] - (design @ fit).squeeze(1)
     return out
 
