@@ -392,7 +392,8 @@ def _user_env(game: dict[str, Any], roles: dict[str, Any], base_dir: str | Path 
         check_roles(roles)
     except UserEnvError as err:
         raise ConfigError(str(err)) from None
-    return games.absolute_game_id(env_id, base_dir)
+    # without base_dir kept as written (as game.id is): a tournament's match id hashes it
+    return env_id if base_dir is None else games.absolute_game_id(env_id, base_dir)
 
 
 def _incentives(table: dict[str, Any], kind: str, base_dir: str | Path | None

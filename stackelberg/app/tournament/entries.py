@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import games
+import games.user_games
+from games.user_envs import UserEnvError, check_roles, user_env_problem
 from stackelberg.app.config import (
     AGENT_KEYS,
     DEFAULT_TAU,
@@ -64,6 +66,10 @@ class Entry:
     written_label : str
         For a point of a sweep, the label of the entry as written (``pbrl-value`` for
         ``pbrl-value[lam=10]``); empty otherwise.
+    roles : dict
+        For a game entry naming a user's PettingZoo environment (``env = "file.py:Class"``,
+        :mod:`games.user_envs`): its agents that play leader and follower (and optionally
+        ``gamma``); empty otherwise.
     """
 
     kind: EntryKind
@@ -73,6 +79,13 @@ class Entry:
     params: Mapping[str, Any]
     budget: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     written_label: str = ""
+    roles: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The key naming what the entry is: ``env`` for a user's environment, else the
+        list's (``id``, ``algorithm``, ``learner``)."""
+        return "env" if self.roles else self.kind.name_key
 
     @property
     def group(self) -> str:
@@ -85,12 +98,20 @@ class Entry:
         return f'{self.kind.plural}[{self.index}] ("{self.label}")'
 
     def section(self) -> dict[str, Any]:
-        """The entry as a section of an experiment config."""
-        return {self.kind.name_key: self.name, **self.params}
+        """The entry as a section of an experiment config (a user's environment's roles are a
+        section of their own, :meth:`config_data`)."""
+        return {self.key: self.name, **self.params}
+
+    def config_data(self) -> dict[str, dict[str, Any]]:
+        """The sections of an experiment config this entry gives: its own, and ``roles``."""
+        return {self.kind.section: self.section(), **({"roles": dict(self.roles)}
+                                                      if self.roles else {})}
 
     def as_data(self) -> dict[str, Any]:
         """The entry as written, with its label filled in."""
         data = {"label": self.label, **self.section()}
+        if self.roles:
+            data["roles"] = dict(self.roles)
         if self.budget:
             data["budget"] = dict(self.budget)
         return data
@@ -162,7 +183,9 @@ def _check_agent(entry: Entry) -> None:
 def _check_entry(entry: Entry, base_dir: Path | None = None) -> None:
     """Validate one entry on its own: a game's model is built, an agent's config is made."""
     try:
-        if entry.kind is GAME:
+        if entry.kind is GAME and entry.roles:
+            _check_user_env(entry, base_dir)
+        elif entry.kind is GAME:
             game_id = games.absolute_game_id(entry.name, base_dir)
             kind = games.game_kind(game_id)
             if kind == "network":
@@ -188,6 +211,47 @@ def _check_entry(entry: Entry, base_dir: Path | None = None) -> None:
         raise ConfigError(f"{entry.where}: {SECTION_PREFIX.sub('', str(err))}") from None
 
 
+def _check_user_env(entry: Entry, base_dir: Path | None) -> None:
+    """Build the user's environment named by a game entry (this runs the file it names, and
+    only that file) and check its roles against its agents; messages name the entry's keys."""
+    env_id = games.absolute_game_id(entry.name, base_dir)
+    try:
+        user_env_problem(env_id, entry.roles, DEFAULT_TAU, entry.params)
+    except UserEnvError as err:  # its messages name the run config's keys: game.env, roles.*
+        message = re.sub(r"^game\.env\b", "env", str(err))
+        raise ConfigError(message.replace("the [game] parameters", "the parameters")) from None
+
+
+def _user_env_entry(params: dict[str, Any], where: str) -> tuple[str | None, dict[str, Any]]:
+    """A game entry's ``env`` and ``roles`` (popped from ``params``), checked without running
+    anything: ``(None, {})`` for a registered game or a builder (``id``)."""
+    if "env" not in params:
+        if "roles" in params:
+            raise ConfigError(f"{where}: roles maps a user's environment's agents to the roles: "
+                              "it needs env = 'path/to/file.py:Class' (in place of id)")
+        return None, {}
+    if "id" in params:
+        raise ConfigError(f"{where}: has both id and env: name a registered game (id) or a "
+                          "PettingZoo environment class in a file (env), not both")
+    env_id, roles = params.pop("env"), params.pop("roles", None)
+    parts = games.user_games.split_file_id(env_id) if isinstance(env_id, str) else None
+    if parts is None or not parts[1].isidentifier():
+        raise ConfigError(f"{where}: env = {env_id!r}: name a PettingZoo environment class in a "
+                          "file as 'path/to/file.py:Class', relative to the spec file (naming "
+                          "the file runs it)")
+    if roles is None:
+        raise ConfigError(f"{where}: env names an environment: add roles = {{ leader = ..., "
+                          "follower = ... } naming its agents")
+    if not isinstance(roles, dict):
+        raise ConfigError(f"{where}: roles must be a table {{ leader = ..., follower = ... }}, "
+                          f"got {roles!r}")
+    try:
+        check_roles(roles)
+    except UserEnvError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    return env_id, roles
+
+
 def parse_entries(data: Mapping[str, Any], kind: EntryKind,
                    base_dir: Path | None = None) -> tuple[Entry, ...]:
     items = data.get(kind.plural)
@@ -199,9 +263,10 @@ def parse_entries(data: Mapping[str, Any], kind: EntryKind,
     entries: list[Entry] = []
     for index, item in enumerate(items):
         params = dict(item)
-        name = params.pop(kind.name_key, None)
-        label = params.pop("label", name)
         where = f"{kind.plural}[{index}]"
+        env_id, roles = _user_env_entry(params, where) if kind is GAME else (None, {})
+        name = env_id if env_id is not None else params.pop(kind.name_key, None)
+        label = params.pop("label", name)
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{where}: {kind.name_key} is missing or not a string "
                               f"(got {name!r})")
@@ -215,7 +280,7 @@ def parse_entries(data: Mapping[str, Any], kind: EntryKind,
             expand(kind.section, name, label, params, where)
         for variant in variants:
             entry = Entry(kind, index, variant.label, name, variant.params, budget,
-                          written_label=label if variant.swept else "")
+                          written_label=label if variant.swept else "", roles=roles)
             for other in entries:
                 if other.label == entry.label:
                     raise ConfigError(

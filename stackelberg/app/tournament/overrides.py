@@ -52,7 +52,8 @@ def _chosen(data: Mapping[str, Any], plural: str, label: str, item: str) -> list
     if not isinstance(items, list) or not all(isinstance(e, dict) for e in items):
         raise _refuse(item, f"the spec has no [[{plural}]] entries")
     name_key = NAME_KEYS[LISTS[plural]]
-    labels = [e.get("label", e.get(name_key)) for e in items]
+    # a game entry naming a user's environment is named by env, as the spec's entries are
+    labels = [e.get("label", e.get(name_key, e.get("env"))) for e in items]
     chosen = [k for k, x in enumerate(labels) if label in ("*", x)]
     if not chosen:
         raise ConfigError(f"override {item!r}: no entry of {plural} is labelled {label!r}; "

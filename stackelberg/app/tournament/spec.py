@@ -5,7 +5,11 @@ A spec (README, "Tournaments") has these top-level entries::
     seeds = [0, 1, 2]   the run seeds; every (game, leader, follower) plays each of them
     [budget]            MatchConfig fields shared by every match (iterations, metrics_every,
                         max_seconds, follower_steps, tolerance, patience)
-    [[games]]           label (default: the id), id, then the game's parameters
+    [[games]]           label (default: the id), id, then the game's parameters; or a user's
+                        PettingZoo environment as in a run config (:mod:`games.user_envs`):
+                        env = "my_env.py:MyEnv" (relative to the spec file; naming the file
+                        runs it), roles = { leader = ..., follower = ... }, then the class's
+                        keyword arguments
     [[leaders]]         label (default: the algorithm), algorithm, then its hyperparameters
     [[followers]]       label (default: the learner), learner, tau, then its hyperparameters
     [[exclude]]         game / leader / follower: a label or a list of labels; drops every
@@ -153,7 +157,7 @@ def _parse_seeds(value: Any) -> tuple[int, ...]:
 def _experiment(game: Entry, leader: Entry, follower: Entry, budget: Mapping[str, Any],
                 seed: int) -> ExperimentConfig:
     return parse_config({
-        "game": game.section(),
+        **game.config_data(),
         "leader": leader.section(),
         "follower": follower.section(),
         "run": {**budget, **leader.budget, "seed": seed, "progress": False},
@@ -189,7 +193,8 @@ def _unplayable(game: Entry, leader: Entry, follower: Entry, base_dir: Path | No
                 ) -> str | None:
     """Why the combination cannot be played (an agent that does not play the game's kind:
     a single-follower leader in an economy, ``pbrl-nash`` in a two-player game), or None."""
-    kind = games.game_kind(games.absolute_game_id(game.name, base_dir))
+    kind = "simulator" if game.roles else games.game_kind(games.absolute_game_id(game.name,
+                                                                                 base_dir))
     for entry in (leader, follower):
         if kind not in agent_kinds(AGENT_KEYS[entry.kind.section][1], entry.name):
             return (f"{game.label} x {leader.label} x {follower.label}: skipped, "
