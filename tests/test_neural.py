@@ -140,6 +140,22 @@ def test_the_leaders_baseline_fit_gives_the_same_bits_on_every_call():
         assert torch.equal(_residual(signal, features, alive), first), k
 
 
+@pytest.mark.slow
+def test_a_large_batch_match_does_not_depend_on_the_threads_torch_had():
+    # torch splits a sum of more than 32768 numbers across its threads: with batch 40000 the
+    # leader's x ended one ulp apart on 2 and 1 threads until the learners fixed one (issue 14)
+    previous = torch.get_num_threads()
+    try:
+        runs = []
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            result = _match(5, 2, batch=40000)
+            runs.append([*result.x.tolist(), result.summary["leader_value"]])
+    finally:
+        torch.set_num_threads(previous)
+    assert runs[0] == runs[1]
+
+
 #: The match of the test below in a process prepared otherwise: torch on two threads, denormals
 #: flushed, other arrays allocated first.
 _PREPARED_MATCH = """

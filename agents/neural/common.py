@@ -16,13 +16,21 @@ __all__ = ["Adam", "actor_critic_step", "critic_inputs", "power", "require_simul
 
 
 def require_simulated(problem: object, name: str) -> None:
-    """Refuse a problem with an exact model (the torch learners play through a simulator), and
+    """Refuse a problem with an exact model (the torch learners play through a simulator),
     install the torch policies' Monte-Carlo evaluation on the simulated one
-    (:func:`agents.neural.evaluation.install`)."""
+    (:func:`agents.neural.evaluation.install`), and run torch on one thread.
+
+    One thread, as every process that plays matches runs BLAS (:mod:`stackelberg.app.threads`):
+    torch splits a reduction of more than 32768 numbers across its threads, so the last bits of
+    a match with a large batch would depend on the machine's cores and on whether it ran in
+    ``stackelberg run``, a tournament worker or the tournament's own process (issue 14:
+    ``rac-neural`` with batch 40000 ended one ulp apart on 1 and 2 threads).
+    """
     if getattr(problem, "model", None) is not None or not isinstance(problem, SimulatedProblem):
         raise ValueError(f"{name} learns through a simulator: it needs a game with no exact "
                          f"model (a SimulatedProblem)")
     install(problem)
+    torch.set_num_threads(1)
 
 
 def power(base: float, exponent: float, k: int) -> float:
