@@ -29,10 +29,10 @@ from typing import Any
 
 from gymnasium import spaces
 
-from games.user_games import GameBuildError, call_user_builder, load_builder
+from games.user_games import GameBuildError, call_user_builder, load_builder, split_file_id
 from stackelberg.simulated import PolicySpec, SimulatedProblem
 
-__all__ = ["ROLE_KEYS", "UserEnvError", "user_env_problem"]
+__all__ = ["ROLE_KEYS", "UserEnvError", "check_env_id", "check_roles", "user_env_problem"]
 
 #: The keys of ``[roles]``: the two roles' agent names, and the discount.
 ROLE_KEYS = ("leader", "follower", "gamma")
@@ -46,6 +46,16 @@ LEADER_STD = 0.1
 class UserEnvError(ValueError):
     """The environment or the ``[roles]`` section cannot make a game; the message names the
     config key (``game.env``, ``roles.leader``, ...)."""
+
+
+def check_env_id(env_id: Any) -> str:
+    """``env_id`` if it names a class in a file, ``"path/to/file.py:Class"`` (nothing is run);
+    the :class:`UserEnvError` says what it should be, for the caller to prefix with its key."""
+    parts = split_file_id(env_id) if isinstance(env_id, str) else None
+    if parts is None or not parts[1].isidentifier():
+        raise UserEnvError(f"{env_id!r}: name a PettingZoo environment class in a file as "
+                           "'path/to/file.py:Class' (naming the file runs it)")
+    return env_id
 
 
 def check_roles(roles: Mapping[str, Any]) -> dict[str, Any]:

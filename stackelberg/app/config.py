@@ -33,10 +33,9 @@ from typing import Any
 import numpy as np
 
 import games
-import games.user_games
 from agents.registry import FOLLOWERS, LEADERS, AgentSpec
 from games.happy_text import HappyTextGame
-from games.user_envs import UserEnvError, check_roles, user_env_problem
+from games.user_envs import UserEnvError, check_env_id, check_roles, user_env_problem
 from stackelberg.app.incentives_section import IncentivesError, check_section, designed_economy
 from stackelberg.coordinator import MatchConfig
 from stackelberg.problem import BilevelProblem, StackelbergProblem
@@ -380,11 +379,10 @@ def _user_env(game: dict[str, Any], roles: dict[str, Any], base_dir: str | Path 
     if "id" in game:
         raise ConfigError("[game] has both id and env: name a registered game (id) or a "
                           "PettingZoo environment class in a file (env), not both")
-    env_id = _check_name("game", "env", game.pop("env"))
-    parts = games.user_games.split_file_id(env_id)
-    if parts is None or not parts[1].isidentifier():
-        raise ConfigError(f"game.env = {env_id!r}: name a PettingZoo environment class in a "
-                          "file as 'path/to/file.py:Class' (naming the file runs it)")
+    try:
+        env_id = check_env_id(game.pop("env"))
+    except UserEnvError as err:
+        raise ConfigError(f"game.env = {err}") from None
     if not roles:
         raise ConfigError("game.env names an environment: add a [roles] section with leader = "
                           "and follower = naming its agents")

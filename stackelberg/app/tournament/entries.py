@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import games
-import games.user_games
-from games.user_envs import UserEnvError, check_roles, user_env_problem
+from games.user_envs import UserEnvError, check_env_id, check_roles, user_env_problem
 from stackelberg.app.config import (
     AGENT_KEYS,
     DEFAULT_TAU,
@@ -233,22 +232,20 @@ def _user_env_entry(params: dict[str, Any], where: str) -> tuple[str | None, dic
     if "id" in params:
         raise ConfigError(f"{where}: has both id and env: name a registered game (id) or a "
                           "PettingZoo environment class in a file (env), not both")
-    env_id, roles = params.pop("env"), params.pop("roles", None)
-    parts = games.user_games.split_file_id(env_id) if isinstance(env_id, str) else None
-    if parts is None or not parts[1].isidentifier():
-        raise ConfigError(f"{where}: env = {env_id!r}: name a PettingZoo environment class in a "
-                          "file as 'path/to/file.py:Class', relative to the spec file (naming "
-                          "the file runs it)")
-    if roles is None:
-        raise ConfigError(f"{where}: env names an environment: add roles = {{ leader = ..., "
-                          "follower = ... } naming its agents")
-    if not isinstance(roles, dict):
-        raise ConfigError(f"{where}: roles must be a table {{ leader = ..., follower = ... }}, "
-                          f"got {roles!r}")
+    roles = params.pop("roles", None)
     try:
+        env_id = check_env_id(params.pop("env"))
+        if roles is None:
+            raise UserEnvError("env names an environment: add roles = { leader = ..., "
+                               "follower = ... } naming its agents")
+        if not isinstance(roles, dict):
+            raise UserEnvError("roles must be a table { leader = ..., follower = ... }, got "
+                               f"{roles!r}")
         check_roles(roles)
     except UserEnvError as err:
-        raise ConfigError(f"{where}: {err}") from None
+        message = str(err)
+        raise ConfigError(f"{where}: {'' if message.startswith(('env', 'roles')) else 'env = '}"
+                          f"{message}") from None
     return env_id, roles
 
 
