@@ -43,14 +43,16 @@ class Algorithm:
     parameters: tuple[Parameter, ...]
     fixed: dict[str, Any]  # fields this name sets itself (pbrl-bellman: penalty = "bellman")
     kinds: tuple[str, ...] = ("game",)  # the registry kinds it plays
-    economy: Algorithm | None = None  # the same name's form for an economy's followers
+    #: The same name's forms for other kinds (an economy's followers, happy text), each with
+    #: its own parameters (:class:`agents.registry.AgentSpec`).
+    forms: tuple[Algorithm, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         found = {"role": self.role, "name": self.name, "summary": self.summary,
                  "parameters": [dataclasses.asdict(p) for p in self.parameters],
                  "fixed": self.fixed, "kinds": list(self.kinds)}
-        if self.economy is not None:
-            found["economy"] = self.economy.as_json()
+        for form in self.forms:  # under its kind's name: "economy", "text"
+            found[form.kinds[0]] = form.as_json()
         return found
 
 
@@ -112,9 +114,8 @@ def describe(role: str, spec: AgentSpec) -> Algorithm:
             continue
         parameters.append(Parameter(f.name, type_name(hints.get(f.name, f.type)),
                                     defaults[f.name], docs.get(f.name, "")))
-    economy = None if spec.economy is None else describe(role, spec.economy)
     return Algorithm(role, spec.name, spec.summary, tuple(parameters), fixed, spec.kinds,
-                     economy)
+                     tuple(describe(role, form) for form in spec.forms))
 
 
 #: Longest parameter description in :func:`as_text` (the JSON listing has every one whole).
@@ -135,9 +136,9 @@ def as_text(found: list[Algorithm]) -> str:
             lines.append(f"  {algorithm.name}: {algorithm.summary}"
                          + (f" [{fixed}]" if fixed else "") + plays)
             lines.extend(_parameter_lines(algorithm.parameters, "      "))
-            if algorithm.economy is not None:
-                lines.append(f"    {algorithm.economy.summary}:")
-                lines.extend(_parameter_lines(algorithm.economy.parameters, "      "))
+            for form in algorithm.forms:
+                lines.append(f"    {form.summary}:")
+                lines.extend(_parameter_lines(form.parameters, "      "))
     return "\n".join(lines)
 
 
