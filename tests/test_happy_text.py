@@ -228,6 +228,9 @@ def test_the_shipped_config_is_valid():
     config = load_config(ROOT / "configs" / "happy_text.toml")
     assert config.kind == "text" and config.leader == "rac-neural" and config.tau > 0
     assert config.resolved()["game"]["eval_samples"] == 256
+    # a text game's defaults: the sequence learners, RLHF's KL weight (not an entropy weight)
+    bare = parse_config({"game": {"id": GAME_ID}})
+    assert (bare.leader, bare.follower, bare.tau) == ("rac-neural", "kl-policy-gradient", 0.5)
 
 
 def _tiny_config(directory: Path, settings: LMSettings, model_dir: Path) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.registry import FOLLOWERS, LEADERS, AgentSpec
-from stackelberg.app.config import DEFAULT_TAU
+from stackelberg.app.config import default_tau
 
 _SECTION = re.compile(r"^(\w[\w ]*)\n-+$", re.M)
 _ENTRY = re.compile(r"^(\w+(?:\s*,\s*\w+)*)\s*:")
@@ -106,8 +106,10 @@ def describe(role: str, spec: AgentSpec) -> Algorithm:
     fixed = dict(spec.fixed)
     parameters = []
     if role == "follower":  # not a dataclass field: ExperimentConfig.tau
-        parameters.append(Parameter("tau", "float", DEFAULT_TAU,
-                                    "Entropy weight of the follower's objective "
+        text = spec.kinds == ("text",)
+        parameters.append(Parameter("tau", "float", default_tau(spec.kinds[0]),
+                                    "KL weight to the pre-trained model (docs/theory.md §8.2)."
+                                    if text else "Entropy weight of the follower's objective "
                                     "(docs/theory.md §1); > 0 makes its best response unique."))
     for f in dataclasses.fields(spec.config_class):
         if f.name in fixed:
@@ -131,8 +133,8 @@ def as_text(found: list[Algorithm]) -> str:
                      "= NAME):")
         for algorithm in (a for a in found if a.role == role):
             fixed = ", ".join(f"{k} = {json.dumps(v)}" for k, v in algorithm.fixed.items())
-            kinds = ", ".join(algorithm.kinds)
-            plays = "" if algorithm.kinds == ("game",) else f" (plays: {kinds})"
+            every = (*algorithm.kinds, *(k for form in algorithm.forms for k in form.kinds))
+            plays = "" if every == ("game",) else f" (plays: {', '.join(every)})"
             lines.append(f"  {algorithm.name}: {algorithm.summary}"
                          + (f" [{fixed}]" if fixed else "") + plays)
             lines.extend(_parameter_lines(algorithm.parameters, "      "))

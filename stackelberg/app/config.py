@@ -46,6 +46,14 @@ from stackelberg.validation import check_types
 
 SECTIONS = ("game", "leader", "follower", "run", "incentives", "roles")
 DEFAULT_TAU = 0.01
+#: The follower's ``tau`` of a kind where it means something else than an entropy weight: happy
+#: text's KL weight to the pre-trained model (docs/theory.md §8.2).
+DEFAULT_TAUS = {"text": 0.5}
+
+
+def default_tau(kind: str) -> float:
+    """``[follower] tau`` when a config of a game of ``kind`` gives none."""
+    return DEFAULT_TAUS.get(kind, DEFAULT_TAU)
 
 
 class ConfigError(ValueError):
@@ -342,7 +350,7 @@ def parse_config(data: dict[str, Any], base_dir: str | Path | None = None) -> Ex
     default_leader, default_follower = DEFAULT_AGENTS.get(kind, ("pbrl-value", "best-response"))
     leader_name = _check_name("leader", "algorithm", leader.pop("algorithm", default_leader))
     follower_name = _check_name("follower", "learner", follower.pop("learner", default_follower))
-    tau = follower.pop("tau", DEFAULT_TAU)
+    tau = follower.pop("tau", default_tau(kind))
     # the followers of an economy play a game: its equilibrium needs a positive weight
     smallest = "> 0" if kind == "economy" else ">= 0"
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not np.isfinite(tau) \
