@@ -148,7 +148,8 @@ def main() -> None:
              "KL: the follower's sequence KL to the pre-trained model (nats). f: the upper "
              "objective, the expected preference NLL of the reward model on pairs of the "
              "follower's generations (what the bilevel leader minimizes). Figure: "
-             "`docs/happy_text.png`.", "",
+             "`docs/happy_text.png`. Each run is the match `stackelberg run` plays (the "
+             "coordinator: each iteration the follower learner steps, then the leader).", "",
              "| leader | sentiment before | sentiment after | change | KL after (mean / max) "
              "| f after | reward-model pair accuracy | generations | labels | CPU s per run |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -118,7 +118,7 @@ def token_counts(generations: Generations, size: int, dtype: torch.dtype = DTYPE
                  ) -> torch.Tensor:
     """``phi(y)`` ``(n, size)``: how often each token occurs among the chosen ones of each
     generation (the features of the bag-of-words reward model ``r_x(y) = x . phi(y)``,
-    :class:`games.happy_text.HappyTextProblem`)."""
+    :class:`games.happy_text_problem.HappyTextProblem`)."""
     counts = torch.zeros(generations.tokens.shape[0], size, dtype=dtype)
     return counts.scatter_add_(1, generations.tokens, generations.mask.to(dtype))
 

@@ -1,7 +1,7 @@
 """What a happy-text match records (docs/theory.md §8.2): the follower's policy measured on fresh
 generations, with standard errors, and the run directory's ``samples.txt``.
 
-:class:`HappyTextMetrics` is the observer :meth:`games.happy_text.HappyTextProblem.
+:class:`HappyTextMetrics` is the observer :meth:`games.happy_text_problem.HappyTextProblem.
 metrics_observer` gives the coordinator (DESIGN, "Exact or sampled"). Each recorded row draws
 ``eval_samples`` generations of the follower's policy from the problem's own seed (the same
 uniform numbers at every row, so two rows differ by the policy alone, as in common random
@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from scipy.special import expit
 
-from games.happy_text import HappyTextProblem, pair_up
+from games.happy_text import pair_up
 from games.happy_text_lm import DTYPE, WordLM, sample, sequence_kl, token_counts
+from games.happy_text_problem import HappyTextProblem
 from stackelberg.preferences import softplus
 
 __all__ = ["HappyTextMetrics", "Measurement", "measure", "samples_text"]

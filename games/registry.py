@@ -21,7 +21,7 @@ keyword parameters) returns and how a run uses it:
   its environment factory (DESIGN, "Exact or sampled");
 - ``"text"``: a language model's RLHF on its own generated text, known through samples only:
   the builder takes ``tau`` (the KL weight) as a ``"problem"``'s does and returns a problem
-  whose metrics are sampled (:class:`games.happy_text.HappyTextProblem`: ``seed``,
+  whose metrics are sampled (:class:`games.happy_text_problem.HappyTextProblem`: ``seed``,
   ``metrics_observer``, ``run_files``; :func:`make_problem`), played by the sequence learners
   (``rac-neural``, ``alternating``, ``kl-policy-gradient``, :mod:`agents.neural.happy`).
 
@@ -58,7 +58,7 @@ from games.economy_env import EconomyAECEnv, EconomyParallelEnv
 from games.env import StackelbergAECEnv, StackelbergParallelEnv
 from games.four_rooms_entry import four_rooms_registered_env, four_rooms_registered_problem
 from games.gridworld import gridworld_goal_game
-from games.happy_text import happy_text_problem
+from games.happy_text_problem import happy_text_problem
 from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game

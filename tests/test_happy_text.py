@@ -27,13 +27,13 @@ from games.happy_text import (
     GAME_ID,
     Annotator,
     CorpusSettings,
-    HappyTextProblem,
     generate_corpus,
     label_pairs,
     pair_up,
     vocabulary,
 )
 from games.happy_text_lm import LMSettings, cache_file, pretrained, sample, sequence_kl
+from games.happy_text_problem import HappyTextProblem
 from stackelberg.app.cli import main
 from stackelberg.app.config import ConfigError, build_experiment, load_config, parse_config
 from stackelberg.coordinator import run_match

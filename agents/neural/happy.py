@@ -35,7 +35,7 @@ The follower learner (``theta'``) steps as in the alternating loop; a run's sent
 the follower's policy, the policy RLHF delivers, for both leaders.
 
 They implement the coordinator's protocols (:mod:`stackelberg.protocols`) on a
-:class:`games.happy_text.HappyTextProblem`: the leader's ``x`` is the reward model's weight
+:class:`games.happy_text_problem.HappyTextProblem`: the leader's ``x`` is the reward model's weight
 vector, the follower's ``policy`` its language model (a :class:`~games.happy_text_lm.WordLM`,
 which the leader samples from); each draws its torch generator's seed, then its numpy draws,
 from the stream ``reset`` gives it. Their configs live in :mod:`agents.neural.happy_configs`
@@ -54,8 +54,9 @@ from torch import nn
 
 from agents.neural.common import Adam, power
 from agents.neural.happy_configs import AlternatingConfig, KLFollowerConfig, RACHappyConfig
-from games.happy_text import HappyTextProblem, label_pairs, pair_up
+from games.happy_text import label_pairs, pair_up
 from games.happy_text_lm import DTYPE, Generations, WordLM, sample, sequence_kl, token_counts
+from games.happy_text_problem import HappyTextProblem
 from stackelberg.preferences import PreferencePairs
 
 __all__ = ["AlternatingConfig", "AlternatingLeader", "BagOfWordsReward", "KLFollower",

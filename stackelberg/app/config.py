@@ -35,7 +35,7 @@ import numpy as np
 import games
 import games.user_games
 from agents.registry import FOLLOWERS, LEADERS, AgentSpec
-from games.happy_text import HappyTextProblem
+from games.happy_text_problem import HappyTextProblem
 from games.user_envs import UserEnvError, check_roles, user_env_problem
 from stackelberg.app.incentives_section import IncentivesError, check_section, designed_economy
 from stackelberg.coordinator import MatchConfig
