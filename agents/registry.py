@@ -8,10 +8,12 @@ An algorithm plays the kinds of problem its spec names (``kinds``, the registry 
 also a ``"problem"`` built without a game model (they read only the problem), ``pbrl-nash``
 plays ``"economy"`` (a planner over n followers playing a game), and the torch learners
 (``rac-neural``, ``partial-gradient-neural``, ``actor-critic``) play ``"simulator"``: a game with
-no exact model, through its PettingZoo environment only (:mod:`stackelberg.simulated`). A
-follower learner that also plays an economy names its game form (``economy``, one learner per
-follower, built as ``factory(config, index)``) under the same name: ``best-response`` and
-``soft-q``.
+no exact model, through its PettingZoo environment only (:mod:`stackelberg.simulated`); the
+happy-text learners (``alternating``, ``kl-policy-gradient``, and ``rac-neural`` on sequences)
+play ``"text"``, a language model's RLHF (:mod:`agents.neural.happy`). One name may have other
+forms for other kinds (``forms``), each with its own config: a follower learner that also plays
+an economy (one learner per follower, built as ``factory(config, index)``), ``best-response``
+and ``soft-q``; ``rac-neural``, whose text form is RAC on sequences.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from agents.leaders.rac import RACConfig, RACLeader
 from agents.leaders.search import SearchLeader
 from agents.leaders.zeroth_order import ZerothOrderConfig, ZerothOrderLeader
 from agents.neural.configs import ActorCriticConfig, NeuralPartialGradientConfig, RACNeuralConfig
+from agents.neural.happy_configs import AlternatingConfig, KLFollowerConfig, RACHappyConfig
 
 
 def _torch_learner(module: str, name: str) -> Callable[..., object]:
@@ -72,16 +75,18 @@ class AgentSpec:
     fixed: tuple[tuple[str, object], ...] = ()
     #: The kinds of problem it plays (module docstring).
     kinds: tuple[str, ...] = ("game",)
-    #: The same learner for an economy's followers, if it has one (module docstring).
-    economy: AgentSpec | None = None
+    #: The same name's forms for other kinds, each with its own config (module docstring).
+    forms: tuple[AgentSpec, ...] = ()
 
     def for_kind(self, kind: str) -> AgentSpec | None:
-        """The spec that plays ``kind``: this one, its ``economy`` form, or None."""
+        """The spec that plays ``kind``: this one, one of its ``forms``, or None."""
         if kind in self.kinds:
             return self
-        if kind == "economy" and self.economy is not None:
-            return self.economy
-        return None
+        return next((form for form in self.forms if kind in form.kinds), None)
+
+    def all_kinds(self) -> tuple[str, ...]:
+        """Every kind the name plays, its forms' included."""
+        return (*self.kinds, *(kind for form in self.forms for kind in form.kinds))
 
     def make_config(self, **params: object) -> object:
         """Build the config; ``fixed`` entries (e.g. the penalty of ``pbrl-bellman``) win."""
@@ -144,11 +149,19 @@ LEADERS: dict[str, AgentSpec] = {
         AgentSpec("rac-neural", RACNeuralConfig,
                   _torch_learner("agents.neural.rac", "RACNeuralLeader"),
                   "RAC with torch policies through a simulator (games with no exact model)",
-                  kinds=("simulator",)),
+                  kinds=("simulator",),
+                  forms=(AgentSpec("rac-neural", RACHappyConfig,
+                                   _torch_learner("agents.neural.happy", "RACHappyLeader"),
+                                   "on happy text: RAC on sequences, a bag-of-words reward model",
+                                   kinds=("text",)),)),
         AgentSpec("partial-gradient-neural", NeuralPartialGradientConfig,
                   _torch_learner("agents.neural.rac", "NeuralPartialGradientLeader"),
                   "torch policy gradient of the leader's own return, follower held fixed",
                   kinds=("simulator",)),
+        AgentSpec("alternating", AlternatingConfig,
+                  _torch_learner("agents.neural.happy", "AlternatingLeader"),
+                  "standard RLHF: fit the reward model on the follower's current pairs",
+                  kinds=("text",)),
     )
 }
 
@@ -157,23 +170,28 @@ FOLLOWERS: dict[str, AgentSpec] = {
     for spec in (
         AgentSpec("best-response", BestResponseConfig, BestResponseFollower,
                   "exact soft best response by policy iteration", kinds=EXACT,
-                  economy=AgentSpec("best-response", DampedBestResponseConfig,
+                  forms=(AgentSpec("best-response", DampedBestResponseConfig,
                                     damped_best_response,
                                     "in an economy: damped simultaneous soft best responses",
-                                    kinds=("economy",))),
+                                    kinds=("economy",)),)),
         AgentSpec("mirror-descent", MirrorDescentConfig, MirrorDescentFollower,
                   "policy mirror descent with exact Q-values", kinds=EXACT),
         AgentSpec("soft-q", SoftQConfig, SoftQFollower,
                   "soft Q-learning on transitions sampled from the game",
-                  economy=AgentSpec("soft-q", IndependentSoftQConfig, independent_soft_q,
+                  forms=(AgentSpec("soft-q", IndependentSoftQConfig, independent_soft_q,
                                     "in an economy: independent soft Q-learning, each "
-                                    "follower from its own samples", kinds=("economy",))),
+                                    "follower from its own samples",
+                                    kinds=("economy",)),)),
         AgentSpec("model-based", ModelBasedConfig, ModelBasedFollower,
                   "soft best response to a model estimated from sampled transitions"),
         AgentSpec("actor-critic", ActorCriticConfig,
                   _torch_learner("agents.neural.actor_critic", "ActorCriticFollower"),
                   "torch actor and TD(0) critic on batched rollouts (games with no exact model)",
                   kinds=("simulator",)),
+        AgentSpec("kl-policy-gradient", KLFollowerConfig,
+                  _torch_learner("agents.neural.happy", "KLFollower"),
+                  "a language model's policy gradient with a KL term to its pre-trained model",
+                  kinds=("text",)),
     )
 }
 

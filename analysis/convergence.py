@@ -153,15 +153,20 @@ def convergence_panels(runs: Sequence[RunRecord]) -> list[Panel]:
 
 #: The suffix of a quantity's closed form in sampled metrics (:mod:`stackelberg.simulated`).
 CLOSED_FORM = "_closed_form"
+#: The suffix of a sampled quantity's standard error (:class:`stackelberg.metrics.SampledMetrics`).
+STANDARD_ERROR = "_se"
 
 
 def sampled_panels(runs: Sequence[RunRecord]) -> list[Panel]:
     """The panels of runs with sampled metrics (docs/theory.md §9 for the duopoly's):
 
-    1. both players' sampled values (mean discounted returns, a band of +- 2 standard errors;
-       the follower's for a single run);
+    1. both players' sampled values (mean discounted returns, or ``-f`` where the leader's
+       objective is no return, as happy text's; a band of +- 2 standard errors; the
+       follower's for a single run);
     2. if the runs report quantities with closed forms (``q`` and ``q_closed_form`` columns),
-       each quantity against its closed form (dashed).
+       each quantity against its closed form (dashed);
+    3. one panel per other sampled quantity with a standard error (``q`` and ``q_se``
+       columns, e.g. happy text's mean sentiment and KL), a band of +- 2 standard errors.
     """
     values, quantities = [], []
     for run in runs:
@@ -177,13 +182,23 @@ def sampled_panels(runs: Sequence[RunRecord]) -> list[Panel]:
                 quantities.append(Series(f"{prefix}{name}", it, m[name]))
                 quantities.append(Series(f"{prefix}{name}, closed form", it, m[key],
                                          reference=True))
-    title, values = _capped("Sampled values (mean discounted return, +- 2 s.e.)", values)
+    title, values = _capped("Sampled values (+- 2 s.e.)", values)
     panels = [Panel(title, "value (higher is better)", False, values,
                     ylim=tail_limits(values))]
     if quantities:
         title, quantities = _capped("Quantities against their closed forms", quantities)
         panels.append(Panel(title, "planned quantity", False, quantities,
                             ylim=tail_limits(quantities)))
+    drawn = {"leader_value", "follower_value", "upper_objective"}  # f = -V_L: drawn already
+    others = dict.fromkeys(key.removesuffix(STANDARD_ERROR) for run in runs for key in run.metrics
+                           if key.endswith(STANDARD_ERROR)
+                           and key.removesuffix(STANDARD_ERROR) in run.metrics)
+    for name in (n for n in others if n not in drawn):
+        series = [Series(run.label, run.metrics["iteration"], run.metrics[name],
+                         run.metrics[name + STANDARD_ERROR])
+                  for run in runs if name in run.metrics and name + STANDARD_ERROR in run.metrics]
+        title, series = _capped(f"{name} (sampled, +- 2 s.e.)", series)
+        panels.append(Panel(title, name, False, series, ylim=tail_limits(series)))
     return panels
 
 

@@ -18,6 +18,8 @@ Everything is shipped or generated, nothing is downloaded:
 The MDP: a state is the prefix generated so far, an action the next token, and an episode ends
 with the end token or after ``max_length`` tokens. The language model (:mod:`games.
 happy_text_lm`, torch) is the pre-trained policy; this module needs no torch.
+
+The bilevel problem a match plays is :mod:`games.happy_text_problem`'s.
 """
 
 from __future__ import annotations
@@ -33,9 +35,8 @@ from scipy.special import expit
 
 from stackelberg.preferences import PreferencePairs
 
-__all__ = ["END", "GAME_ID", "WORDS", "Annotator", "CorpusSettings", "HappyTextGame",
-           "LMSettings", "Vocabulary", "generate_corpus", "happy_text_problem", "label_pairs",
-           "vocabulary"]
+__all__ = ["END", "GAME_ID", "WORDS", "Annotator", "CorpusSettings", "LMSettings", "Vocabulary",
+           "generate_corpus", "label_pairs", "pair_up", "vocabulary"]
 
 GAME_ID = "stackelberg/happy-text-v0"
 
@@ -140,36 +141,6 @@ class LMSettings:
 
 
 @dataclass(frozen=True)
-class HappyTextGame:
-    """`stackelberg/happy-text-v0`: the language model's settings (its corpus and pre-training),
-    the annotator's Bradley-Terry ``beta`` on VADER scores, and the follower's KL weight
-    ``tau`` (docs/theory.md §8.2)."""
-
-    lm: LMSettings
-    beta: float
-    tau: float
-
-
-def happy_text_problem(tau: float, *, beta: float = 5.0, embed: int = 32, hidden: int = 64,
-                       max_length: int = 12, pretrain_steps: int = 600, pretrain_batch: int = 64,
-                       pretrain_lr: float = 0.01, pretrain_seed: int = 0,
-                       corpus_size: int = 2000, corpus_positive: float = 0.25,
-                       corpus_negative: float = 0.40, corpus_seed: int = 0) -> HappyTextGame:
-    """The registry's builder of ``stackelberg/happy-text-v0`` (``[game]`` keys of a config;
-    ``tau`` is ``[follower] tau``, the KL weight to the pre-trained model). Builds no model:
-    :func:`games.happy_text_lm.pretrained` does, from ``lm``."""
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
-        raise ValueError(f"beta must be a number > 0, got {beta!r}")
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau >= 0:
-        raise ValueError(f"tau must be a number >= 0, got {tau!r}")
-    corpus = CorpusSettings(size=corpus_size, positive=corpus_positive,
-                            negative=corpus_negative, seed=corpus_seed)
-    lm = LMSettings(embed=embed, hidden=hidden, max_length=max_length, steps=pretrain_steps,
-                    batch=pretrain_batch, lr=pretrain_lr, seed=pretrain_seed, corpus=corpus)
-    return HappyTextGame(lm, float(beta), float(tau))
-
-
-@dataclass(frozen=True)
 class Vocabulary:
     """Words and their token ids; id 0 is :data:`END`."""
 
@@ -268,3 +239,10 @@ def label_pairs(scores: np.ndarray, first: np.ndarray, second: np.ndarray, beta:
     p = expit(beta * (scores[second] - scores[first]))
     return PreferencePairs(np.asarray(first), np.asarray(second),
                            (rng.random(len(p)) < p).astype(float))
+
+
+def pair_up(n: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Generation ``i`` against generation ``i + shift`` (mod ``n``), ``shift`` in ``1..n-1``:
+    two independent draws of the policy in each pair. Returns the partners and the shift."""
+    shift = int(rng.integers(1, n)) if n > 1 else 0
+    return np.roll(np.arange(n), -shift), shift

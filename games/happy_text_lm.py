@@ -39,7 +39,8 @@ from games.happy_text import (
     vocabulary,
 )
 
-__all__ = ["DEFAULT_CACHE", "Generations", "LMSettings", "WordLM", "pretrained", "sample"]
+__all__ = ["DEFAULT_CACHE", "Generations", "LMSettings", "WordLM", "pretrained", "sample",
+           "sequence_kl", "token_counts"]
 
 DTYPE = torch.float32
 #: Where :func:`pretrained` keeps its models unless told otherwise.
@@ -111,6 +112,25 @@ def sample(model: WordLM, uniforms: torch.Tensor) -> Generations:
             alive = alive & (choice != 0)
             current = choice.unsqueeze(1)
     return Generations(tokens, mask)
+
+
+def token_counts(generations: Generations, size: int, dtype: torch.dtype = DTYPE
+                 ) -> torch.Tensor:
+    """``phi(y)`` ``(n, size)``: how often each token occurs among the chosen ones of each
+    generation (the features of the bag-of-words reward model ``r_x(y) = x . phi(y)``,
+    :class:`games.happy_text_problem.HappyTextProblem`)."""
+    counts = torch.zeros(generations.tokens.shape[0], size, dtype=dtype)
+    return counts.scatter_add_(1, generations.tokens, generations.mask.to(dtype))
+
+
+def sequence_kl(policy: WordLM, reference: WordLM, generations: Generations) -> torch.Tensor:
+    """``sum_t KL(pi(.|y_<t) || pi_0(.|y_<t))`` along each generation ``(n,)``: an unbiased
+    estimate of the sequence-level KL (chain rule), with no sampling noise within a step."""
+    with torch.no_grad():
+        logp = policy.log_probs(generations.tokens)
+        ref = reference.log_probs(generations.tokens)
+        per_step = (logp.exp() * (logp - ref)).sum(-1)
+        return (per_step * generations.mask).sum(1)
 
 
 def encode_corpus(sentences: list[str], vocab: Vocabulary, max_length: int) -> Generations:

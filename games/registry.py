@@ -18,7 +18,12 @@ keyword parameters) returns and how a run uses it:
   the builder takes ``tau`` as a ``"problem"``'s does and returns a
   :class:`~stackelberg.simulated.SimulatedProblem` (:func:`make_simulated`; ``stackelberg run``
   with the learners that play through a simulator, ``rac-neural`` and ``actor-critic``), with
-  its environment factory (DESIGN, "Exact or sampled").
+  its environment factory (DESIGN, "Exact or sampled");
+- ``"text"``: a language model's RLHF on its own generated text, known through samples only:
+  the builder takes ``tau`` (the KL weight) as a ``"problem"``'s does and returns a problem
+  whose metrics are sampled (:class:`games.happy_text_problem.HappyTextProblem`: ``seed``,
+  ``metrics_observer``, ``run_files``; :func:`make_problem`), played by the sequence learners
+  (``rac-neural``, ``alternating``, ``kl-policy-gradient``, :mod:`agents.neural.happy`).
 
 Users add games without editing this package in one of two ways, and only these run a user's
 code (user games are of kind ``"game"``):
@@ -53,7 +58,7 @@ from games.economy_env import EconomyAECEnv, EconomyParallelEnv
 from games.env import StackelbergAECEnv, StackelbergParallelEnv
 from games.four_rooms_entry import four_rooms_registered_env, four_rooms_registered_problem
 from games.gridworld import gridworld_goal_game
-from games.happy_text import happy_text_problem
+from games.happy_text_problem import happy_text_problem
 from games.matrix import matrix_game
 from games.patrol import patrol_game
 from games.random_markov import random_markov_game
@@ -87,7 +92,9 @@ ECONOMY_ENV_CLASSES: Mapping[str, type] = MappingProxyType(
     {"parallel": EconomyParallelEnv, "aec": EconomyAECEnv}
 )
 #: The kinds of entry (module docstring).
-KINDS = ("game", "economy", "network", "problem", "simulator")
+KINDS = ("game", "economy", "network", "problem", "simulator", "text")
+#: The kinds whose builder takes the follower's weight ``tau`` (:func:`make_problem`).
+PROBLEM_KINDS = ("problem", "text")
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ class GameInfo:
     defaults : mapping, optional
         Keyword arguments passed to ``builder`` unless overridden (on top of the builder's own
         defaults). Stored read-only.
-    kind : {"game", "economy", "network", "problem", "simulator"}, default "game"
+    kind : {"game", "economy", "network", "problem", "simulator", "text"}, default "game"
     environment : callable, optional
         For a ``"problem"`` or a ``"simulator"``: its PettingZoo environment factory
         ``(kind, max_cycles, render_mode, **params)``, if it has one.
@@ -135,7 +142,8 @@ class GameInfo:
             name: p.default
             for name, p in signature.parameters.items()
             # a problem's tau is the follower's entropy weight ([follower] tau), not its own
-            if p.kind in taken and not (self.kind in ("problem", "simulator") and name == "tau")
+            if p.kind in taken and not (self.kind in (*PROBLEM_KINDS, "simulator")
+                                        and name == "tau")
         }
         values.update(copy.deepcopy(dict(self.defaults)))
         return values
@@ -215,7 +223,7 @@ REGISTRY: dict[str, GameInfo] = {
             builder=happy_text_problem,
             description="Happy text: RLHF of a small language model, a reward model fit to "
             "VADER preferences on its own generations ([follower] tau = KL weight)",
-            kind="problem",
+            kind="text",
         ),
         GameInfo(
             id="stackelberg/four-rooms-v0",
@@ -313,7 +321,8 @@ def _resolve(game_id: str) -> tuple[Builder, Mapping[str, Any], bool]:
 
 
 _A = {"game": "a game", "economy": "an economy", "network": "a network",
-      "problem": "a bilevel problem", "simulator": "a game known only through its simulator"}
+      "problem": "a bilevel problem", "simulator": "a game known only through its simulator",
+      "text": "a text-generation problem"}
 
 
 def make_economy(economy_id: str, **params: Any) -> IncentiveEconomy:
@@ -327,11 +336,11 @@ def make_economy(economy_id: str, **params: Any) -> IncentiveEconomy:
 
 
 def make_problem(game_id: str, tau: float, **params: Any):
-    """Build a registered bilevel problem (kind ``"problem"``) at the entropy weight ``tau``;
-    unknown ids and parameters are refused by name."""
+    """Build a registered bilevel problem (kind ``"problem"``, or ``"text"``) at the follower's
+    weight ``tau``; unknown ids and parameters are refused by name."""
     info = REGISTRY.get(game_id)
-    if info is None or info.kind != "problem":
-        known = sorted(i for i, e in REGISTRY.items() if e.kind == "problem")
+    if info is None or info.kind not in PROBLEM_KINDS:
+        known = sorted(i for i, e in REGISTRY.items() if e.kind in PROBLEM_KINDS)
         raise ValueError(f"unknown bilevel problem {game_id!r}; known: "
                          f"{', '.join(known) or '(none)'}")
     kwargs = {**copy.deepcopy(dict(info.defaults)), **params, "tau": tau}
@@ -473,7 +482,7 @@ def make_env(
     if entry_kind == "economy" and not commitment:
         return make_economy_env(game_id, kind, max_cycles, render_mode, observation=observation,
                                 discount_as_termination=discount_as_termination, **params)
-    if entry_kind in ("network", "problem", "simulator"):
+    if entry_kind in ("network", *PROBLEM_KINDS, "simulator"):
         info = REGISTRY[game_id]
         factory = info.builder if entry_kind == "network" else info.environment
         if factory is None:
@@ -520,7 +529,7 @@ def register_all() -> None:
     """
     registries = {"aec": pettingzoo.aec_registry, "parallel": pettingzoo.parallel_registry}
     for info in REGISTRY.values():
-        if info.kind in ("problem", "simulator") and info.environment is None:
+        if info.kind in (*PROBLEM_KINDS, "simulator") and info.environment is None:
             continue
         for kind, registry in registries.items():
             if info.id not in registry:

@@ -17,7 +17,7 @@ from agents.leaders.gradient import GradientLeaderConfig
 from agents.leaders.rac import RACConfig
 from agents.registry import FOLLOWERS, LEADERS
 from stackelberg.app import cli as cli_module
-from stackelberg.app.config import DEFAULT_TAU, load_config
+from stackelberg.app.config import default_tau, load_config
 
 CONFIG = """
 [game]
@@ -66,7 +66,7 @@ def test_algorithms_json_lists_every_registry_entry_with_the_dataclass_defaults(
         defaults = {k: v for k, v in dataclasses.asdict(spec.make_config()).items()
                     if k not in fixed}
         if role == "follower":
-            defaults = {"tau": DEFAULT_TAU, **defaults}
+            defaults = {"tau": default_tau(spec.kinds[0]), **defaults}
         got = {p["name"]: p["default"] for p in row["parameters"]}
         assert got == json.loads(json.dumps(defaults)), name
         # every field is documented in its config class (or a base class)

@@ -1,10 +1,12 @@
 """Happy text (`stackelberg/happy-text-v0`, docs/theory.md §8.2): the generated corpus, the
 VADER annotator with the network off, the reward model's gradient, common-random-number
-sampling, and a tiny RLHF run of each leader whose sentiment must rise."""
+sampling, and tiny RLHF matches of each leader through the coordinator (the path of every game)
+whose sentiment must rise; the run directory, its figure, bad configs and a tournament."""
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import socket
 from pathlib import Path
@@ -13,22 +15,28 @@ import numpy as np
 import pytest
 import torch
 
+import games
 from agents.neural.happy import (
     BagOfWordsReward,
-    pair_up,
     preference_gradient,
     preference_nll,
-    sequence_kl,
 )
-from agents.neural.happy_run import HappyConfigError, load_config, main, parse, run
+from analysis.convergence import convergence_panels
+from analysis.runs import load_run
 from games.happy_text import (
+    GAME_ID,
     Annotator,
     CorpusSettings,
     generate_corpus,
     label_pairs,
+    pair_up,
     vocabulary,
 )
-from games.happy_text_lm import LMSettings, cache_file, pretrained, sample
+from games.happy_text_lm import LMSettings, cache_file, pretrained, sample, sequence_kl
+from games.happy_text_problem import HappyTextProblem
+from stackelberg.app.cli import main
+from stackelberg.app.config import ConfigError, build_experiment, load_config, parse_config
+from stackelberg.coordinator import run_match
 from stackelberg.preferences import PreferencePairs
 
 pytestmark = pytest.mark.xdist_group("torch")
@@ -109,15 +117,21 @@ def test_the_reward_model_counts_the_chosen_tokens():
     assert model(phi).tolist() == [7.0, 8.0]
 
 
+#: Where a test's current directory keeps the model (``HappyTextProblem``'s default cache).
+CACHE = Path("runs") / "happy_text"
+
+
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
-    settings = parse({"game": TINY_LM}).lm
-    cache = tmp_path_factory.mktemp("lm")
-    return settings, cache, pretrained(settings, cache)
+    """The tiny model's settings, a directory whose ``runs/happy_text`` holds it, the model."""
+    settings = games.make_problem(GAME_ID, 0.5, **TINY_LM).lm
+    root = tmp_path_factory.mktemp("lm")
+    return settings, root, pretrained(settings, root / CACHE)
 
 
 def test_the_model_is_cached_under_its_settings(tiny_lm):
-    settings, cache, model = tiny_lm
+    settings, root, model = tiny_lm
+    cache = root / CACHE
     assert cache_file(settings, cache).is_file()
     again = pretrained(settings, cache)  # read, not trained again
     for a, b in zip(model.parameters(), again.parameters(), strict=True):
@@ -151,81 +165,134 @@ def test_pairing_puts_two_different_draws_in_every_pair():
     assert np.array_equal(partner, np.roll(np.arange(8), -shift))
 
 
+def _match(leader: dict, iterations: int = 40):
+    """A tiny match of ``leader`` through the coordinator, as `stackelberg run` plays it."""
+    config = parse_config({"game": {"id": GAME_ID, **TINY_LM, "eval_samples": 128},
+                           "leader": {**leader, "batch": 32},
+                           "follower": {"learner": "kl-policy-gradient", "tau": 0.5,
+                                        "batch": 32, "lr": 0.02},
+                           "run": {"iterations": iterations, "seed": 0,
+                                   "metrics_every": 20, "progress": False}})
+    experiment = build_experiment(config)
+    return experiment, run_match(experiment.problem, experiment.leader, experiment.followers,
+                                 config.run, experiment.streams)
+
+
 @pytest.mark.parametrize("leader", [{"algorithm": "rac-neural", "xi": 0.2},
                                     {"algorithm": "alternating", "lr": 0.2}])
-def test_a_tiny_rlhf_run_makes_the_text_happier_with_a_bounded_kl(leader, tiny_lm, offline):
-    _, cache, _ = tiny_lm
-    config = parse({"game": TINY_LM,
-                    "leader": {**leader, "batch": 32},
-                    "follower": {"tau": 0.5, "batch": 32, "lr": 0.02},
-                    "run": {"iterations": 40, "seed": 0, "eval_every": 20,
-                            "eval_samples": 128}})
-    result = run(config, cache)
-    before, after = result.evaluations[0], result.evaluations[-1]
-    assert after.sentiment > before.sentiment + 0.2, (before, after)
-    assert after.sentiment - before.sentiment > 4 * np.hypot(before.sentiment_se,
-                                                             after.sentiment_se)
+def test_a_tiny_rlhf_match_makes_the_text_happier_with_a_bounded_kl(leader, tiny_lm, offline,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tiny_lm[1])
+    experiment, result = _match(leader)
+    summary, last = result.summary, result.metrics[-1]
+    assert summary["metrics"].startswith("sampled")
+    before, after = summary["sentiment_before"], last["sentiment"]
+    assert after > before + 0.2, (before, after)
+    assert after - before > 4 * math.hypot(summary["sentiment_before_se"], last["sentiment_se"])
     # the follower maximizes E[r_x] - tau KL: KL <= (max r_x - E_{pi_0} r_x) / tau
-    weights = np.array(list(result.reward_weights.values()))
-    bound = 2 * config.lm.max_length * np.abs(weights).max() / config.tau
-    assert 0 < after.kl < bound
-    assert after.samples > 0 and after.labels == 40 * 32
+    problem = experiment.problem
+    bound = 2 * problem.max_length * np.abs(result.x).max() / problem.tau
+    assert 0 < last["kl"] < bound
+    assert last["samples"] > 0 and last["labels"] == 40 * 32
     # x = 0 ranks no pair: f is log 2 on every pair, whatever the labels
-    assert before.preference_nll == pytest.approx(np.log(2), abs=1e-12)
-    assert np.isfinite(after.preference_nll) and after.preference_nll > 0
+    assert summary["upper_objective_before"] == pytest.approx(np.log(2), abs=1e-12)
+    assert np.isfinite(last["upper_objective"]) and last["upper_objective"] > 0
+    assert last["leader_value"] == -last["upper_objective"]
+    assert [row["iteration"] for row in result.metrics] == [1, 20, 40]
 
 
 def test_a_bad_config_names_the_file_section_and_key(tmp_path, capsys):
     path = tmp_path / "bad.toml"
-    path.write_text('[leader]\nalgorithm = "rac-neural"\nwmax = 3\n')
-    with pytest.raises(HappyConfigError, match=r"bad\.toml: leader\.wmax: unknown key"):
+    path.write_text(f'[game]\nid = "{GAME_ID}"\n[leader]\nalgorithm = "rac-neural"\n'
+                    'wmax = 3\n')
+    with pytest.raises(ConfigError, match=r"bad\.toml: leader\.wmax: unknown key"):
         load_config(path)
-    assert main([str(path)]) == 2
+    assert main(["run", str(path)]) == 2
     assert "leader.wmax" in capsys.readouterr().err
-    with pytest.raises(HappyConfigError, match="follower.tau"):
-        parse({"follower": {"tau": -1.0}})
-    with pytest.raises(HappyConfigError, match="game.corpus_sise"):
-        parse({"game": {"corpus_sise": 10}})
+    with pytest.raises(ConfigError, match="follower.tau"):
+        parse_config({"game": {"id": GAME_ID}, "follower": {"tau": -1.0}})
+    with pytest.raises(ConfigError, match=r"leader: 'pbrl-value' cannot play a language"):
+        parse_config({"game": {"id": GAME_ID}, "leader": {"algorithm": "pbrl-value"}})
+    with pytest.raises(ConfigError, match=r"leader \(alternating\): .*batch"):
+        parse_config({"game": {"id": GAME_ID}, "leader": {"algorithm": "alternating",
+                                                           "batch": "64"}})
+    with pytest.raises(ConfigError, match="run.eval_every: unknown key"):
+        parse_config({"game": {"id": GAME_ID}, "run": {"eval_every": 10}})
+    path.write_text(f'[game]\nid = "{GAME_ID}"\ncorpus_sise = 10\n')
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml" in err and "'corpus_sise'" in err and "game" in err
 
 
 def test_the_shipped_config_is_valid():
     config = load_config(ROOT / "configs" / "happy_text.toml")
-    assert config.leader == "rac-neural" and config.tau > 0
+    assert config.kind == "text" and config.leader == "rac-neural" and config.tau > 0
+    assert config.resolved()["game"]["eval_samples"] == 256
+    # a text game's defaults: the sequence learners, RLHF's KL weight (not an entropy weight)
+    bare = parse_config({"game": {"id": GAME_ID}})
+    assert (bare.leader, bare.follower, bare.tau) == ("rac-neural", "kl-policy-gradient", 0.5)
 
 
-def test_stackelberg_run_plays_a_happy_text_config(tiny_lm, tmp_path, cli, offline):
-    settings, cache, _ = tiny_lm
-    stored = tmp_path / "runs" / "happy_text"
+def _tiny_config(directory: Path, settings: LMSettings, model_dir: Path) -> None:
+    """``happy.toml`` of a two-iteration match in ``directory``, its model in the default
+    cache there."""
+    stored = directory / CACHE
     stored.mkdir(parents=True)
-    shutil.copy(cache_file(settings, cache), stored)  # the runner's default cache, relative
+    shutil.copy(cache_file(settings, model_dir / CACHE), stored)
     game = "\n".join(f"{k} = {v!r}" for k, v in TINY_LM.items())
-    (tmp_path / "happy.toml").write_text(
-        f'[game]\nid = "stackelberg/happy-text-v0"\n{game}\n[leader]\nalgorithm = '
-        '"alternating"\nbatch = 8\n[follower]\nbatch = 8\n[run]\niterations = 2\n'
-        'eval_every = 1\neval_samples = 16\n')
-    result = cli("run", "happy.toml", "run.seed=3", "--out", "out", cwd=tmp_path)
+    (directory / "happy.toml").write_text(
+        f'[game]\nid = "{GAME_ID}"\n{game}\neval_samples = 16\n[leader]\nalgorithm = '
+        '"alternating"\nbatch = 8\n[follower]\nlearner = "kl-policy-gradient"\ntau = 0.5\n'
+        'batch = 8\n[run]\niterations = 2\n')
+
+
+def test_stackelberg_run_writes_a_run_directory_that_plot_draws(tiny_lm, tmp_path, cli,
+                                                                 offline):
+    settings, root, _ = tiny_lm
+    _tiny_config(tmp_path, settings, root)
+    result = cli("run", "happy.toml", "run.seed=3", "--out", "out", "--no-figure", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert "sentiment" in result.stdout
+    out = tmp_path / "out"
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 3 and summary["labels"] == 16 and summary["leader"] == "alternating"
-    assert len((tmp_path / "out" / "metrics.csv").read_text().splitlines()) == 1 + 3
-    bad = cli("run", "happy.toml", "leader.wmax=3", cwd=tmp_path)
-    assert bad.returncode == 2 and "happy.toml" in bad.stderr and "leader.wmax" in bad.stderr
+    assert summary["metrics"].startswith("sampled") and "sentiment_se" in summary
+    assert json.loads((out / "config.json").read_text())["run"]["seed"] == 3
+    assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 2
+    text = (out / "samples.txt").read_text()
+    assert text.startswith("before:\n") and "\nafter:\n" in text
+    assert not (out / "convergence.png").exists()
+    # the figure of the run: its sampled values and sentiment, each with +- 2 s.e.
+    plotted = cli("plot", "out", cwd=tmp_path)
+    assert plotted.returncode == 0, plotted.stderr
+    assert (out / "convergence.png").stat().st_size > 0
+    run = load_run(out)
+    panels = {panel.title.split(" (")[0]: panel for panel in convergence_panels([run])}
+    sentiment = panels["sentiment"].series[0]
+    assert np.array_equal(sentiment.y, run.metrics["sentiment"])
+    assert np.array_equal(sentiment.se, run.metrics["sentiment_se"])
+    assert "kl" in panels and "Sampled values" in panels
 
 
 def test_the_game_is_registered_with_its_parameters():
-    import games
-
-    info = games.REGISTRY["stackelberg/happy-text-v0"]
+    info = games.REGISTRY[GAME_ID]
+    assert info.kind == "text"
     assert info.parameters()["beta"] == 5.0 and "tau" not in info.parameters()
-    game = games.make_problem("stackelberg/happy-text-v0", 0.5, hidden=16)
-    assert game.tau == 0.5 and game.lm.hidden == 16
+    problem = games.make_problem(GAME_ID, 0.5, hidden=16)
+    assert isinstance(problem, HappyTextProblem) and problem.model is None
+    assert problem.tau == 0.5 and problem.lm.hidden == 16
 
 
-def test_a_tournament_naming_happy_text_is_refused_by_name(tmp_path, cli):
+def test_a_tournament_plays_happy_text_with_both_leaders(tiny_lm, tmp_path, cli, offline):
+    settings, root, _ = tiny_lm
+    _tiny_config(tmp_path, settings, root)
+    game = ", ".join(f"{k} = {v!r}" for k, v in TINY_LM.items())
     (tmp_path / "spec.toml").write_text(
-        'seeds = [0]\n[budget]\niterations = 5\n[[games]]\nlabel = "happy"\n'
-        'id = "stackelberg/happy-text-v0"\n[[leaders]]\nalgorithm = "pbrl-value"\n'
-        '[[followers]]\nlearner = "best-response"\n')
-    result = cli("tournament", "spec.toml", "--out", "t", cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert "stackelberg/happy-text-v0" in result.stderr and "own runner" in result.stderr
+        'seeds = [0]\n[budget]\niterations = 2\n[[games]]\nlabel = "happy"\n'
+        f'id = "{GAME_ID}"\n{game.replace(", ", chr(10))}\neval_samples = 16\n'
+        '[[leaders]]\nalgorithm = "alternating"\nbatch = 8\n'
+        '[[leaders]]\nalgorithm = "rac-neural"\nbatch = 8\n'
+        '[[followers]]\nlearner = "kl-policy-gradient"\nbatch = 8\n')
+    result = cli("tournament", "spec.toml", "--out", "t", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 matches; ran 2 (0 failed)" in result.stdout

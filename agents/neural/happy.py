@@ -33,10 +33,18 @@ KL-regularized follower, and the two leaders, ``rac-neural`` and the alternating
 
 The follower learner (``theta'``) steps as in the alternating loop; a run's sentiment is that of
 the follower's policy, the policy RLHF delivers, for both leaders.
+
+They implement the coordinator's protocols (:mod:`stackelberg.protocols`) on a
+:class:`games.happy_text_problem.HappyTextProblem`: the leader's ``x`` is the reward model's weight
+vector, the follower's ``policy`` its language model (a :class:`~games.happy_text_lm.WordLM`,
+which the leader samples from); each draws its torch generator's seed, then its numpy draws,
+from the stream ``reset`` gives it. Their configs live in :mod:`agents.neural.happy_configs`
+(no torch).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,14 +53,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.neural.common import Adam, power
-from games.happy_text import Annotator, Vocabulary, label_pairs
-from games.happy_text_lm import DTYPE, Generations, WordLM, sample
+from agents.neural.happy_configs import AlternatingConfig, KLFollowerConfig, RACHappyConfig
+from games.happy_text import label_pairs, pair_up
+from games.happy_text_lm import DTYPE, Generations, WordLM, sample, sequence_kl, token_counts
+from games.happy_text_problem import HappyTextProblem
 from stackelberg.preferences import PreferencePairs
-from stackelberg.validation import check_fields
 
 __all__ = ["AlternatingConfig", "AlternatingLeader", "BagOfWordsReward", "KLFollower",
-           "KLFollowerConfig", "RACHappyConfig", "RACHappyLeader", "StepStats", "pair_up",
-           "policy_step", "preference_gradient", "preference_nll"]
+           "KLFollowerConfig", "RACHappyConfig", "RACHappyLeader", "StepStats", "policy_step",
+           "preference_gradient", "preference_nll"]
 
 
 class BagOfWordsReward(nn.Module):
@@ -63,9 +72,8 @@ class BagOfWordsReward(nn.Module):
         self.x = nn.Parameter(torch.zeros(vocab_size, dtype=dtype))
 
     def features(self, generations: Generations) -> torch.Tensor:
-        """``phi(y)`` ``(n, V)``: how often each token occurs among the chosen ones."""
-        counts = torch.zeros(generations.tokens.shape[0], self.x.numel(), dtype=self.x.dtype)
-        return counts.scatter_add_(1, generations.tokens, generations.mask.to(self.x.dtype))
+        """``phi(y)`` ``(n, V)`` (:func:`games.happy_text_lm.token_counts`)."""
+        return token_counts(generations, self.x.numel(), self.x.dtype)
 
     def forward(self, phi: torch.Tensor) -> torch.Tensor:
         return phi @ self.x
@@ -100,13 +108,6 @@ def preference_gradient(x: torch.Tensor, phi: torch.Tensor, pairs: PreferencePai
     return ((torch.sigmoid(D) - label)[:, None] * (phi[second] - phi[first])).mean(0)
 
 
-def pair_up(n: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """Generation ``i`` against generation ``i + shift`` (mod ``n``), ``shift`` in ``1..n-1``:
-    two independent draws of the policy in each pair. Returns the partners and the shift."""
-    shift = int(rng.integers(1, n)) if n > 1 else 0
-    return np.roll(np.arange(n), -shift), shift
-
-
 @dataclass(frozen=True)
 class StepStats:
     """What one policy step measured: the mean reward it climbed (before the KL term) and the
@@ -114,17 +115,6 @@ class StepStats:
 
     reward: float
     kl: float
-
-
-def sequence_kl(policy: WordLM, reference: WordLM, generations: Generations
-                ) -> torch.Tensor:
-    """``sum_t KL(pi(.|y_<t) || pi_0(.|y_<t))`` along each generation ``(n,)``: an unbiased
-    estimate of the sequence-level KL (chain rule), with no sampling noise within a step."""
-    with torch.no_grad():
-        logp = policy.log_probs(generations.tokens)
-        ref = reference.log_probs(generations.tokens)
-        per_step = (logp.exp() * (logp - ref)).sum(-1)
-        return (per_step * generations.mask).sum(1)
 
 
 def policy_step(policy: WordLM, reference: WordLM, optimizer: Adam, generations: Generations,
@@ -146,90 +136,88 @@ def _uniforms(n: int, T: int, generator: torch.Generator) -> torch.Tensor:
     return torch.rand(n, T, generator=generator, dtype=DTYPE)
 
 
-@dataclass(frozen=True)
-class KLFollowerConfig:
-    """The follower's policy-gradient steps.
 
-    Attributes
-    ----------
-    batch : int
-        Generations per step.
-    lr, decay : float
-        Adam step size ``lr (k+1)^-decay``.
-    """
+def _require_text(problem: object, name: str) -> HappyTextProblem:
+    if not isinstance(problem, HappyTextProblem):
+        raise ValueError(f"{name} plays happy text (stackelberg/happy-text-v0), not "
+                         f"{type(problem).__name__}")
+    return problem
 
-    batch: int = 64
-    lr: float = 0.003
-    decay: float = 0.0
 
-    section = "follower"
-
-    def __post_init__(self) -> None:
-        check_fields(self, positive_int=("batch",), positive=("lr",), non_negative=("decay",))
+def _torch_generator(rng: np.random.Generator) -> torch.Generator:
+    """A torch generator seeded by the first draw of ``rng`` (module docstring)."""
+    generator = torch.Generator()
+    generator.manual_seed(int(rng.integers(2**62)))
+    return generator
 
 
 class KLFollower:
-    """The language model fine-tuned on ``r_x`` with a KL term to ``pi_0`` (module docstring)."""
+    """``kl-policy-gradient``: the language model fine-tuned on ``r_x`` with a KL term to
+    ``pi_0`` (module docstring); a :class:`~stackelberg.protocols.FollowerLearner`."""
 
-    def __init__(self, reference: WordLM, tau: float, max_length: int,
-                 config: KLFollowerConfig, generator: torch.Generator):
-        self.reference, self.tau, self.max_length = reference, float(tau), max_length
-        self.config, self.generator = config, generator
-        self.policy = reference.copy()
-        self.optimizer = Adam(self.policy)
+    def __init__(self, config: KLFollowerConfig):
+        self.config = config
+        self.samples = 0
+
+    def reset(self, problem: HappyTextProblem, rng: np.random.Generator) -> None:
+        self.problem = _require_text(problem, "kl-policy-gradient")
+        self.reference = problem.reference()
+        self.generator = _torch_generator(rng)
+        self._policy = self.reference.copy()
+        self.optimizer = Adam(self._policy)
         self.k, self.samples, self.last = 0, 0, StepStats(0.0, 0.0)
 
-    def step(self, reward_model: BagOfWordsReward) -> StepStats:
+    @property
+    def policy(self) -> WordLM:
+        """The fine-tuned language model (the best-response estimate)."""
+        return self._policy
+
+    def step(self, x: np.ndarray) -> None:
+        """One policy-gradient step on the reward model of weights ``x``."""
         c = self.config
-        generations = sample(self.policy, _uniforms(c.batch, self.max_length, self.generator))
-        with torch.no_grad():
-            reward = reward_model(reward_model.features(generations))
-        self.last = policy_step(self.policy, self.reference, self.optimizer, generations, reward,
-                                self.tau, power(c.lr, c.decay, self.k))
+        generations = sample(self._policy, _uniforms(c.batch, self.problem.max_length,
+                                                     self.generator))
+        weights = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        reward = token_counts(generations, weights.numel()) @ weights
+        self.last = policy_step(self._policy, self.reference, self.optimizer, generations,
+                                reward, self.problem.tau, power(c.lr, c.decay, self.k))
         self.k += 1
         self.samples += c.batch
-        return self.last
-
-
-@dataclass(frozen=True)
-class AlternatingConfig:
-    """The alternating loop's reward-model step.
-
-    Attributes
-    ----------
-    batch : int
-        Labelled pairs per iteration (from as many generations of the follower).
-    lr, decay : float
-        Adam step size of ``x``, ``lr (k+1)^-decay``.
-    """
-
-    batch: int = 64
-    lr: float = 0.05
-    decay: float = 0.3
-
-    section = "leader"
-
-    def __post_init__(self) -> None:
-        check_fields(self, positive_int=("batch",), positive=("lr",), non_negative=("decay",))
 
 
 class _Leader:
-    """What both leaders share: the reward model, its optimizer, the annotator, counters."""
+    """What both leaders share: the reward model (``x``), its optimizer, the counters; a
+    :class:`~stackelberg.protocols.Leader`."""
 
-    def __init__(self, vocab: Vocabulary, annotator: Annotator, beta: float,
-                 rng: np.random.Generator, generator: torch.Generator):
-        self.vocab, self.annotator, self.beta = vocab, annotator, float(beta)
-        self.rng, self.generator = rng, generator
-        self.reward_model = BagOfWordsReward(len(vocab))
+    name = ""
+
+    def __init__(self, config: AlternatingConfig | RACHappyConfig):
+        self.config = config
+        self.samples = self.labels = 0
+
+    def reset(self, problem: HappyTextProblem, rng: np.random.Generator) -> None:
+        self.problem = _require_text(problem, self.name)
+        self.generator = _torch_generator(rng)
+        self.rng = rng
+        self.reward_model = BagOfWordsReward(len(problem.vocab))
         self.optimizer = Adam(self.reward_model)
         self.k, self.samples, self.labels = 0, 0, 0
+
+    @property
+    def x(self) -> np.ndarray:
+        """The reward model's weights, one per vocabulary entry (float32)."""
+        return self.reward_model.x.detach().numpy()
+
+    @property
+    def penalized_policy(self) -> WordLM | None:
+        return None
 
     def _label(self, generations: Generations) -> tuple[torch.Tensor, PreferencePairs, int]:
         """The features of a batch and its pairs, labelled (:func:`pair_up`)."""
         n = generations.tokens.shape[0]
         partner, shift = pair_up(n, self.rng)
-        scores = self.annotator.score(generations.texts(self.vocab))
-        pairs = label_pairs(scores, np.arange(n), partner, self.beta, self.rng)
+        scores = self.problem.annotator.score(generations.texts(self.problem.vocab))
+        pairs = label_pairs(scores, np.arange(n), partner, self.problem.beta, self.rng)
         self.labels += n
         return self.reward_model.features(generations), pairs, shift
 
@@ -239,54 +227,19 @@ class AlternatingLeader(_Leader):
 
     name = "alternating"
 
-    def __init__(self, config: AlternatingConfig, vocab: Vocabulary, annotator: Annotator,
-                 beta: float, rng: np.random.Generator, generator: torch.Generator):
-        super().__init__(vocab, annotator, beta, rng, generator)
-        self.config = config
-
-    def step(self, follower: KLFollower) -> dict[str, float]:
+    def step(self, responses: Sequence[WordLM]) -> dict[str, float]:
+        """Label pairs of the follower's (``responses[0]``) generations and take one step of
+        ``x`` on their NLL."""
         c = self.config
-        generations = sample(follower.policy,
-                             _uniforms(c.batch, follower.max_length, self.generator))
+        generations = sample(responses[0],
+                             _uniforms(c.batch, self.problem.max_length, self.generator))
         self.samples += c.batch
         phi, pairs, _ = self._label(generations)
         loss = preference_nll(self.reward_model.x, phi, pairs)
         value = float(loss.detach())
         self.optimizer.step(loss, power(c.lr, c.decay, self.k))
         self.k += 1
-        return {"preference_nll": value}
-
-
-@dataclass(frozen=True)
-class RACHappyConfig:
-    """RAC's schedules on happy text, each ``base (k+1)^-exponent`` (module docstring).
-
-    Attributes
-    ----------
-    batch : int
-        Generations per actor per iteration (and labelled pairs).
-    xi, xi_decay : float
-        The reward model's Adam step size and its decay (the slowest time scale).
-    alpha, alpha_decay : float
-        The penalized actor's Adam step size and its decay.
-    w0, w_growth, w_max : float
-        The penalty weight ``w_k = min(w_max, w0 (k+1)^w_growth)``.
-    """
-
-    batch: int = 64
-    xi: float = 0.05
-    xi_decay: float = 0.3
-    alpha: float = 0.003
-    alpha_decay: float = 0.0
-    w0: float = 1.0
-    w_growth: float = 0.3
-    w_max: float = 3.0
-
-    section = "leader"
-
-    def __post_init__(self) -> None:
-        check_fields(self, positive_int=("batch",), positive=("xi", "alpha", "w0", "w_max"),
-                     non_negative=("xi_decay", "alpha_decay", "w_growth"))
+        return {"batch_nll": value, "labels": float(self.labels)}
 
 
 class RACHappyLeader(_Leader):
@@ -294,23 +247,26 @@ class RACHappyLeader(_Leader):
 
     name = "rac-neural"
 
-    def __init__(self, config: RACHappyConfig, vocab: Vocabulary, annotator: Annotator,
-                 beta: float, rng: np.random.Generator, generator: torch.Generator,
-                 reference: WordLM, tau: float):
-        super().__init__(vocab, annotator, beta, rng, generator)
-        self.config, self.reference, self.tau = config, reference, float(tau)
-        self.actor = reference.copy()                       # theta, the penalized actor
+    def reset(self, problem: HappyTextProblem, rng: np.random.Generator) -> None:
+        super().reset(problem, rng)
+        self.actor = problem.reference().copy()              # theta, the penalized actor
         self.actor_optimizer = Adam(self.actor)
+
+    @property
+    def penalized_policy(self) -> WordLM:
+        return self.actor
 
     def penalty_weight(self, k: int) -> float:
         c = self.config
         return min(c.w_max, power(c.w0, -c.w_growth, k))
 
-    def step(self, follower: KLFollower) -> dict[str, float]:
+    def step(self, responses: Sequence[WordLM]) -> dict[str, float]:
+        """One RAC iteration (module docstring) against the follower's policy
+        ``responses[0]`` (``theta'``)."""
         c, k = self.config, self.k
         w = self.penalty_weight(k)
-        uniforms = _uniforms(c.batch, follower.max_length, self.generator)
-        mine, theirs = sample(self.actor, uniforms), sample(follower.policy, uniforms)
+        uniforms = _uniforms(c.batch, self.problem.max_length, self.generator)
+        mine, theirs = sample(self.actor, uniforms), sample(responses[0], uniforms)
         self.samples += 2 * c.batch
         phi, pairs, shift = self._label(mine)
         x = self.reward_model.x
@@ -319,12 +275,12 @@ class RACHappyLeader(_Leader):
         frozen = losses + torch.roll(losses, shift)
         with torch.no_grad():
             reward = self.reward_model(phi) - frozen / w
-        policy_step(self.actor, self.reference, self.actor_optimizer, mine, reward, self.tau,
-                    power(c.alpha, c.alpha_decay, k))
+        policy_step(self.actor, self.problem.reference(), self.actor_optimizer, mine, reward,
+                    self.problem.tau, power(c.alpha, c.alpha_decay, k))
         # g_x = grad f + w (E_theta' phi - E_theta phi): a surrogate with that gradient
         gap = (self.reward_model.features(theirs).mean(0) - phi.mean(0)).detach()
         surrogate = preference_nll(x, phi, pairs) + w * (gap @ x)
         value = float(losses.mean())
         self.optimizer.step(surrogate, power(c.xi, c.xi_decay, k))
         self.k += 1
-        return {"preference_nll": value, "penalty_weight": w}
+        return {"batch_nll": value, "penalty_weight": w, "labels": float(self.labels)}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.registry import FOLLOWERS, LEADERS, AgentSpec
-from stackelberg.app.config import DEFAULT_TAU
+from stackelberg.app.config import default_tau
 
 _SECTION = re.compile(r"^(\w[\w ]*)\n-+$", re.M)
 _ENTRY = re.compile(r"^(\w+(?:\s*,\s*\w+)*)\s*:")
@@ -43,14 +43,16 @@ class Algorithm:
     parameters: tuple[Parameter, ...]
     fixed: dict[str, Any]  # fields this name sets itself (pbrl-bellman: penalty = "bellman")
     kinds: tuple[str, ...] = ("game",)  # the registry kinds it plays
-    economy: Algorithm | None = None  # the same name's form for an economy's followers
+    #: The same name's forms for other kinds (an economy's followers, happy text), each with
+    #: its own parameters (:class:`agents.registry.AgentSpec`).
+    forms: tuple[Algorithm, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         found = {"role": self.role, "name": self.name, "summary": self.summary,
                  "parameters": [dataclasses.asdict(p) for p in self.parameters],
                  "fixed": self.fixed, "kinds": list(self.kinds)}
-        if self.economy is not None:
-            found["economy"] = self.economy.as_json()
+        for form in self.forms:  # under its kind's name: "economy", "text"
+            found[form.kinds[0]] = form.as_json()
         return found
 
 
@@ -104,17 +106,18 @@ def describe(role: str, spec: AgentSpec) -> Algorithm:
     fixed = dict(spec.fixed)
     parameters = []
     if role == "follower":  # not a dataclass field: ExperimentConfig.tau
-        parameters.append(Parameter("tau", "float", DEFAULT_TAU,
-                                    "Entropy weight of the follower's objective "
+        text = spec.kinds == ("text",)
+        parameters.append(Parameter("tau", "float", default_tau(spec.kinds[0]),
+                                    "KL weight to the pre-trained model (docs/theory.md §8.2)."
+                                    if text else "Entropy weight of the follower's objective "
                                     "(docs/theory.md §1); > 0 makes its best response unique."))
     for f in dataclasses.fields(spec.config_class):
         if f.name in fixed:
             continue
         parameters.append(Parameter(f.name, type_name(hints.get(f.name, f.type)),
                                     defaults[f.name], docs.get(f.name, "")))
-    economy = None if spec.economy is None else describe(role, spec.economy)
     return Algorithm(role, spec.name, spec.summary, tuple(parameters), fixed, spec.kinds,
-                     economy)
+                     tuple(describe(role, form) for form in spec.forms))
 
 
 #: Longest parameter description in :func:`as_text` (the JSON listing has every one whole).
@@ -130,14 +133,14 @@ def as_text(found: list[Algorithm]) -> str:
                      "= NAME):")
         for algorithm in (a for a in found if a.role == role):
             fixed = ", ".join(f"{k} = {json.dumps(v)}" for k, v in algorithm.fixed.items())
-            kinds = ", ".join(algorithm.kinds)
-            plays = "" if algorithm.kinds == ("game",) else f" (plays: {kinds})"
+            every = (*algorithm.kinds, *(k for form in algorithm.forms for k in form.kinds))
+            plays = "" if every == ("game",) else f" (plays: {', '.join(every)})"
             lines.append(f"  {algorithm.name}: {algorithm.summary}"
                          + (f" [{fixed}]" if fixed else "") + plays)
             lines.extend(_parameter_lines(algorithm.parameters, "      "))
-            if algorithm.economy is not None:
-                lines.append(f"    {algorithm.economy.summary}:")
-                lines.extend(_parameter_lines(algorithm.economy.parameters, "      "))
+            for form in algorithm.forms:
+                lines.append(f"    {form.summary}:")
+                lines.extend(_parameter_lines(form.parameters, "      "))
     return "\n".join(lines)
 
 

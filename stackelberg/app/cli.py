@@ -82,29 +82,10 @@ def _default_out(config_path: str, config) -> Path:
     return Path("runs") / f"{Path(config_path).stem}-{config.leader}-seed{config.seed}"
 
 
-def _happy_text(path: str) -> bool:
-    """Whether the config names happy text, which its own runner plays (its learners are
-    sequence models, not the coordinator's); an unreadable file is left to ``load_config``."""
-    from games.happy_text import GAME_ID
-    from stackelberg.app.config import ConfigError, load_toml
-
-    try:
-        game = load_toml(path).get("game")
-    except ConfigError:
-        return False
-    return isinstance(game, dict) and game.get("id") == GAME_ID
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from stackelberg.app.config import ConfigError, in_file, load_config
     from stackelberg.app.rundir import run_experiment
 
-    if _happy_text(args.config):
-        from agents.neural.happy_run import main as run_happy_text
-
-        return run_happy_text([args.config, *args.overrides,
-                               *(["--out", args.out] if args.out else [])],
-                              prog=f"stackelberg {args.command}")
     try:
         config = load_config(args.config, args.overrides, note=_note("run"))
     except ConfigError as err:
@@ -144,13 +125,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def sampled_line(s: dict) -> str:
     """The one-line result of a run with sampled metrics: both values with their standard
-    errors, and each quantity that has a closed form next to it."""
+    errors, each quantity that has a closed form next to it, and each other quantity with a
+    standard error (with its value before the match where the summary has it)."""
     line = (f"sampled: leader value {s['leader_value']:.6g} (s.e. {s['leader_value_se']:.2g}), "
             f"follower value {s['follower_value']:.6g} (s.e. {s['follower_value_se']:.2g})")
     for key in s:
         if key.endswith("_closed_form") and key.removesuffix("_closed_form") in s:
             name = key.removesuffix("_closed_form")
             line += f"; {name} {s[name]:.4g} (closed form {s[key]:.4g})"
+    shown = {"leader_value", "follower_value", "upper_objective"}
+    for key in s:
+        name = key.removesuffix("_se")
+        if key.endswith("_se") and name in s and name not in shown and \
+                not name.endswith("_before"):
+            before = f" from {s[name + '_before']:.4g}" if name + "_before" in s else ""
+            line += f"; {name} {s[name]:.4g} (s.e. {s[key]:.2g}){before}"
     return line + f"  iterations {s['iterations']}  {s['wall_seconds']:.1f}s"
 
 

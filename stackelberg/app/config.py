@@ -34,7 +34,7 @@ import numpy as np
 
 import games
 from agents.registry import FOLLOWERS, LEADERS, AgentSpec
-from games.happy_text import HappyTextGame
+from games.happy_text_problem import HappyTextProblem
 from games.user_envs import UserEnvError, check_env_id, check_roles, user_env_problem
 from stackelberg.app.incentives_section import IncentivesError, check_section, designed_economy
 from stackelberg.coordinator import MatchConfig
@@ -45,6 +45,14 @@ from stackelberg.validation import check_types
 
 SECTIONS = ("game", "leader", "follower", "run", "incentives", "roles")
 DEFAULT_TAU = 0.01
+#: The follower's ``tau`` of a kind where it means something else than an entropy weight: happy
+#: text's KL weight to the pre-trained model (docs/theory.md §8.2).
+DEFAULT_TAUS = {"text": 0.5}
+
+
+def default_tau(kind: str) -> float:
+    """``[follower] tau`` when a config of a game of ``kind`` gives none."""
+    return DEFAULT_TAUS.get(kind, DEFAULT_TAU)
 
 
 class ConfigError(ValueError):
@@ -98,7 +106,7 @@ class ExperimentConfig:
     @property
     def kind(self) -> str:
         """The registry kind of the game (:func:`games.game_kind`): ``"game"``, ``"economy"``,
-        ``"problem"`` or ``"simulator"`` (a user's environment is one)."""
+        ``"problem"``, ``"simulator"`` (a user's environment is one) or ``"text"``."""
         return "simulator" if self.roles else games.game_kind(self.game_id)
 
     def resolved(self) -> dict[str, Any]:
@@ -126,10 +134,12 @@ class ExperimentConfig:
 #: How a message names a registry kind.
 KIND_NAMES = {"game": "a two-player game", "economy": "an economy (a planner and n followers)",
               "network": "a toll network", "problem": "a bilevel problem",
-              "simulator": "a game known only through its simulator (no exact model)"}
+              "simulator": "a game known only through its simulator (no exact model)",
+              "text": "a language model's RLHF on its generated text (no exact model)"}
 #: The default leader and follower learner of each kind.
 DEFAULT_AGENTS = {"economy": ("pbrl-nash", "best-response"),
-                  "simulator": ("rac-neural", "actor-critic")}
+                  "simulator": ("rac-neural", "actor-critic"),
+                  "text": ("rac-neural", "kl-policy-gradient")}
 
 
 def agent_spec(table: dict[str, AgentSpec], section: str, name: str, kind: str = "game"
@@ -154,9 +164,7 @@ def agent_spec(table: dict[str, AgentSpec], section: str, name: str, kind: str =
 def agent_kinds(table: dict[str, AgentSpec], name: str) -> tuple[str, ...]:
     """The registry kinds the agent ``name`` plays (empty if it is not registered)."""
     spec = table.get(name)
-    if spec is None:
-        return ()
-    return (*spec.kinds, *(("economy",) if spec.economy is not None else ()))
+    return () if spec is None else spec.all_kinds()
 
 
 def _agent_config(table: dict[str, AgentSpec], section: str, name: str,
@@ -195,15 +203,18 @@ FOLLOWER_COMMON_KEYS = ("tau",)
 
 
 def agent_keys(section: str, name: str) -> set[str] | None:
-    """The keys a ``[leader]``/``[follower]`` section naming ``name`` takes (``None`` if the
-    name is not registered: validation reports it)."""
+    """The keys a ``[leader]``/``[follower]`` section naming ``name`` takes, in any of its
+    forms (``None`` if the name is not registered: validation reports it)."""
     key, table = AGENT_KEYS[section]
     spec = table.get(name)
     if spec is None:
         return None
-    fixed = {n for n, _ in spec.fixed}
     common = FOLLOWER_COMMON_KEYS if section == "follower" else ()
-    return {f.name for f in dataclasses.fields(spec.config_class)} - fixed | {key, *common}
+    taken = {key, *common}
+    for form in (spec, *spec.forms):
+        fixed = {n for n, _ in form.fixed}
+        taken |= {f.name for f in dataclasses.fields(form.config_class)} - fixed
+    return taken
 
 
 def switch_agent(section: str, old: dict[str, Any], new: dict[str, Any],
@@ -338,7 +349,7 @@ def parse_config(data: dict[str, Any], base_dir: str | Path | None = None) -> Ex
     default_leader, default_follower = DEFAULT_AGENTS.get(kind, ("pbrl-value", "best-response"))
     leader_name = _check_name("leader", "algorithm", leader.pop("algorithm", default_leader))
     follower_name = _check_name("follower", "learner", follower.pop("learner", default_follower))
-    tau = follower.pop("tau", DEFAULT_TAU)
+    tau = follower.pop("tau", default_tau(kind))
     # the followers of an economy play a game: its equilibrium needs a positive weight
     smallest = "> 0" if kind == "economy" else ">= 0"
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not np.isfinite(tau) \
@@ -441,7 +452,7 @@ class Experiment:
     """The objects of one match, built from an :class:`ExperimentConfig`."""
 
     config: ExperimentConfig
-    problem: BilevelProblem | SimulatedProblem
+    problem: BilevelProblem | SimulatedProblem | HappyTextProblem
     leader: Any
     followers: list[Any]
 
@@ -455,10 +466,6 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     :class:`ConfigError` here, before any run directory exists."""
     kind = config.kind
     problem = _build_problem(config, kind)
-    if isinstance(problem, HappyTextGame):  # sequence learners: `stackelberg run` hands it over
-        raise ConfigError(f"game.id = {config.game_id!r} is played by its own runner and "
-                          "learners (rac-neural, alternating): run its config alone with "
-                          "`stackelberg run`, not in a tournament")
     leader_spec = agent_spec(LEADERS, "leader", config.leader, kind)
     follower_spec = agent_spec(FOLLOWERS, "follower", config.follower, kind)
     leader = leader_spec.factory(_agent_config(LEADERS, "leader", config.leader,
@@ -491,9 +498,11 @@ def _designed(economy, incentives: dict[str, Any]):
         raise ConfigError(f"incentives.features: {err}") from None
 
 
-def _build_problem(config: ExperimentConfig, kind: str) -> BilevelProblem | SimulatedProblem:
+def _build_problem(config: ExperimentConfig, kind: str
+                   ) -> BilevelProblem | SimulatedProblem | HappyTextProblem:
     """The bilevel problem of the config's game: a Stackelberg game's, an economy's, a
-    problem's, or a simulated one (a simulator-only game's, a user's environment's)."""
+    problem's, a simulated one (a simulator-only game's, a user's environment's), or a text
+    problem, whose metrics draw their own generations from the run's environment stream."""
     if config.roles:  # a user's environment: the messages name their keys already
         try:
             return user_env_problem(config.game_id, config.roles, config.tau, config.game_params)
@@ -509,6 +518,10 @@ def _build_problem(config: ExperimentConfig, kind: str) -> BilevelProblem | Simu
             return economy.problem(config.tau)
         if kind == "problem":
             return games.make_problem(config.game_id, config.tau, **config.game_params)
+        if kind == "text":
+            problem = games.make_problem(config.game_id, config.tau, **config.game_params)
+            problem.seed(run_streams(config.seed).environment)
+            return problem
         model = games.make_model(config.game_id, **config.game_params)
     except (TypeError, ValueError) as err:  # ModelError and GameBuildError are ValueErrors
         message, named = str(err), f"game {config.game_id!r}: "

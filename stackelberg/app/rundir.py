@@ -1,5 +1,6 @@
 """Run one experiment into a run directory: ``config.json``, ``metrics.csv``,
-``summary.json``, ``convergence.png`` (unless ``--no-figure``), and the marker file
+``summary.json``, ``convergence.png`` (unless ``--no-figure``), the files a problem adds of its
+own (:class:`WritesRunFiles`: happy text's ``samples.txt``), and the marker file
 ``.stackelberg-run``.
 
 The directory is checked before the game is built and written through a staging sibling
@@ -17,6 +18,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from analysis.convergence import plot_convergence
 from analysis.runs import RunRecord, check_plottable, load_run
@@ -31,6 +33,14 @@ RUN = OutputKind(
     # a run directory written before the marker existed: only a run's files
     legacy=lambda names, _path: "summary.json" in names and names <= set(RUN_FILES),
 )
+
+
+@runtime_checkable
+class WritesRunFiles(Protocol):
+    """A problem that writes files of its own into a run directory: ``run_files(result)``
+    maps file names to their text (happy text's generations before and after)."""
+
+    def run_files(self, result: MatchResult) -> dict[str, str]: ...
 
 
 def _write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
@@ -134,6 +144,9 @@ def run_experiment(
             summary["n_followers"] = experiment.problem.n_followers
             summary["incentive_levels"] = experiment.problem.levels(result.x)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2))
+        if isinstance(experiment.problem, WritesRunFiles):
+            for name, text in experiment.problem.run_files(result).items():
+                (staging / name).write_text(text)
         if figure:
             save_figure([load_run(staging)], staging / "convergence.png")
         return result

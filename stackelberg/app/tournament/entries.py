@@ -161,7 +161,7 @@ SECTION_PREFIX = re.compile(r"^(game|leader|follower)( \([^)]*\))?: ")
 
 #: A game of each kind an agent entry is checked against (its config does not read the game).
 _KIND_GAMES = {"game": "-", "economy": "stackelberg/commons-v0",
-               "simulator": "stackelberg/duopoly-v0"}
+               "simulator": "stackelberg/duopoly-v0", "text": "stackelberg/happy-text-v0"}
 
 
 def _check_agent(entry: Entry) -> None:
@@ -195,7 +195,7 @@ def _check_entry(entry: Entry, base_dir: Path | None = None) -> None:
                     games.make_economy(game_id, **entry.params)
                 elif kind == "simulator":
                     games.make_simulated(game_id, DEFAULT_TAU, **entry.params)
-                elif kind == "problem":
+                elif kind in ("problem", "text"):
                     games.make_problem(game_id, DEFAULT_TAU, **entry.params)
                 else:
                     games.make_model(game_id, **entry.params)
