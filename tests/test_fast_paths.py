@@ -6,6 +6,7 @@
   :meth:`JointEvaluation.grad_bellman_penalty_theta`, ``ValueObjective.combination_theta``).
 - That L-BFGS drives scipy's L-BFGS-B routine without ``scipy.optimize.minimize``'s wrapper
   (``agents.leaders.lbfgs``) and returns the same minimizer.
+- The exact metrics answer a state they observed last with the row they computed for it.
 - The congestion Newton solver builds its weighted incidence matrices on the incidence's own
   sparsity pattern and factorizes by LAPACK directly (``stackelberg.congestion.kkt``).
 """
@@ -25,6 +26,7 @@ from agents.leaders.lbfgs import minimize_lbfgs
 from stackelberg.congestion.equilibrium import solve_equilibrium
 from stackelberg.congestion.instances import random_network
 from stackelberg.congestion.kkt import ReducedSolver, _cho_factor, _cho_solve
+from stackelberg.metrics import ExactMetrics
 from stackelberg.parameterizations import CommitmentLogits, LeaderRewards
 from stackelberg.problem import BilevelProblem, StackelbergProblem
 from stackelberg.tabular import softmax
@@ -169,3 +171,25 @@ def test_the_direct_lbfgs_loop_returns_scipys_minimizer(case):
     assert direct.tobytes() == reference.x.tobytes()
     assert handed.tobytes() == reference.x.tobytes()
     assert len(calls) == reference.nfev
+
+
+def test_the_metrics_remember_only_the_row_of_the_same_observed_state():
+    """``ExactMetrics`` answers a repeated state (``x``, the policies, ``tau``) with its last
+    row (a settled leader's rows), equal to a fresh observer's; any change is computed afresh,
+    and a caller changing a returned row does not change the next one."""
+    problem = problems(False)["coupled"]
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=problem.x_shape)
+    pi = problem.best_response(x).pi
+    uniform = np.full(problem.policy_shape, 1.0 / problem.policy_shape[1])
+    metrics = ExactMetrics(problem)
+    first = metrics(x, None, (pi,))
+    first["upper_objective"] = 0.0  # a caller's change
+    assert metrics(x, None, (pi,)) == ExactMetrics(problem)(x, None, (pi,))
+    other = metrics(x, None, (uniform,))
+    assert other == ExactMetrics(problem)(x, None, (uniform,))
+    assert other["follower_gap"] > metrics(x, None, (pi,))["follower_gap"]
+    assert metrics(x, uniform, (pi,)) == ExactMetrics(problem)(x, uniform, (pi,))
+    before = metrics(x, None, (pi,))
+    problem.set_tau(0.05)
+    assert metrics(x, None, (pi,)) == ExactMetrics(problem)(x, None, (pi,)) != before
