@@ -69,12 +69,15 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from games._validate import discount, finite_float, positive_int, probability
 from stackelberg.model import GameModel
+
+if TYPE_CHECKING:  # networkx is imported where it is used: importing it costs every command
+    import networkx as nx  # about 0.3 CPU s (BENCHMARKS.md, "Branch sp")
 
 #: Follower actions: (name, row step, column step); the index is the action.
 MOVES = (("up", -1, 0), ("down", 1, 0), ("left", 0, -1), ("right", 0, 1), ("stay", 0, 0))
@@ -155,6 +158,7 @@ def _free_cells(
 
 def free_grid(size: int, walls: set[Cell]) -> nx.Graph:
     """The 4-neighbour graph of the free cells; raises ``ValueError`` unless it is connected."""
+    import networkx as nx  # on use: see the module's imports
     graph = nx.grid_2d_graph(size, size)
     graph.remove_nodes_from(walls)
     if graph.number_of_nodes() < 2:

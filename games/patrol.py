@@ -35,12 +35,15 @@ Sizes: ``S = n_sites`` states, ``B = n_sites`` leader actions (patrol site ``b``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from games._validate import discount, finite_float, probability
 from stackelberg.model import GameModel, check_finite
+
+if TYPE_CHECKING:  # networkx is imported where it is used: importing it costs every command
+    import networkx as nx  # about 0.3 CPU s (BENCHMARKS.md, "Branch sp")
 
 #: Follower action index of "attack the current site"; action ``1 + i`` moves to neighbour ``i``.
 ATTACK = 0
@@ -67,6 +70,7 @@ def site_graph(n_sites: int, edges: Sequence[Sequence[int]] | None = None) -> nx
     ValueError
         If an edge is not a pair of distinct valid site indices, or the graph is not connected.
     """
+    import networkx as nx  # on use: see the module's imports
     if edges is None:
         return nx.cycle_graph(n_sites)
     graph = nx.Graph()

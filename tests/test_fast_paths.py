@@ -4,6 +4,9 @@
   L-BFGS in ``agents.leaders.pbrl``) asks for the ``theta`` parts of the gradients alone
   (:meth:`JointEvaluation.grad_upper_objective_theta`,
   :meth:`JointEvaluation.grad_bellman_penalty_theta`, ``ValueObjective.combination_theta``).
+- That L-BFGS drives scipy's L-BFGS-B routine without ``scipy.optimize.minimize``'s wrapper
+  (``agents.leaders.lbfgs``) and returns the same minimizer.
+- The exact metrics answer a state they observed last with the row they computed for it.
 - The congestion Newton solver builds its weighted incidence matrices on the incidence's own
   sparsity pattern and factorizes by LAPACK directly (``stackelberg.congestion.kkt``).
 """
@@ -15,14 +18,18 @@ import dataclasses
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.optimize
 from test_congestion import HELD_OUT_SEEDS
 
 import games
+from agents.leaders.lbfgs import minimize_lbfgs
 from stackelberg.congestion.equilibrium import solve_equilibrium
 from stackelberg.congestion.instances import random_network
 from stackelberg.congestion.kkt import ReducedSolver, _cho_factor, _cho_solve
+from stackelberg.metrics import ExactMetrics
 from stackelberg.parameterizations import CommitmentLogits, LeaderRewards
 from stackelberg.problem import BilevelProblem, StackelbergProblem
+from stackelberg.tabular import softmax
 from stackelberg.upper_level import ValueObjective
 
 
@@ -112,3 +119,77 @@ def test_cholesky_helpers_are_scipys_calls():
         _cho_factor(-m)
     with pytest.raises(ValueError, match="infs or NaNs"):
         _cho_factor(np.full((2, 2), np.nan))
+
+
+def bellman_inner_objective(seed: int):
+    """The Bellman penalty's inner objective over the follower's logits at a fixed ``x`` (what
+    ``PBRLLeader._minimize_over_pi`` hands to L-BFGS), and a start away from its minimizer."""
+    problem = problems(False)["coupled"]
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=problem.x_shape)
+    shape, lam = problem.policy_shape, 50.0
+    mdp = problem.follower_mdp(x)
+
+    def objective(flat):
+        ev = problem.evaluate(x, softmax(flat.reshape(shape), axis=1), mdp)
+        grad = ev.grad_upper_objective_theta() + lam * ev.grad_bellman_penalty_theta()
+        return ev.upper_objective + lam * ev.bellman_penalty(), grad.ravel()
+
+    return objective, rng.normal(size=shape).ravel()
+
+
+def rosenbrock(z):
+    value = float(np.sum(100.0 * (z[1:] - z[:-1] ** 2) ** 2 + (1 - z[:-1]) ** 2))
+    grad = np.zeros_like(z)
+    grad[:-1] = -400.0 * z[:-1] * (z[1:] - z[:-1] ** 2) - 2 * (1 - z[:-1])
+    grad[1:] += 200.0 * (z[1:] - z[:-1] ** 2)
+    return value, grad
+
+
+@pytest.mark.parametrize("case", ["bellman-0", "bellman-1", "rosenbrock", "rosenbrock-maxiter"])
+def test_the_direct_lbfgs_loop_returns_scipys_minimizer(case):
+    """``agents.leaders.lbfgs.minimize_lbfgs`` (scipy's L-BFGS-B routine without ``minimize``'s
+    wrapper) returns the very ``x`` of ``scipy.optimize.minimize``, with and without the start's
+    evaluation handed in, also when ``maxiter`` stops it."""
+    if case.startswith("bellman"):
+        objective, x0 = bellman_inner_objective(int(case[-1]))
+        gtol, maxiter = 1e-8, 200
+    else:
+        objective, x0 = rosenbrock, np.linspace(-1.2, 1.0, 5)
+        gtol, maxiter = 1e-8, (7 if case.endswith("maxiter") else 200)
+    calls = []
+
+    def counted(z):
+        calls.append(1)
+        return objective(z)
+
+    reference = scipy.optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
+                                        options={"gtol": gtol, "maxiter": maxiter})
+    assert reference.nit > 3  # a real run, not a start that is already optimal
+    direct = minimize_lbfgs(counted, x0, gtol, maxiter)
+    handed = minimize_lbfgs(objective, x0, gtol, maxiter, first=objective(x0.copy()))
+    assert direct.tobytes() == reference.x.tobytes()
+    assert handed.tobytes() == reference.x.tobytes()
+    assert len(calls) == reference.nfev
+
+
+def test_the_metrics_remember_only_the_row_of_the_same_observed_state():
+    """``ExactMetrics`` answers a repeated state (``x``, the policies, ``tau``) with its last
+    row (a settled leader's rows), equal to a fresh observer's; any change is computed afresh,
+    and a caller changing a returned row does not change the next one."""
+    problem = problems(False)["coupled"]
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=problem.x_shape)
+    pi = problem.best_response(x).pi
+    uniform = np.full(problem.policy_shape, 1.0 / problem.policy_shape[1])
+    metrics = ExactMetrics(problem)
+    first = metrics(x, None, (pi,))
+    first["upper_objective"] = 0.0  # a caller's change
+    assert metrics(x, None, (pi,)) == ExactMetrics(problem)(x, None, (pi,))
+    other = metrics(x, None, (uniform,))
+    assert other == ExactMetrics(problem)(x, None, (uniform,))
+    assert other["follower_gap"] > metrics(x, None, (pi,))["follower_gap"]
+    assert metrics(x, uniform, (pi,)) == ExactMetrics(problem)(x, uniform, (pi,))
+    before = metrics(x, None, (pi,))
+    problem.set_tau(0.05)
+    assert metrics(x, None, (pi,)) == ExactMetrics(problem)(x, None, (pi,)) != before

@@ -43,8 +43,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
 
+from agents.leaders.lbfgs import minimize_lbfgs
 from agents.leaders.search import SearchSettings
 from agents.leaders.step_control import SettledStep, armijo
 from stackelberg.problem import Gradient, JointEvaluation, StackelbergProblem
@@ -285,12 +285,11 @@ class PBRLLeader:
             grad = ev.grad_upper_objective_theta() - lam * problem.lower.value_theta(ev)
             return ev.upper_objective - lam * ev.follower_value, grad.ravel()
 
-        if np.abs(objective(start.ravel())[1]).max() <= BELLMAN_GTOL:
+        first = objective(start.ravel())
+        if np.abs(first[1]).max() <= BELLMAN_GTOL:
             return start
-        result = scipy.optimize.minimize(objective, start.ravel(), jac=True,
-                                         method="L-BFGS-B",
-                                         options={"gtol": BELLMAN_GTOL, "maxiter": 200})
-        return result.x.reshape(shape)
+        # scipy's L-BFGS-B iterates, without minimize's wrapper and from the evaluation above
+        return minimize_lbfgs(objective, start.ravel(), BELLMAN_GTOL, 200, first).reshape(shape)
 
     def _penalized_value(self, x: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
         """``F*_lam(x) = min_pi F_lam(x, pi)`` and its minimizing ``theta`` (remembered for the

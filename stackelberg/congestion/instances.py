@@ -9,10 +9,14 @@
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from stackelberg.congestion.network import Network, NetworkError, from_graph
+
+if TYPE_CHECKING:  # networkx is imported where it is used: importing it costs every command
+    pass  # about 0.3 CPU s (BENCHMARKS.md, "Branch sp")
 
 __all__ = ["NAMED", "braess", "named", "pigou", "random_network"]
 
@@ -20,6 +24,7 @@ __all__ = ["NAMED", "braess", "named", "pigou", "random_network"]
 def pigou(toll_max: float = 1.0) -> Network:
     """Pigou's network. A DiGraph has one edge per ordered pair, so the variable road goes
     through a middle node ``m`` whose second half ``m->t`` is free and untolled."""
+    import networkx as nx  # on use: see the module's imports
     g = nx.DiGraph(name="pigou")
     g.add_edge("s", "t", a=1.0, b=0.0, toll_max=toll_max)
     g.add_edge("s", "m", a=0.0, b=1.0, toll_max=toll_max)
@@ -30,6 +35,7 @@ def pigou(toll_max: float = 1.0) -> Network:
 
 def braess(shortcut: bool = True, toll_max: float = 1.0) -> Network:
     """Braess's network, with or without the zero-latency shortcut ``v->w``."""
+    import networkx as nx  # on use: see the module's imports
     g = nx.DiGraph(name="braess" if shortcut else "braess-no-shortcut")
     g.add_edge("s", "v", a=0.0, b=1.0)
     g.add_edge("v", "t", a=1.0, b=0.0)
@@ -49,6 +55,7 @@ def random_network(seed: int, layers: int = 3, width: int = 3, pairs: int = 3,
     0.3, to a node of its own layer (so routes cross). Latencies ``a + b f`` with ``a`` in
     ``[0, 2]`` and ``b`` in ``[0.2, 2]``; ``pairs`` OD pairs from source-layer to sink-layer
     nodes with demands in ``[0.2, 1]``."""
+    import networkx as nx  # on use: see the module's imports
     rng = np.random.default_rng(seed)
     levels = [[f"L{i}_{j}" for j in range(width)] for i in range(layers + 2)]
     g = nx.DiGraph(name=f"random-{seed}")

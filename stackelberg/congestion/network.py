@@ -16,9 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
+
+if TYPE_CHECKING:  # networkx is imported where it is used: importing it costs every command
+    import networkx as nx  # about 0.3 CPU s (BENCHMARKS.md, "Branch sp")
 
 __all__ = ["Network", "NetworkError", "from_graph"]
 
@@ -116,6 +119,7 @@ class Network:
 
     def graph(self) -> nx.DiGraph:
         """A networkx view with the user's node labels and the edge index as ``index``."""
+        import networkx as nx  # on use: see the module's imports
         g = nx.DiGraph()
         g.add_nodes_from(self.nodes)
         for e in range(self.n_edges):
@@ -124,6 +128,7 @@ class Network:
 
 
 def _validate(net: Network) -> None:
+    import networkx as nx  # on use: see the module's imports
     m = len(net.tail)
     for name in ("head", "a", "b", "power", "toll_lower", "toll_upper"):
         if len(getattr(net, name)) != m:
@@ -233,6 +238,7 @@ def from_graph(
     positions : mapping node -> (x, y), optional
         Where the figure draws the nodes.
     """
+    import networkx as nx  # on use: see the module's imports
     if not isinstance(graph, nx.DiGraph) or graph.is_multigraph():
         raise NetworkError("the network must be a networkx DiGraph (one edge per ordered pair; "
                            "split parallel roads with an extra node)")

@@ -16,13 +16,16 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import NegativeCycleError, shortest_path
 
 from stackelberg.congestion.network import Network, NetworkError
+
+if TYPE_CHECKING:  # networkx is imported where it is used: importing it costs every command
+    pass  # about 0.3 CPU s (BENCHMARKS.md, "Branch sp")
 
 __all__ = ["PathSet", "ShortestPaths", "all_simple_paths", "shortest_paths"]
 
@@ -140,6 +143,7 @@ def shortest_paths(net: Network, cost: np.ndarray) -> ShortestPaths:
 
 def all_simple_paths(net: Network, limit: int | None = None) -> PathSet | None:
     """Every simple path of every pair; ``None`` if there are more than ``limit`` in all."""
+    import networkx as nx  # on use: see the module's imports
     graph = nx.DiGraph()
     graph.add_nodes_from(range(net.n_nodes))
     for e in range(net.n_edges):

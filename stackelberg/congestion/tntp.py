@@ -15,10 +15,12 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from stackelberg.congestion.network import Network, NetworkError, from_graph
+
+if TYPE_CHECKING:  # networkx is imported where it is used: importing it costs every command
+    import networkx as nx  # about 0.3 CPU s (BENCHMARKS.md, "Branch sp")
 
 __all__ = ["DATA_DIR", "load_tntp", "read_flows", "sioux_falls"]
 
@@ -104,6 +106,7 @@ def load_tntp(net_file: str | Path, trips_file: str | Path, node_file: str | Pat
               toll_bounds: tuple[float, float] = (0.0, math.inf)) -> Network:
     """Load a network from its ``*_net.tntp`` and ``*_trips.tntp`` files (and coordinates from
     ``*_node.tntp`` if given). Nodes are the files' integer node numbers."""
+    import networkx as nx  # on use: see the module's imports
     net_file, trips_file = Path(net_file), Path(trips_file)
     graph = nx.DiGraph(name=name or net_file.name.removesuffix("_net.tntp"))
     _read_links(net_file, graph)
