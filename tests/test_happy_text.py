@@ -13,14 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import games
-from agents.neural.happy import (
-    BagOfWordsReward,
-    preference_gradient,
-    preference_nll,
-)
 from analysis.convergence import convergence_panels
 from analysis.runs import load_run
 from games.happy_text import (
@@ -32,7 +26,6 @@ from games.happy_text import (
     pair_up,
     vocabulary,
 )
-from games.happy_text_lm import LMSettings, cache_file, pretrained, sample, sequence_kl
 from games.happy_text_problem import HappyTextProblem
 from stackelberg.app.cli import main
 from stackelberg.app.config import ConfigError, build_experiment, load_config, parse_config
@@ -40,6 +33,21 @@ from stackelberg.coordinator import run_match
 from stackelberg.preferences import PreferencePairs
 
 pytestmark = pytest.mark.xdist_group("torch")
+
+# torch costs seconds of CPU to import (agents.neural.happy and games.happy_text_lm import it):
+# this module's tests import it here, on the torch group's worker, never at collection
+torch = BagOfWordsReward = preference_gradient = preference_nll = None
+LMSettings = cache_file = pretrained = sample = sequence_kl = None
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _import_torch():
+    global torch, BagOfWordsReward, preference_gradient, preference_nll
+    global LMSettings, cache_file, pretrained, sample, sequence_kl
+    import torch
+
+    from agents.neural.happy import BagOfWordsReward, preference_gradient, preference_nll
+    from games.happy_text_lm import LMSettings, cache_file, pretrained, sample, sequence_kl
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_LM = {"embed": 16, "hidden": 32, "max_length": 10, "pretrain_steps": 150,
