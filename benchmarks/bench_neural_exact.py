@@ -251,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="iterations of a matrix game's match (one round per episode)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--log", type=Path, default=None,
-                        help="append each finished match as a JSON line (rows survive a cut)")
+                        help="append each finished match and each game's references as a JSON "
+                        "line (rows survive a cut; references already there are reused)")
     parser.add_argument("--from-log", type=Path, default=None,
                         help="publish the table of a log's rows instead of playing")
     shared.add_output_arguments(parser)
@@ -270,8 +271,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         matches = [(kind, leader, s, budget(kind)) for kind in args.games
                    for leader in args.leaders for s in seeds(leader)]
-        games_seen = list(dict.fromkeys((kind, s) for kind, _, s, _ in matches))
         logged = []
+        if args.log is not None and args.log.exists():  # a game's references, once per log
+            logged = [r for r in map(json.loads, args.log.read_text().splitlines())
+                      if "reference" in r]
+        known = {(r["game"], r["seed"]) for r in logged}
+        games_seen = [g for g in dict.fromkeys((kind, s) for kind, _, s, _ in matches)
+                      if g not in known]
         with ProcessPoolExecutor(args.workers) as pool:
             futures = [pool.submit(reference_row, *g) for g in games_seen] + \
                 [pool.submit(one_match, *job) for job in matches]

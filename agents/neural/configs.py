@@ -92,6 +92,12 @@ class RACNeuralConfig:
     leader_tau0, leader_tau_decay : float
         A decaying entropy bonus ``leader_tau0 (k+1)^-leader_tau_decay`` on the leader's own
         policy [ours] (0: none).
+    follower_signal : {"to-go", "reward"}, optional
+        What multiplies the leader's log-probability in the Hessian-free term: the follower's
+        discounted reward to go (exact when her action moves the state, as in a finite
+        Markov game) or his reward of the round (exact when it does not, as in the duopolies,
+        and of lower variance); default ``"reward"`` for a ``Box`` leader, ``"to-go"`` for a
+        ``Discrete`` one (docs/theory.md §13).
     """
 
     batch: int | None = None
@@ -108,16 +114,21 @@ class RACNeuralConfig:
     w_max: float = 40.0
     leader_tau0: float = 0.0
     leader_tau_decay: float = 0.5
+    follower_signal: str | None = None
 
     section = "leader"
     kind_defaults: ClassVar[dict[str, tuple[Any, Any]]] = {
-        "batch": (256, 64), "xi": (0.02, 0.05), "xi_decay": (0.5, 0.3)}
+        "batch": (256, 64), "xi": (0.02, 0.05), "xi_decay": (0.5, 0.3),
+        "follower_signal": ("reward", "to-go")}
 
     def __post_init__(self) -> None:
         _check_optional(self, positive_int=("batch",),
                         positive=("xi", "alpha", "beta", "w0", "w_max"),
                      non_negative=("xi_decay", "alpha_decay", "beta_decay", "tau0", "tau_decay",
                                    "w_growth", "leader_tau0", "leader_tau_decay"))
+        if self.follower_signal not in (None, "to-go", "reward"):
+            raise ValueError(f"leader.follower_signal must be 'to-go' or 'reward', got "
+                             f"{self.follower_signal!r}")
 
 
 @dataclass(frozen=True)

@@ -82,13 +82,14 @@ def _residual(signal: torch.Tensor, features: torch.Tensor, alive: torch.Tensor)
 
 
 def _baseline_features(episodes: Episodes, follower_actions: int | None) -> torch.Tensor:
-    """What the leader's baseline reads at each step: her observation (the state) and the
-    follower's action (one-hot when it is a category, else his pre-action)."""
+    """What the leader's baseline reads at each step: with categorical actions (a finite game)
+    her observation (the state) and the follower's action one-hot; otherwise the follower's
+    pre-action alone (the duopoly's observation carries nothing the constant does not)."""
     u = episodes.follower.u
-    if follower_actions is not None:
-        u = torch.nn.functional.one_hot(u.reshape(u.shape[:2]).long(),
-                                        follower_actions).to(u.dtype)
-    return torch.cat([episodes.leader.obs, u.reshape(*u.shape[:2], -1)], dim=-1)
+    if follower_actions is None:
+        return u
+    actions = torch.nn.functional.one_hot(u.reshape(u.shape[:2]).long(), follower_actions)
+    return torch.cat([episodes.leader.obs, actions.to(u.dtype)], dim=-1)
 
 
 def _weighted_score(episodes: Episodes, leader, signal: torch.Tensor, gamma: float,
@@ -208,15 +209,24 @@ class RACNeuralLeader:
                           penalized.alive, penalized.done, gamma, self.problem.tau,
                           power(c.alpha, c.alpha_decay, k), power(c.beta, c.beta_decay, k))
         # the leader: g_x = grad f + w (grad_x V_F(x, theta') - grad_x V_F(x, theta)), each
-        # term the score-function estimate with the follower's discounted reward to go, which
+        # term a score-function estimate; with the follower's discounted reward to go it
         # carries x's effect on the transitions too (docs/theory.md §13)
         actions = self.follower_actions
-        hessian_free = (
-            _weighted_score(auxiliary, self.leader,
-                            discounted_to_go(auxiliary.follower.reward / self.scale, gamma),
-                            gamma, actions)
-            - _weighted_score(penalized, self.leader, discounted_to_go(r_follower, gamma),
-                              gamma, actions))
+        signal_aux, signal_pen = auxiliary.follower.reward / self.scale, r_follower
+        if c.follower_signal == "to-go":
+            signal_aux = discounted_to_go(signal_aux, gamma)
+            signal_pen = discounted_to_go(signal_pen, gamma)
+        same = torch.equal(auxiliary.leader.obs, penalized.leader.obs) and \
+            torch.equal(auxiliary.leader.u, penalized.leader.u)
+        if same or c.follower_signal == "reward":
+            # both groups met the same states and leader actions (a one-round game), or the
+            # leader's actions do not move the state: one log-probability serves both terms,
+            # and one baseline fits their difference
+            hessian_free = _weighted_score(penalized, self.leader, signal_aux - signal_pen,
+                                           gamma, actions)
+        else:
+            hessian_free = (_weighted_score(auxiliary, self.leader, signal_aux, gamma, actions)
+                            - _weighted_score(penalized, self.leader, signal_pen, gamma, actions))
         surrogate = (-_weighted_score(penalized, self.leader,
                                       discounted_to_go(r_leader, gamma), gamma, actions)
                      + w * hessian_free)
