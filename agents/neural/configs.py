@@ -51,7 +51,7 @@ class NeuralPartialGradientConfig:
         Episodes per step (default: 256 for a ``Box`` leader, 64 for a ``Discrete`` one).
     lr, decay : float, optional
         The leader's Adam step size ``lr (k+1)^-decay`` (default: 0.01, 0.3 for a ``Box``
-        leader; 0.1, 0.3 for a ``Discrete`` one, RAC's ``xi`` there).
+        leader; 0.2, 0.3 for a ``Discrete`` one, RAC's ``xi`` there).
     """
 
     batch: int | None = None
@@ -60,7 +60,7 @@ class NeuralPartialGradientConfig:
 
     section = "leader"
     kind_defaults: ClassVar[dict[str, tuple[Any, Any]]] = {
-        "batch": (256, 64), "lr": (0.01, 0.1), "decay": (0.3, 0.3)}
+        "batch": (256, 64), "lr": (0.01, 0.2), "decay": (0.3, 0.3)}
 
     def __post_init__(self) -> None:
         _check_optional(self, positive_int=("batch",), positive=("lr",),
@@ -78,20 +78,15 @@ class RACNeuralConfig:
         default 256 for a ``Box`` leader, 64 for a ``Discrete`` one.
     xi, xi_decay : float, optional
         The leader's Adam step size and its decay exponent (the slowest time scale); default
-        0.02, 0.5 for a ``Box`` leader, 0.1, 0.3 for a ``Discrete`` one.
+        0.02, 0.5 for a ``Box`` leader, 0.2, 0.3 for a ``Discrete`` one.
     alpha, alpha_decay : float
         The penalized actor's step size and its decay exponent.
     beta, beta_decay : float
         Its critic's step size and decay exponent (the fastest time scale).
-    tau0, tau_decay : float, optional
-        The follower's entropy weight ``tau_k = tau0 (k+1)^-tau_decay`` (on scaled rewards);
-        default 0.05, 0.3 for a ``Box`` leader, 0.3, 0.5 for a ``Discrete`` one (a smooth
-        response early shows the leader which commitments turn the follower).
-    w0, w_growth : float, optional
-        The penalty weight ``w_k = w0 (k+1)^w_growth``; default 2, 0.5 for a ``Box`` leader,
-        20, 0.2 for a ``Discrete`` one (a small early ``w`` makes the penalized actor half
-        cooperative, and the leader's early steps head for commitments that pay only
-        against a cooperating follower).
+    tau0, tau_decay : float
+        The follower's entropy weight ``tau_k = tau0 (k+1)^-tau_decay`` (on scaled rewards).
+    w0, w_growth : float
+        The penalty weight ``w_k = w0 (k+1)^w_growth``.
     w_max : float
         Cap of ``w_k``; the stationary point is biased by ``O(1/w)`` (docs/theory.md §9).
     leader_tau0, leader_tau_decay : float
@@ -112,10 +107,10 @@ class RACNeuralConfig:
     alpha_decay: float = 0.4
     beta: float = 0.1
     beta_decay: float = 0.3
-    tau0: float | None = None
-    tau_decay: float | None = None
-    w0: float | None = None
-    w_growth: float | None = None
+    tau0: float = 0.05
+    tau_decay: float = 0.3
+    w0: float = 2.0
+    w_growth: float = 0.5
     w_max: float = 40.0
     leader_tau0: float = 0.0
     leader_tau_decay: float = 0.5
@@ -123,8 +118,7 @@ class RACNeuralConfig:
 
     section = "leader"
     kind_defaults: ClassVar[dict[str, tuple[Any, Any]]] = {
-        "batch": (256, 64), "xi": (0.02, 0.1), "xi_decay": (0.5, 0.3),
-        "tau0": (0.05, 0.3), "tau_decay": (0.3, 0.5), "w0": (2.0, 20.0), "w_growth": (0.5, 0.2),
+        "batch": (256, 64), "xi": (0.02, 0.2), "xi_decay": (0.5, 0.3),
         "follower_signal": ("reward", "to-go")}
 
     def __post_init__(self) -> None:
