@@ -24,18 +24,21 @@ Games: ``markov``: ``stackelberg/random-markov-v0`` with 3 states, 2 x 2 actions
 (seed = the game's seed); ``markov3``: 3 states, 3 x 3 actions; ``matrix``: random bimatrix
 games with 2-6 actions per player and uniform payoffs (``bench_defaults.random_matrix_game``).
 
-Tuning (training seeds only; the benchmark reports seeds 100-109). The ``Discrete`` defaults
-come from ``markov`` seeds 1, 2, 4, 6, 8, 11 (among 0-19, the seeds where ``hypergradient``
-stops short of the grid), gaps against the best, 300 iterations. The former settings (leader
-step 0.2, immediate-reward Hessian-free term, penalty weight from 2): 8.0%, 4.1%, 19.7%, 8.7%,
-49.8%, 17.2%. Exact gradient flows from the uniform commitment (the same parameterization,
-Adam, the exact hypergradient) reach 0.1-2.5% on all six, with a follower entropy falling from
-0.1, so the misses were the learners' estimates, not the landscape. Step 0.05 with the
-reward-to-go term: 1.5%, 4.0%, 11.0%, 35.2%, 49.5%, 14.4%; neither a faster follower, a
-leader entropy bonus nor a higher follower entropy alone moved seeds 6 and 8; a penalty weight
-from 20 did (the penalized actor starts near the best response instead of half cooperative):
-with step 0.1 and follower entropy 0.3 (k+1)^-0.5, seeds 8, 6, 4, 11: 19.5%, 10.8%, 34.8%,
-11.7% (mean 19.2% against 23.9% before).
+Tuning (training seeds only; the benchmark reports seeds 100-109). Gaps against the best,
+``markov`` 300 iterations, on seeds 1, 2, 4, 6, 8, 11 (among 0-19, the seeds where
+``hypergradient`` stops short of the grid). The former settings (leader step 0.2, the
+Hessian-free term on the round's reward, penalty weight from 2, follower entropy 0.05): 8.0%,
+4.1%, 19.7%, 8.7%, 49.8%, 17.2%. Exact gradient flows from the uniform commitment (the same
+parameterization, Adam, the exact hypergradient) reach 0.1-2.5% on all six with a follower
+entropy falling from 0.1, so these misses are the learners' estimates, not the landscape.
+Tried: leader step 0.05 with the reward-to-go term (1.5%, 4.0%, 11.0%, 35.2%, 49.5%, 14.4%); a
+faster follower, a leader entropy bonus, a higher follower entropy alone (seeds 6 and 8 stay at
+35-50%); a penalty weight from 20 (the penalized actor starts near the best response instead of
+half cooperative) with step 0.1 and follower entropy 0.3 (k+1)^-0.5: 1.6%, 19.5%, 34.8%, 10.8%,
+19.5%, 11.7% (mean 16.3% against 17.9%), but on ``matrix`` seeds 0-3 0.2%, 7.8%, 0.1%, 27.5%
+against 0.0%, 7.7%, 0.0%, 0.0% before. Kept: the former schedules, with the reward-to-go term
+(exact on a Markov game, ``tests/test_neural_exact.py``) and the state-and-action baseline;
+this combination itself was not rerun on the training seeds (time).
 
 Usage
 -----

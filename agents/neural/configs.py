@@ -7,7 +7,8 @@ A field left at ``None`` takes a default by the kind of action the learner's pol
 in normalized units that a market answer needs to a few hundredths, a categorical policy's are
 logits of which a pure commitment needs several units, so one step size cannot serve both. The
 ``Box`` values were tuned on the duopoly (``benchmarks/bench_duopoly.py``), the ``Discrete``
-ones on random Markov games, seeds 0-19 (``benchmarks/bench_neural_exact.py``).
+ones on random Markov and matrix games, training seeds 0-19 (``benchmarks/bench_neural_exact.py``,
+whose docstring gives the evidence).
 """
 
 from __future__ import annotations
