@@ -1,17 +1,14 @@
 """Neural learners on a finite game with an exact model (issue 14, criterion 2): the commitment
 environment's vectorized path against its per-copy path, the scorer against closed forms and
-against sampling, and a short seeded match that the exact scorer sees improve."""
+against sampling, ``rac-neural``'s Hessian-free estimate against the exact gradient, and a short
+seeded match that the exact scorer sees improve."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import games
-from agents.neural.finite import finite_problem, leader_table, score
-from agents.neural.policies import flat_parameters, make_policy
-from agents.neural.rollout import play
 from agents.registry import FOLLOWERS, LEADERS
 from games.commitment_parallel import CommitmentParallelEnv
 from games.env import FOLLOWER, LEADER
@@ -21,6 +18,23 @@ from stackelberg.seeding import run_streams
 from stackelberg.simulator import ParallelSimulator, copy_seeds
 
 pytestmark = pytest.mark.xdist_group("torch")
+
+# torch costs seconds of CPU to import (agents.neural imports it): this module's tests import it
+# here, on the torch group's worker, never at collection
+torch = finite_problem = leader_table = score = flat_parameters = make_policy = None
+_weighted_score = discounted_to_go = play = None
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _import_torch():
+    global torch, finite_problem, leader_table, score, flat_parameters, make_policy
+    global _weighted_score, discounted_to_go, play
+    import torch
+
+    from agents.neural.finite import finite_problem, leader_table, score
+    from agents.neural.policies import flat_parameters, make_policy
+    from agents.neural.rac import _weighted_score
+    from agents.neural.rollout import discounted_to_go, play
 
 
 def _random_policies(problem, seed: int):
@@ -136,18 +150,19 @@ def test_the_initial_parameters_are_the_uniform_commitment():
 
 
 def test_a_short_seeded_rac_neural_run_improves_the_exact_hyper_objective():
-    """A random 6 x 3 bimatrix game (payoffs uniform in [0, 1]): after 150 seeded iterations
-    the exact score of the leader's policy is far below the uniform start's and within 2% of
-    the best pure commitment's (seeds 0 and 1 of this setting get there; seed 2 commits early
-    to a worse action, a miss of the kind bench_neural_exact.py reports)."""
+    """A random 6 x 3 bimatrix game (payoffs uniform in [0, 1]), the learners' defaults: after
+    150 seeded iterations the exact score of the leader's policy is far below the uniform
+    start's and within 2% of the best pure commitment's (seeds 0 and 1 of this setting get
+    there, at 0.1%; seed 2 commits early to a worse action, a miss of the kind
+    bench_neural_exact.py reports)."""
     rng = np.random.default_rng(0)
     B, A = (int(n) for n in rng.integers(2, 7, size=2))
     model = games.matrix_game(rng.uniform(size=(B, A)).tolist(), rng.uniform(size=(B, A)).tolist())
     tau = 0.01
     problem = finite_problem(model, tau)
     spec, follower = LEADERS["rac-neural"], FOLLOWERS["actor-critic"]
-    result = run_match(problem, spec.factory(spec.make_config(batch=64, xi=0.2, xi_decay=0.3)),
-                       [follower.factory(follower.make_config(batch=64))],
+    result = run_match(problem, spec.factory(spec.make_config()),
+                       [follower.factory(follower.make_config())],
                        MatchConfig(iterations=150, metrics_every=150, progress=False),
                        run_streams(0))
     scored = score(model, tau, problem, result.x)
@@ -155,3 +170,63 @@ def test_a_short_seeded_rac_neural_run_improves_the_exact_hyper_objective():
     best_pure = min(exact.hyper_objective(30.0 * np.eye(B)[[b]]) for b in range(B))
     assert scored.hyper_objective < scored.initial - 0.2
     assert scored.hyper_objective < best_pure + 0.02 * abs(best_pure)
+
+
+def test_the_hessian_free_terms_estimate_is_the_gradient_of_the_followers_value():
+    """On a Markov game whose transitions depend on the leader's action: with the follower's
+    policy held fixed, ``rac-neural``'s score-function estimate with the follower's reward to
+    go is ``grad_x V_F`` (exact, central differences through the model); with the round's
+    reward alone it misses the transitions' share (docs/theory.md §13)."""
+    model = games.make_model("stackelberg/random-markov-v0", n_states=2, n_leader_actions=2,
+                             n_follower_actions=2, gamma=0.5, seed=3)
+    tau = 0.05
+    problem = finite_problem(model, tau)
+    leader, follower = _random_policies(problem, 2)
+    with torch.no_grad():  # the follower ignores the commitment he is shown: pi(a | s) fixed
+        follower.logits[0].weight[:, model.n_states + 2:] = 0.0
+    obs = torch.zeros((model.n_states, problem.follower_spec.observation_size),
+                      dtype=torch.float64)
+    obs[:, :model.n_states] = torch.eye(model.n_states)
+    obs[:, model.n_states + 1] = 1.0
+    with torch.no_grad():
+        pi = follower.distribution(obs).probs.numpy()
+    exact = StackelbergProblem(model, tau)
+
+    def follower_value(theta: np.ndarray) -> float:
+        table = leader_table(problem.leader_spec, theta)
+        return exact.evaluate(np.log(table), pi).follower_value
+
+    theta = flat_parameters(leader)
+    h = 1e-5
+    expected = np.array([(follower_value(theta + h * e) - follower_value(theta - h * e)) / (2 * h)
+                         for e in np.eye(len(theta))])
+    n = 40_000
+    episodes = play(problem, ParallelSimulator(problem.make_env, n, fast=True), leader,
+                    [follower], theta, np.random.default_rng(0), torch.Generator().manual_seed(1))
+    reward = episodes.follower.reward
+
+    def estimate(signal: torch.Tensor) -> np.ndarray:
+        leader.zero_grad()
+        _weighted_score(episodes, leader, signal, model.gamma, 2).backward()
+        return torch.cat([p.grad.reshape(-1) for p in leader.parameters()]).numpy()
+
+    to_go, immediate = estimate(discounted_to_go(reward, model.gamma)), estimate(reward)
+    scale = np.linalg.norm(expected)
+    assert np.linalg.norm(to_go - expected) < 0.1 * scale
+    assert np.linalg.norm(immediate - expected) > 0.3 * scale
+
+
+def test_the_defaults_follow_the_kind_of_action():
+    """A ``Box`` leader keeps the settings the duopoly benchmark was measured with; a
+    ``Discrete`` one gets the finite games'; what a user sets stays."""
+    from gymnasium import spaces
+
+    from agents.neural.configs import RACNeuralConfig, by_action_kind
+
+    box = by_action_kind(RACNeuralConfig(), spaces.Box(0.0, 1.0))
+    assert (box.batch, box.xi, box.xi_decay, box.tau0, box.tau_decay, box.w0, box.w_growth,
+            box.follower_signal) == (256, 0.02, 0.5, 0.05, 0.3, 2.0, 0.5, "reward")
+    finite = by_action_kind(RACNeuralConfig(xi=0.3), spaces.Discrete(3))
+    assert (finite.batch, finite.xi, finite.follower_signal) == (64, 0.3, "to-go")
+    with pytest.raises(ValueError, match="leader.follower_signal"):
+        RACNeuralConfig(follower_signal="return")

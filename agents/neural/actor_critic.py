@@ -20,7 +20,7 @@ from agents.neural.common import (
     require_simulated,
     reward_scale,
 )
-from agents.neural.configs import ActorCriticConfig
+from agents.neural.configs import ActorCriticConfig, by_action_kind
 from agents.neural.policies import (
     Critic,
     flat_parameters,
@@ -44,6 +44,7 @@ class ActorCriticFollower:
 
     def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
         require_simulated(problem, "actor-critic")
+        self.config = by_action_kind(self.config, problem.follower_spec.action_space)
         self.problem, self.rng = problem, rng
         self.generator = torch_generator(rng)
         self.actor = make_policy(problem.follower_spec, self.generator)

@@ -1,12 +1,45 @@
 """The torch learners' config dataclasses, apart from their torch code: the agents registry
 (and so every CLI call and test worker) reads them without importing torch, which only the
-learners themselves load, when a match builds them."""
+learners themselves load, when a match builds them.
+
+A field left at ``None`` takes a default by the kind of action the learner's policy draws
+(:func:`by_action_kind`, applied when a match starts): a Gaussian policy's parameters are a mean
+in normalized units that a market answer needs to a few hundredths, a categorical policy's are
+logits of which a pure commitment needs several units, so one step size cannot serve both. The
+``Box`` values were tuned on the duopoly (``benchmarks/bench_duopoly.py``), the ``Discrete``
+ones on random Markov and matrix games, training seeds 0-19 (``benchmarks/bench_neural_exact.py``,
+whose docstring gives the evidence).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from stackelberg.validation import check_fields
+
+__all__ = ["ActorCriticConfig", "NeuralPartialGradientConfig", "RACNeuralConfig",
+           "by_action_kind"]
+
+
+def by_action_kind(config: Any, action_space: Any) -> Any:
+    """``config`` with each ``None`` field set from ``config.kind_defaults`` (a field name ->
+    ``(Box value, Discrete value)``), chosen by ``action_space`` (module docstring)."""
+    discrete = getattr(action_space, "n", None) is not None
+    return dataclasses.replace(config, **{
+        name: values[discrete] for name, values in config.kind_defaults.items()
+        if getattr(config, name) is None})
+
+
+def _check_optional(config: Any, positive_int: tuple[str, ...] = (),
+                    positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = ()) -> None:
+    """:func:`check_fields` for the fields that are set (``None``: by the action kind)."""
+    def given(names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(n for n in names if getattr(config, n) is not None)
+
+    check_fields(config, positive_int=given(positive_int), positive=given(positive),
+                 non_negative=given(non_negative))
 
 
 @dataclass(frozen=True)
@@ -15,20 +48,24 @@ class NeuralPartialGradientConfig:
 
     Attributes
     ----------
-    batch : int
-        Episodes per step.
-    lr, decay : float
-        The leader's Adam step size ``lr (k+1)^-decay``.
+    batch : int, optional
+        Episodes per step (default: 256 for a ``Box`` leader, 64 for a ``Discrete`` one).
+    lr, decay : float, optional
+        The leader's Adam step size ``lr (k+1)^-decay`` (default: 0.01, 0.3 for a ``Box``
+        leader; 0.2, 0.3 for a ``Discrete`` one, RAC's ``xi`` there).
     """
 
-    batch: int = 256
-    lr: float = 0.01
-    decay: float = 0.3
+    batch: int | None = None
+    lr: float | None = None
+    decay: float | None = None
 
     section = "leader"
+    kind_defaults: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "batch": (256, 64), "lr": (0.01, 0.2), "decay": (0.3, 0.3)}
 
     def __post_init__(self) -> None:
-        check_fields(self, positive_int=("batch",), positive=("lr",), non_negative=("decay",))
+        _check_optional(self, positive_int=("batch",), positive=("lr",),
+                        non_negative=("decay",))
 
 
 @dataclass(frozen=True)
@@ -37,10 +74,12 @@ class RACNeuralConfig:
 
     Attributes
     ----------
-    batch : int
-        Episodes per group per iteration (two groups share their noise: ``theta``, ``theta'``).
-    xi, xi_decay : float
-        The leader's Adam step size and its decay exponent (the slowest time scale).
+    batch : int, optional
+        Episodes per group per iteration (two groups share their noise: ``theta``, ``theta'``);
+        default 256 for a ``Box`` leader, 64 for a ``Discrete`` one.
+    xi, xi_decay : float, optional
+        The leader's Adam step size and its decay exponent (the slowest time scale); default
+        0.02, 0.5 for a ``Box`` leader, 0.2, 0.3 for a ``Discrete`` one.
     alpha, alpha_decay : float
         The penalized actor's step size and its decay exponent.
     beta, beta_decay : float
@@ -51,11 +90,20 @@ class RACNeuralConfig:
         The penalty weight ``w_k = w0 (k+1)^w_growth``.
     w_max : float
         Cap of ``w_k``; the stationary point is biased by ``O(1/w)`` (docs/theory.md §9).
+    leader_tau0, leader_tau_decay : float
+        A decaying entropy bonus ``leader_tau0 (k+1)^-leader_tau_decay`` on the leader's own
+        policy [ours] (0: none).
+    follower_signal : {"to-go", "reward"}, optional
+        What multiplies the leader's log-probability in the Hessian-free term: the follower's
+        discounted reward to go (exact when her action moves the state, as in a finite
+        Markov game) or his reward of the round (exact when it does not, as in the duopolies,
+        and of lower variance); default ``"reward"`` for a ``Box`` leader, ``"to-go"`` for a
+        ``Discrete`` one (docs/theory.md §13).
     """
 
-    batch: int = 256
-    xi: float = 0.02
-    xi_decay: float = 0.5
+    batch: int | None = None
+    xi: float | None = None
+    xi_decay: float | None = None
     alpha: float = 0.05
     alpha_decay: float = 0.4
     beta: float = 0.1
@@ -65,14 +113,23 @@ class RACNeuralConfig:
     w0: float = 2.0
     w_growth: float = 0.5
     w_max: float = 40.0
+    leader_tau0: float = 0.0
+    leader_tau_decay: float = 0.5
+    follower_signal: str | None = None
 
     section = "leader"
+    kind_defaults: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "batch": (256, 64), "xi": (0.02, 0.2), "xi_decay": (0.5, 0.3),
+        "follower_signal": ("reward", "to-go")}
 
     def __post_init__(self) -> None:
-        check_fields(self, positive_int=("batch",),
-                     positive=("xi", "alpha", "beta", "w0", "w_max"),
+        _check_optional(self, positive_int=("batch",),
+                        positive=("xi", "alpha", "beta", "w0", "w_max"),
                      non_negative=("xi_decay", "alpha_decay", "beta_decay", "tau0", "tau_decay",
-                                   "w_growth"))
+                                   "w_growth", "leader_tau0", "leader_tau_decay"))
+        if self.follower_signal not in (None, "to-go", "reward"):
+            raise ValueError(f"leader.follower_signal must be 'to-go' or 'reward', got "
+                             f"{self.follower_signal!r}")
 
 
 @dataclass(frozen=True)
@@ -81,8 +138,8 @@ class ActorCriticConfig:
 
     Attributes
     ----------
-    batch : int
-        Episodes per step.
+    batch : int, optional
+        Episodes per step (default: 256 for a ``Box`` follower, 64 for a ``Discrete`` one).
     actor_lr, actor_decay : float
         The actor's Adam step size and its decay exponent.
     critic_lr, critic_decay : float
@@ -91,7 +148,7 @@ class ActorCriticConfig:
         Hidden tanh layers of the critic (``()``: linear).
     """
 
-    batch: int = 256
+    batch: int | None = None
     actor_lr: float = 0.05
     actor_decay: float = 0.4
     critic_lr: float = 0.1
@@ -99,7 +156,8 @@ class ActorCriticConfig:
     critic_hidden: tuple[int, ...] = ()
 
     section = "follower"
+    kind_defaults: ClassVar[dict[str, tuple[Any, Any]]] = {"batch": (256, 64)}
 
     def __post_init__(self) -> None:
-        check_fields(self, positive_int=("batch",), positive=("actor_lr", "critic_lr"),
+        _check_optional(self, positive_int=("batch",), positive=("actor_lr", "critic_lr"),
                      non_negative=("actor_decay", "critic_decay"))

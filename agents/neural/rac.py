@@ -42,7 +42,7 @@ from agents.neural.common import (
     require_simulated,
     reward_scale,
 )
-from agents.neural.configs import NeuralPartialGradientConfig, RACNeuralConfig
+from agents.neural.configs import NeuralPartialGradientConfig, RACNeuralConfig, by_action_kind
 from agents.neural.policies import (
     Critic,
     flat_parameters,
@@ -60,12 +60,13 @@ __all__ = ["NeuralPartialGradientConfig", "NeuralPartialGradientLeader", "RACNeu
 
 def _residual(signal: torch.Tensor, features: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
     """``signal`` minus its least-squares fit on ``[1, features]`` at each step, over the live
-    copies (zero elsewhere).
+    copies (zero elsewhere; ``features`` may be collinear with the constant).
 
     The leader's baseline [ours]: in a simultaneous round the follower's action is independent
-    of the leader's, so a baseline that depends on it adds no bias to a score-function estimate
-    of the leader's gradient (up to the fit's own O(1/n) dependence on the batch), and it
-    removes the follower's exploration noise from the leader's signal.
+    of the leader's given the state, so a baseline that depends on the state and on his action
+    adds no bias to a score-function estimate of the leader's gradient (up to the fit's own
+    O(1/n) dependence on the batch); it removes the follower's exploration noise and the
+    spread between states from the leader's signal.
     """
     out = torch.zeros_like(signal)
     for t in range(signal.shape[0]):
@@ -83,17 +84,34 @@ def _residual(signal: torch.Tensor, features: torch.Tensor, alive: torch.Tensor)
     return out
 
 
-def _weighted_score(episodes: Episodes, leader, signal: torch.Tensor, gamma: float
-                    ) -> torch.Tensor:
+def _baseline_features(episodes: Episodes, follower_actions: int | None) -> torch.Tensor:
+    """What the leader's baseline reads at each step: with categorical actions (a finite game)
+    her observation (the state) and the follower's action one-hot; otherwise the follower's
+    pre-action alone (the duopoly's observation carries nothing the constant does not)."""
+    u = episodes.follower.u
+    if follower_actions is None:
+        return u
+    actions = torch.nn.functional.one_hot(u.reshape(u.shape[:2]).long(), follower_actions)
+    return torch.cat([episodes.leader.obs, actions.to(u.dtype)], dim=-1)
+
+
+def _weighted_score(episodes: Episodes, leader, signal: torch.Tensor, gamma: float,
+                    follower_actions: int | None = None) -> torch.Tensor:
     """``mean_copies sum_t gamma^t (signal_t - baseline_t) log mu_x(b_t|s_t)``, a surrogate
     whose gradient in the leader's parameters is the score-function estimate of
-    ``grad_x E[sum_t gamma^t signal_t]``; the baseline is :func:`_residual`'s fit on the
-    follower's pre-action."""
+    ``grad_x E[sum_t gamma^t signal_t]`` when ``signal_t`` is a reward to go; the baseline is
+    :func:`_residual`'s fit on :func:`_baseline_features`."""
     alive = episodes.alive
-    centred = _residual(signal.detach(), episodes.follower.u, alive)
+    centred = _residual(signal.detach(), _baseline_features(episodes, follower_actions), alive)
     discount = gamma ** torch.arange(alive.shape[0], dtype=signal.dtype).unsqueeze(1)
     log_prob = leader.log_prob(episodes.leader.obs, episodes.leader.u)
     return (discount * centred * log_prob).sum(0).mean()
+
+
+def _categories(spec) -> int | None:
+    """The follower's number of actions if they are categories (``Discrete``), else None."""
+    n = getattr(spec.action_space, "n", None)
+    return None if n is None else int(n)
 
 
 class NeuralPartialGradientLeader:
@@ -107,6 +125,7 @@ class NeuralPartialGradientLeader:
 
     def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
         require_simulated(problem, self.name)
+        self.config = by_action_kind(self.config, problem.leader_spec.action_space)
         self.problem, self.rng = problem, rng
         self.generator = torch_generator(rng)
         self.leader = make_policy(problem.leader_spec, self.generator)
@@ -114,6 +133,7 @@ class NeuralPartialGradientLeader:
         self.opt = Adam(self.leader)
         self.simulator = ParallelSimulator(problem.make_env, self.config.batch, fast=problem.fast)
         self.k, self.samples, self.scale = 0, 0, None
+        self.follower_actions = _categories(problem.follower_spec)
 
     def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
         load_parameters(self.response, responses[0])
@@ -125,7 +145,8 @@ class NeuralPartialGradientLeader:
             self.scale = reward_scale(reward, episodes.alive)
         to_go = discounted_to_go(reward / self.scale, self.problem.gamma)
         # f = -V_L: descend -E[...]
-        loss = -_weighted_score(episodes, self.leader, to_go, self.problem.gamma)
+        loss = -_weighted_score(episodes, self.leader, to_go, self.problem.gamma,
+                                self.follower_actions)
         self.opt.step(loss, power(self.config.lr, self.config.decay, self.k))
         grad = torch.cat([p.grad.reshape(-1) for p in self.leader.parameters()])
         self.k += 1
@@ -152,6 +173,7 @@ class RACNeuralLeader:
 
     def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
         require_simulated(problem, self.name)
+        self.config = by_action_kind(self.config, problem.leader_spec.action_space)
         self.problem, self.rng = problem, rng
         self.generator = torch_generator(rng)
         self.leader = make_policy(problem.leader_spec, self.generator)
@@ -164,6 +186,7 @@ class RACNeuralLeader:
         self.simulator = ParallelSimulator(problem.make_env, 2 * self.config.batch,
                                            fast=problem.fast)
         self.k, self.samples, self.scale = 0, 0, None
+        self.follower_actions = _categories(problem.follower_spec)
 
     def entropy_weight(self, k: int) -> float:
         """``tau_k``, which the coordinator sets on the problem before iteration ``k``."""
@@ -188,12 +211,32 @@ class RACNeuralLeader:
                           penalized.follower, penalized.leader, r_follower + r_leader / w,
                           penalized.alive, penalized.done, gamma, self.problem.tau,
                           power(c.alpha, c.alpha_decay, k), power(c.beta, c.beta_decay, k))
-        # the leader: g_x = grad f + w (grad r_x(s', a') - grad r_x(s, a)); both groups saw the
-        # same leader actions, so one log-probability serves both terms
-        difference = auxiliary.follower.reward / self.scale - r_follower
+        # the leader: g_x = grad f + w (grad_x V_F(x, theta') - grad_x V_F(x, theta)), each
+        # term a score-function estimate; with the follower's discounted reward to go it
+        # carries x's effect on the transitions too (docs/theory.md §13)
+        actions = self.follower_actions
+        signal_aux, signal_pen = auxiliary.follower.reward / self.scale, r_follower
+        if c.follower_signal == "to-go":
+            signal_aux = discounted_to_go(signal_aux, gamma)
+            signal_pen = discounted_to_go(signal_pen, gamma)
+        same = torch.equal(auxiliary.leader.obs, penalized.leader.obs) and \
+            torch.equal(auxiliary.leader.u, penalized.leader.u)
+        if same or c.follower_signal == "reward":
+            # both groups met the same states and leader actions (a one-round game), or the
+            # leader's actions do not move the state: one log-probability serves both terms,
+            # and one baseline fits their difference
+            hessian_free = _weighted_score(penalized, self.leader, signal_aux - signal_pen,
+                                           gamma, actions)
+        else:
+            hessian_free = (_weighted_score(auxiliary, self.leader, signal_aux, gamma, actions)
+                            - _weighted_score(penalized, self.leader, signal_pen, gamma, actions))
         surrogate = (-_weighted_score(penalized, self.leader,
-                                      discounted_to_go(r_leader, gamma), gamma)
-                     + w * _weighted_score(penalized, self.leader, difference, gamma))
+                                      discounted_to_go(r_leader, gamma), gamma, actions)
+                     + w * hessian_free)
+        eta = power(c.leader_tau0, c.leader_tau_decay, k)
+        if eta > 0:  # the leader's own decaying entropy bonus: stay mixed while theta' learns
+            weight = penalized.alive / penalized.alive.sum()
+            surrogate = surrogate - eta * (weight * self.leader.entropy(penalized.leader.obs)).sum()
         self.leader_opt.step(surrogate, power(c.xi, c.xi_decay, k))
         grad = torch.cat([p.grad.reshape(-1) for p in self.leader.parameters()])
         self.k += 1
