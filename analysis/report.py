@@ -49,7 +49,9 @@ from stackelberg.results import FILENAME, ResultStore, StoreError
 
 RANKING_RULE = (
     "Competitors are (leader, follower learner) pairs, all scored on one objective: the "
-    "leader's value V_L against an exact unregularized best response, as a distance to the "
+    "leader's value V_L against an exact unregularized best response (in a game known only "
+    "through sampling: a Monte-Carlo estimate against the follower as learned), as a distance "
+    "to the "
     "game's reference (the strong Stackelberg value where it is known, else the best V_L any "
     "match found; **lower is better**; a leader's own entropy schedule never changes its "
     "score). In each game pairs are ranked by their mean final score over successful seeds "

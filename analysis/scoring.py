@@ -8,7 +8,10 @@ depends on the game and the leader's commitment only: neither a leader's entropy
 on the same objective. A bilevel problem that is no game (RLHF, Four-Rooms) records as
 ``leader_value`` the leader's objective ``-Phi(x)`` at the follower's configured ``tau``
 (:class:`stackelberg.metrics.ExactMetrics`); an economy, the planner's net welfare at the
-followers' equilibrium.
+followers' equilibrium. A game known only through a simulator (or text samples) has no exact
+best response to evaluate: its ``leader_value`` is a Monte-Carlo estimate of the leader's value
+against the follower as learned, with a standard error (summary entry ``metrics`` =
+``"sampled ..."``), and the report says so for that game.
 
 **Exact reference.** In a matrix game the strong Stackelberg value ``V_SSE`` is known (an LP)
 and the score is ``V_SSE - V_L`` (the coordinator stores it as ``sse_gap``).
@@ -59,10 +62,13 @@ class Reference:
         leader value any match recorded; ``none``: no match could be scored.
     value : float
         ``V_SSE`` or ``V_best`` (NaN for ``none``, or when an exact value was not stored).
+    sampled : bool
+        The game's values are Monte-Carlo estimates (a simulator or text game), not exact.
     """
 
     kind: str
     value: float
+    sampled: bool = False
 
     @property
     def exact(self) -> bool:
@@ -81,6 +87,13 @@ class Reference:
             return (f"Exact reference: the strong Stackelberg value V_SSE = {self.value:.6g}. "
                     "Score = V_SSE - V_L, V_L being the leader's value against an exact "
                     "unregularized best response (lower is better, 0 = the equilibrium).")
+        if self.kind == "best-found" and self.sampled:
+            return (f"This game is known only through sampling: V_L is a Monte-Carlo estimate "
+                    "of the leader's value against the follower as learned (its standard error "
+                    "is in each match's summary). Score = V_best - V_L, V_best = "
+                    f"{self.value:.6g} being the highest estimate any match recorded (the "
+                    "largest of noisy estimates, so it sits above the true best by about their "
+                    "noise; lower is better, 0 = as good as the best found).")
         if self.kind == "best-found":
             return (f"No exact reference is known for this game: score = V_best - V_L, "
                     f"V_best = {self.value:.6g} being the highest leader value (against an "
@@ -116,12 +129,18 @@ def leader_values(metrics: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.asarray(metrics.get(LEADER_VALUE, ()), dtype=float)
 
 
+def is_sampled(summary: Mapping) -> bool:
+    """Whether a match's values are Monte-Carlo estimates (its summary says ``sampled``)."""
+    metrics = summary.get("metrics")
+    return isinstance(metrics, str) and metrics.startswith("sampled")
+
+
 def game_reference(summaries: Sequence[Mapping], metrics: Sequence[Mapping[str, np.ndarray]]
                    ) -> Reference:
     """The reference of one game's successful matches (their summaries and metrics).
 
     Exact when every summary carries the SSE distance; else the highest leader value recorded
-    in any row or summary.
+    in any row or summary (marked sampled when the matches' values are estimates).
     """
     if summaries and all(is_exact(s) for s in summaries):
         values = [_number(s.get(SSE_VALUE)) for s in summaries]
@@ -132,8 +151,9 @@ def game_reference(summaries: Sequence[Mapping], metrics: Sequence[Mapping[str, 
     found.append(np.array([_number(s.get(LEADER_VALUE)) for s in summaries]))
     values = np.concatenate(found)
     values = values[np.isfinite(values)]
-    return Reference("best-found", float(values.max())) if values.size else Reference(
-        "none", math.nan)
+    sampled = any(is_sampled(s) for s in summaries)
+    return Reference("best-found", float(values.max()), sampled) if values.size else Reference(
+        "none", math.nan, sampled)
 
 
 def final_score(summary: Mapping, ref: Reference) -> float:
@@ -151,5 +171,5 @@ def score_curve(metrics: Mapping[str, np.ndarray], ref: Reference) -> np.ndarray
 
 
 __all__ = ["HYPER", "LEADER_VALUE", "SSE_GAP", "SSE_VALUE", "Reference", "configured_tau",
-           "final_score", "game_reference", "hyper_objective_at_tau", "is_exact",
+           "final_score", "game_reference", "hyper_objective_at_tau", "is_exact", "is_sampled",
            "leader_values", "score_curve"]

@@ -160,7 +160,8 @@ def game_table(ranking: GameRanking) -> Table:
         Column("deterministic", "identical over seeds", markdown=False),
         Column("score_ci_low", "95% CI low", numeric=True, markdown=False),
         Column("score_ci_high", "95% CI high", numeric=True, markdown=False),
-        Column("leader_value", "V_L vs exact best response", fmt_number(6), True),
+        Column("leader_value", "V_L (sampled, vs the learned follower)" if ref.sampled
+               else "V_L vs exact best response", fmt_number(6), True),
         Column("hyper_objective", "hyper-objective f at follower's tau (not ranked)",
                fmt_number(6), True),
         Column("lower_level_gap", "lower-level gap", fmt_number(3), True),

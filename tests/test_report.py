@@ -189,6 +189,30 @@ def test_a_higher_value_found_mid_run_is_the_reference():
     assert ref.value == 1.7
 
 
+def test_a_sampled_game_is_described_as_sampled_not_as_an_exact_best_response():
+    """A simulator or text game's leader value is an estimate against the learned follower:
+    its reference, its description and its table say so; an exact game's do not."""
+    def matches(sampled: bool) -> list[MatchData]:
+        out = []
+        for seed, value in enumerate([1.0, 1.3]):
+            rec = record("g", "A", "x", seed, value)
+            if sampled:
+                rec.summary.update(metrics="sampled (2000 episodes per row; *_se: standard "
+                                   "errors)", leader_value_se=0.01)
+            out.append(data(rec, metrics_rows(value, 1)))
+        return out
+
+    sampled, exact = rank_game(matches(True), "g"), rank_game(matches(False), "g")
+    assert sampled.reference.sampled and not exact.reference.sampled
+    assert sampled.reference.value == exact.reference.value == pytest.approx(1.3)
+    assert "Monte-Carlo" in sampled.reference.describe()
+    assert "exact unregularized best response" in exact.reference.describe()
+    assert "Monte-Carlo" not in exact.reference.describe()
+    headers = [c.header for c in game_table(sampled).columns]
+    assert "V_L (sampled, vs the learned follower)" in headers
+    assert "V_L vs exact best response" in [c.header for c in game_table(exact).columns]
+
+
 def test_the_textbook_case_ranks_by_distance_to_the_sse_not_by_the_leaders_own_f():
     """The issue's case: a leader with a decaying entropy weight reports f at its own tau_k
     (-3.47, better than -3.43), but its leader value is further from the SSE value 3.5."""
