@@ -114,26 +114,50 @@ def _categories(spec) -> int | None:
     return None if n is None else int(n)
 
 
-class NeuralPartialGradientLeader:
-    """``partial-gradient-neural`` (module docstring)."""
+class _NeuralLeader:
+    """What both neural leaders share: the config resolved for the action kind, a torch
+    generator seeded from the match's stream, the leader's policy (drawn from it first, so the
+    draws that follow are the same in both) and ``x``, the policy's flat parameters."""
 
-    name = "partial-gradient-neural"
+    name: str
+    config_class: type
 
-    def __init__(self, config: NeuralPartialGradientConfig | None = None):
-        self.config = NeuralPartialGradientConfig() if config is None else config
+    def __init__(self, config=None):
+        self.config = self.config_class() if config is None else config
         self.samples = 0
 
-    def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
+    def _begin(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
         require_simulated(problem, self.name)
         self.config = by_action_kind(self.config, problem.leader_spec.action_space)
         self.problem, self.rng = problem, rng
         self.generator = torch_generator(rng)
         self.leader = make_policy(problem.leader_spec, self.generator)
+        self.k, self.samples, self.scale = 0, 0, None
+        self.follower_actions = _categories(problem.follower_spec)
+
+    def _end_step(self, episodes: Episodes) -> float:
+        """Count the iteration and its samples; the norm of the leader's last gradient."""
+        self.k += 1
+        self.samples += episodes.samples
+        return float(torch.cat([p.grad.reshape(-1) for p in self.leader.parameters()]).norm())
+
+    @property
+    def x(self) -> np.ndarray:
+        return flat_parameters(self.leader)
+
+
+class NeuralPartialGradientLeader(_NeuralLeader):
+    """``partial-gradient-neural`` (module docstring)."""
+
+    name = "partial-gradient-neural"
+    config_class = NeuralPartialGradientConfig
+    config: NeuralPartialGradientConfig
+
+    def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
+        self._begin(problem, rng)
         self.response = make_policy(problem.follower_spec, self.generator)
         self.opt = Adam(self.leader)
         self.simulator = ParallelSimulator(problem.make_env, self.config.batch, fast=problem.fast)
-        self.k, self.samples, self.scale = 0, 0, None
-        self.follower_actions = _categories(problem.follower_spec)
 
     def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
         load_parameters(self.response, responses[0])
@@ -148,35 +172,22 @@ class NeuralPartialGradientLeader:
         loss = -_weighted_score(episodes, self.leader, to_go, self.problem.gamma,
                                 self.follower_actions)
         self.opt.step(loss, power(self.config.lr, self.config.decay, self.k))
-        grad = torch.cat([p.grad.reshape(-1) for p in self.leader.parameters()])
-        self.k += 1
-        self.samples += episodes.samples
-        return {"grad_norm": float(grad.norm())}
-
-    @property
-    def x(self) -> np.ndarray:
-        return flat_parameters(self.leader)
+        return {"grad_norm": self._end_step(episodes)}
 
     @property
     def penalized_policy(self) -> None:
         return None
 
 
-class RACNeuralLeader:
+class RACNeuralLeader(_NeuralLeader):
     """``rac-neural`` (module docstring)."""
 
     name = "rac-neural"
-
-    def __init__(self, config: RACNeuralConfig | None = None):
-        self.config = RACNeuralConfig() if config is None else config
-        self.samples = 0
+    config_class = RACNeuralConfig
+    config: RACNeuralConfig
 
     def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
-        require_simulated(problem, self.name)
-        self.config = by_action_kind(self.config, problem.leader_spec.action_space)
-        self.problem, self.rng = problem, rng
-        self.generator = torch_generator(rng)
-        self.leader = make_policy(problem.leader_spec, self.generator)
+        self._begin(problem, rng)
         self.actor = make_policy(problem.follower_spec, self.generator)       # theta
         self.auxiliary = make_policy(problem.follower_spec, self.generator)   # theta'
         self.critic = Critic(problem.follower_spec.observation_size + leader_action_size(problem),
@@ -185,8 +196,6 @@ class RACNeuralLeader:
         self.actor_opt, self.critic_opt = Adam(self.actor), Adam(self.critic)
         self.simulator = ParallelSimulator(problem.make_env, 2 * self.config.batch,
                                            fast=problem.fast)
-        self.k, self.samples, self.scale = 0, 0, None
-        self.follower_actions = _categories(problem.follower_spec)
 
     def entropy_weight(self, k: int) -> float:
         """``tau_k``, which the coordinator sets on the problem before iteration ``k``."""
@@ -238,14 +247,7 @@ class RACNeuralLeader:
             weight = penalized.alive / penalized.alive.sum()
             surrogate = surrogate - eta * (weight * self.leader.entropy(penalized.leader.obs)).sum()
         self.leader_opt.step(surrogate, power(c.xi, c.xi_decay, k))
-        grad = torch.cat([p.grad.reshape(-1) for p in self.leader.parameters()])
-        self.k += 1
-        self.samples += episodes.samples
-        return {"grad_norm": float(grad.norm()), "penalty_weight": w}
-
-    @property
-    def x(self) -> np.ndarray:
-        return flat_parameters(self.leader)
+        return {"grad_norm": self._end_step(episodes), "penalty_weight": w}
 
     @property
     def penalized_policy(self) -> np.ndarray:
