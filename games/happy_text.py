@@ -34,6 +34,7 @@ import numpy as np
 from scipy.special import expit
 
 from stackelberg.preferences import PreferencePairs
+from stackelberg.validation import check_fields
 
 __all__ = ["END", "GAME_ID", "WORDS", "Annotator", "CorpusSettings", "LMSettings", "Vocabulary",
            "generate_corpus", "label_pairs", "pair_up", "vocabulary"]
@@ -93,11 +94,11 @@ class CorpusSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.size, int) or self.size < 1:
-            raise ValueError(f"corpus size must be a positive integer, got {self.size!r}")
-        if not (0 <= self.positive and 0 <= self.negative and self.positive + self.negative <= 1):
-            raise ValueError(f"need positive, negative >= 0 with positive + negative <= 1, got "
-                             f"{self.positive!r}, {self.negative!r}")
+        check_fields(self, positive_int=("size",), unit_interval=("positive", "negative"),
+                     non_negative_int=("seed",))
+        if self.positive + self.negative > 1:
+            raise ValueError(f"positive + negative must be <= 1, got {self.positive!r} + "
+                             f"{self.negative!r}")
 
 
 @dataclass(frozen=True)
@@ -127,12 +128,8 @@ class LMSettings:
     corpus: CorpusSettings = CorpusSettings()
 
     def __post_init__(self) -> None:
-        for name in ("embed", "hidden", "max_length", "steps", "batch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        check_fields(self, positive_int=("embed", "hidden", "max_length", "steps", "batch"),
+                     positive=("lr",), non_negative_int=("seed",))
 
     def key(self) -> str:
         """A short hash of every setting (the cache file's name)."""

@@ -23,6 +23,7 @@ from games.happy_text import (
     LMSettings,
     vocabulary,
 )
+from stackelberg.validation import finite_float, nonnegative_int, positive_int, probability
 
 __all__ = ["HappyTextProblem", "happy_text_problem"]
 
@@ -145,10 +146,22 @@ def happy_text_problem(tau: float, *, beta: float = 5.0, embed: int = 32, hidden
     ``tau`` is ``[follower] tau``, the KL weight to the pre-trained model; ``eval_samples`` the
     generations of each recorded metrics row). Builds no model: the problem loads it on first
     use (:meth:`HappyTextProblem.reference`)."""
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
-        raise ValueError(f"beta must be a number > 0, got {beta!r}")
-    if isinstance(eval_samples, bool) or not isinstance(eval_samples, int) or eval_samples < 2:
+    # checked here under their [game] names (the settings' own checks name their fields)
+    for name, value in (("embed", embed), ("hidden", hidden), ("max_length", max_length),
+                        ("pretrain_steps", pretrain_steps), ("pretrain_batch", pretrain_batch),
+                        ("corpus_size", corpus_size), ("eval_samples", eval_samples)):
+        positive_int(name, value)
+    for name, value in (("pretrain_seed", pretrain_seed), ("corpus_seed", corpus_seed)):
+        nonnegative_int(name, value)
+    for name, value in (("beta", beta), ("pretrain_lr", pretrain_lr)):
+        if finite_float(name, value) <= 0:
+            raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    if eval_samples < 2:
         raise ValueError(f"eval_samples must be an integer >= 2, got {eval_samples!r}")
+    if probability("corpus_positive", corpus_positive) + probability(
+            "corpus_negative", corpus_negative) > 1:
+        raise ValueError(f"corpus_positive + corpus_negative must be <= 1, got "
+                         f"{corpus_positive!r} + {corpus_negative!r}")
     corpus = CorpusSettings(size=corpus_size, positive=corpus_positive,
                             negative=corpus_negative, seed=corpus_seed)
     lm = LMSettings(embed=embed, hidden=hidden, max_length=max_length, steps=pretrain_steps,

@@ -230,6 +230,14 @@ def test_a_bad_config_names_the_file_section_and_key(tmp_path, capsys):
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "bad.toml" in err and "'corpus_sise'" in err and "game" in err
+    # a value out of range is named by its [game] key, not by the settings field behind it
+    for line, key in [("pretrain_steps = 0", "pretrain_steps must be a positive integer"),
+                      ("corpus_positive = 0.9", "corpus_positive + corpus_negative must be <= 1"),
+                      ("pretrain_lr = -0.1", "pretrain_lr must be a number > 0")]:
+        path.write_text(f'[game]\nid = "{GAME_ID}"\n{line}\n')
+        assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+        assert key in capsys.readouterr().err, line
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_shipped_config_is_valid():
