@@ -11,8 +11,9 @@ scipy's ``setulb``) with scipy's defaults and stopping rules, so it returns the 
 for bit (``tests/test_fast_paths.py`` checks it against ``minimize``), and it reuses an
 evaluation of the starting point that the caller already made.
 
-``setulb`` is a private scipy function whose signature changed in scipy 1.15; on an older scipy
-the function falls back to ``scipy.optimize.minimize``.
+``setulb`` is a private scipy function whose signature changed in scipy 1.15; on an older scipy,
+or one newer than 1.17 (not checked yet), the function falls back to
+``scipy.optimize.minimize``.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import numpy as np
 import scipy
 import scipy.optimize
 
-try:  # the C translation of L-BFGS-B (scipy >= 1.15) and its calling convention
+try:  # the C translation of L-BFGS-B (scipy >= 1.15) and its calling convention; a private
+    # function may change again, so a scipy newer than the last checked here (1.17, by
+    # tests/test_fast_paths.py) uses minimize until the identity is checked again
     from scipy.optimize import _lbfgsb
 
-    _DIRECT = tuple(int(p) for p in scipy.__version__.split(".")[:2]) >= (1, 15)
+    _DIRECT = (1, 15) <= tuple(int(p) for p in scipy.__version__.split(".")[:2]) <= (1, 17)
 except (ImportError, ValueError):  # pragma: no cover - an older or unusual scipy
     _DIRECT = False
 
