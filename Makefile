@@ -12,13 +12,18 @@ STAMP := $(VENV)/.installed
 # again); a user's game file is still run without writing next to it (games/user_games.py)
 unexport PYTHONDONTWRITEBYTECODE
 
-# One pip run (one resolver) installs pip, torch and the project into a venv made without pip;
-# --no-compile: compiling every module of torch and ray took about 55 of its 130 CPU seconds,
-# and Python compiles only what is imported, once (measured in BENCHMARKS.md, "Test suite time")
+# Two pip runs: the machine's pip puts a current pip and setuptools into a venv made without
+# pip; that pip then installs torch and the project. Its resolver walks the registry's ~70,000
+# wheel links in half the CPU of the older pip machines ship (pip 23: about 48 CPU s for the
+# whole install under load, pip 26: about 31), and the project's editable build reuses the
+# venv's setuptools instead of building an isolated environment (about 2 CPU s).
+# --no-compile: compiling every module of torch and ray took about 55 CPU s; Python compiles
+# only what is imported, once (measured in BENCHMARKS.md, "Test suite time")
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
-	$(PYTHON) -m pip --python $(BIN)/python install -q --no-compile -c constraints.txt \
-		pip torch==2.13.0 -e '.[dev,ray]'
+	$(PYTHON) -m pip --python $(BIN)/python install -q --no-compile pip 'setuptools>=70.1'
+	$(BIN)/python -m pip install -q --no-compile --no-build-isolation -c constraints.txt \
+		torch==2.13.0 -e '.[dev,ray]'
 	@# the report's browser test (tests/test_report_html.py) opens index.html in Chromium
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -qq && apt-get install -y -qq chromium; } \
