@@ -81,7 +81,8 @@ class ExperimentConfig:
         Hyperparameters of the follower's config dataclass.
     tau : float
         Entropy weight of the follower's objective (docs/theory.md §1); > 0 makes its best
-        response unique.
+        response unique. For a text game (happy text) it is the follower's KL weight to the
+        pre-trained model instead (docs/theory.md §8.2; default :data:`DEFAULT_TAUS`).
     seed : int
         The run's seed; every random stream derives from it.
     run : MatchConfig
