@@ -31,9 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 from stackelberg.preferences import PreferencePairs
+from stackelberg.scipy_functions import scipy_functions as sf
 from stackelberg.validation import check_fields
 
 __all__ = ["END", "GAME_ID", "WORDS", "Annotator", "CorpusSettings", "LMSettings", "Vocabulary",
@@ -233,7 +233,7 @@ def label_pairs(scores: np.ndarray, first: np.ndarray, second: np.ndarray, beta:
                 rng: np.random.Generator) -> PreferencePairs:
     """Bradley-Terry labels on pairs of scored generations: ``label[i] = 1`` (``second[i]``
     preferred) with probability ``sigmoid(beta (scores[second[i]] - scores[first[i]]))``."""
-    p = expit(beta * (scores[second] - scores[first]))
+    p = sf.expit(beta * (scores[second] - scores[first]))
     return PreferencePairs(np.asarray(first), np.asarray(second),
                            (rng.random(len(p)) < p).astype(float))
 

@@ -29,7 +29,6 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
-from stackelberg.congestion.equilibrium import solve_equilibrium
 from stackelberg.congestion.instances import NAMED, named
 from stackelberg.congestion.network import Network, NetworkError
 from stackelberg.congestion.tntp import sioux_falls
@@ -65,6 +64,9 @@ class TollNetworkParallelEnv(ParallelEnv):
                              f"None, got {render_mode!r}")
         self.model = network
         self.max_cycles, self.render_mode = max_cycles, render_mode
+        # imported here: scipy.sparse is for the networks, not for every `stackelberg` command
+        from stackelberg.congestion.equilibrium import solve_equilibrium
+
         self.paths = solve_equilibrium(network, tol=1e-4).paths
         self.possible_agents = [PLANNER, *(f"drivers_{k}" for k in range(network.n_pairs))]
         self.agents: list[str] = []

@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from stackelberg.metrics import metrics_for
 from stackelberg.problem import BilevelProblem
@@ -146,6 +145,8 @@ def _run_match(
     if unfit:
         raise ValueError(f"a lower level of {len(followers)} followers needs learners that "
                          f"play a game; {unfit[0]} does not")
+    from tqdm.auto import tqdm  # here: a refused config's process never draws a bar
+
     schedule = entropy_schedule(leader)
     exact = metrics_for(problem)
     rows: list[dict[str, float]] = []

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
 from stackelberg.model import GameModel
 from stackelberg.tabular import evaluate_policy, solve_mdp
@@ -77,6 +76,8 @@ def strong_stackelberg(leader_payoffs: object, follower_payoffs: object) -> Stac
     if L.shape != F.shape:
         raise ValueError(f"payoff matrices differ in shape: {L.shape} and {F.shape}")
     B, A = L.shape
+    from scipy.optimize import linprog  # here: every `stackelberg` command imports this module
+
     best: StackelbergSolution | None = None
     for j in range(A):
         # mu . (F[:, k] - F[:, j]) <= 0 for every k != j

@@ -24,9 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.special
 
 from stackelberg.bilevel import FollowerModel
+from stackelberg.scipy_functions import scipy_functions as sf
 from stackelberg.validation import finite_float
 
 
@@ -58,11 +58,11 @@ class Box:
 
     def levels(self, w: np.ndarray) -> np.ndarray:
         """``g(w)``, shape ``(K,)``."""
-        return self.lo + (self.hi - self.lo) * scipy.special.expit(w)
+        return self.lo + (self.hi - self.lo) * sf.expit(w)
 
     def vjp(self, w: np.ndarray, v: np.ndarray) -> np.ndarray:
         """``v . dg/dw``: ``(hi - lo) s (1 - s) v``, ``s = sigmoid(w)`` (a diagonal Jacobian)."""
-        s = scipy.special.expit(w)
+        s = sf.expit(w)
         return (self.hi - self.lo) * s * (1.0 - s) * v
 
     def neutral(self) -> np.ndarray:
@@ -70,7 +70,7 @@ class Box:
         width = self.hi - self.lo
         inside = (self.lo < 0) & (self.hi > 0)
         share = np.where(inside, -self.lo / np.where(width > 0, width, 1.0), 0.5)
-        return scipy.special.logit(share)
+        return sf.logit(share)
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Budget:
                 f"the number of instruments must be an integer >= 1, got {self.size!r}")
 
     def _shares(self, w: np.ndarray) -> np.ndarray:
-        return scipy.special.softmax(np.append(w, 0.0))[:-1]
+        return sf.softmax(np.append(w, 0.0))[:-1]
 
     def levels(self, w: np.ndarray) -> np.ndarray:
         """``g(w)``, shape ``(K,)``: ``>= 0``, summing to less than ``B``."""

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import expit
 
 from stackelberg.bilevel import FollowerModel, Gradient
 from stackelberg.lower_level import follower_logit_gradient
+from stackelberg.scipy_functions import scipy_functions as sf
 from stackelberg.tabular import row_sum
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class PreferenceObjective:
             raise ValueError(f"the reward model's beta must be > 0, got {model_beta!r}")
         R = self.true_reward.reshape(-1)
         #: p*_ij, the annotator's probability of preferring segment j to segment i
-        self.preference = expit(self.beta * (R[None, :] - R[:, None]))
+        self.preference = sf.expit(self.beta * (R[None, :] - R[:, None]))
         p = self.preference
         #: H(p*_ij), the entropy of the annotator's label on each pair
         self.entropy = -(p * np.log(p) + (1.0 - p) * np.log1p(-p))
@@ -174,7 +174,7 @@ class PreferenceObjective:
         loss = p * softplus(-bD) + (1.0 - p) * softplus(bD)
         if self.excess:
             loss = loss - self.entropy
-        slope = self.model_beta * (expit(bD) - p)
+        slope = self.model_beta * (sf.expit(bD) - p)
         return PairTerms(q.reshape(-1), loss, slope)
 
     @staticmethod
@@ -309,7 +309,7 @@ def sampled_loss(objective: PreferenceObjective, x: np.ndarray,
     bD = objective.model_beta * (flat[pairs.second] - flat[pairs.first])
     y = pairs.label
     value = float(np.mean(y * softplus(-bD) + (1.0 - y) * softplus(bD)))
-    slope = objective.model_beta * (expit(bD) - y) / len(pairs)
+    slope = objective.model_beta * (sf.expit(bD) - y) / len(pairs)
     dr = np.zeros(S * A)
     np.add.at(dr, pairs.second, slope)
     np.add.at(dr, pairs.first, -slope)

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property, reduce
 
 import numpy as np
-import scipy.linalg
-import scipy.linalg.lapack
-import scipy.special
+
+from stackelberg.scipy_functions import scipy_functions as sf
 
 
 class ConvergenceError(RuntimeError):
@@ -90,7 +89,7 @@ def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def xlogx(p: np.ndarray) -> np.ndarray:
     """Elementwise ``p log p`` with ``0 log 0 = 0``, for ``p >= 0`` (one ufunc call)."""
-    return scipy.special.xlogy(p, p)
+    return sf.xlogy(p, p)
 
 
 def neg_entropy(pi: np.ndarray) -> np.ndarray:
@@ -123,7 +122,7 @@ def lu_factor(M: np.ndarray, overwrite: bool = False) -> tuple[np.ndarray, np.nd
     factorizes a scratch ``M`` in place.
     """
     transposed = M.flags.c_contiguous and not M.flags.f_contiguous
-    lu, piv, info = scipy.linalg.lapack.dgetrf(M.T if transposed else M, overwrite_a=overwrite)
+    lu, piv, info = sf.dgetrf(M.T if transposed else M, overwrite_a=overwrite)
     if info > 0:
         raise np.linalg.LinAlgError("I - gamma P_pi is singular (is gamma < 1?)")
     return lu, piv, transposed
@@ -134,7 +133,7 @@ def lu_solve(factors: tuple[np.ndarray, np.ndarray, bool], rhs: np.ndarray,
     """Solve ``M x = rhs`` (``M^T x = rhs`` for ``trans=1``) with the factors of ``M`` from
     :func:`lu_factor` (LAPACK ``getrs``)."""
     lu, piv, transposed = factors
-    x, _ = scipy.linalg.lapack.dgetrs(lu, piv, rhs, trans=trans ^ transposed)
+    x, _ = sf.dgetrs(lu, piv, rhs, trans=trans ^ transposed)
     return x
 
 

@@ -18,20 +18,10 @@ or one newer than 1.17 (not checked yet), the function falls back to
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
-import scipy
-import scipy.optimize
-
-try:  # the C translation of L-BFGS-B (scipy >= 1.15) and its calling convention; a private
-    # function may change again, so a scipy newer than the last checked here (1.17, by
-    # tests/test_fast_paths.py) uses minimize until the identity is checked again
-    from scipy.optimize import _lbfgsb
-
-    _DIRECT = (1, 15) <= tuple(int(p) for p in scipy.__version__.split(".")[:2]) <= (1, 17)
-except (ImportError, ValueError):  # pragma: no cover - an older or unusual scipy
-    _DIRECT = False
 
 #: scipy's defaults for ``method="L-BFGS-B"``: memory, ``ftol``, evaluations, line-search steps.
 MAXCOR = 10
@@ -40,6 +30,26 @@ MAXFUN = 15000
 MAXLS = 20
 
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
+
+
+@functools.cache
+def _setulb() -> Callable[..., None] | None:
+    """scipy's ``setulb`` if its calling convention is the one checked here, else None.
+
+    Imported on the first minimization, not with the module: scipy.optimize costs about 0.2 CPU s
+    and every ``stackelberg`` command (a refused config too) imports the leaders' registry.
+    """
+    import scipy
+
+    try:  # the C translation of L-BFGS-B (scipy >= 1.15) and its calling convention; a private
+        # function may change again, so a scipy newer than the last checked here (1.17, by
+        # tests/test_fast_paths.py) uses minimize until the identity is checked again
+        from scipy.optimize import _lbfgsb
+
+        version = tuple(int(p) for p in scipy.__version__.split(".")[:2])
+    except (ImportError, ValueError):  # pragma: no cover - an older or unusual scipy
+        return None
+    return _lbfgsb.setulb if (1, 15) <= version <= (1, 17) else None
 
 
 def minimize_lbfgs(objective: Objective, x0: np.ndarray, gtol: float, maxiter: int,
@@ -56,7 +66,10 @@ def minimize_lbfgs(objective: Objective, x0: np.ndarray, gtol: float, maxiter: i
     first : tuple, optional
         ``objective(x0)`` if the caller has it already (it is not evaluated again).
     """
-    if not _DIRECT:
+    setulb = _setulb()
+    if setulb is None:
+        import scipy.optimize
+
         return scipy.optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
                                        options={"gtol": gtol, "maxiter": maxiter}).x
     x = np.array(np.asarray(x0, dtype=np.float64).ravel())
@@ -78,7 +91,7 @@ def minimize_lbfgs(objective: Objective, x0: np.ndarray, gtol: float, maxiter: i
     iterations = 0
     while True:
         g = np.array(g, dtype=np.float64)  # L-BFGS-B may write into g: never the known one
-        _lbfgsb.setulb(MAXCOR, x, low, high, nbd, f, g, factr, gtol, wa, iwa, task, lsave,
+        setulb(MAXCOR, x, low, high, nbd, f, g, factr, gtol, wa, iwa, task, lsave,
                        isave, dsave, MAXLS, ln_task)
         if task[0] == 3:  # f and g wanted at x
             if not np.array_equal(x, known_x):

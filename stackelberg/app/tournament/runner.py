@@ -16,8 +16,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from stackelberg.app.tournament.executors import Executor, make_executor
 from stackelberg.app.tournament.lock import WriterLock, refuse_if_locked
 from stackelberg.app.tournament.play import MatchOutcome
@@ -201,6 +199,8 @@ def run_tournament(
                 matches_to_play(spec, store)  # binds a new store to the spec
                 retried = store.forget_failed() if retry_failed else 0
                 todo = pending(spec, store)
+                from tqdm.auto import tqdm  # here: a refused spec's process draws no bar
+
                 with tqdm(total=len(todo), unit="match", desc="tournament",
                           disable=not progress, dynamic_ncols=True) as bar:
                     bar.set_postfix_str(f"running {min(executor.slots, len(todo))}, failed 0")
