@@ -39,6 +39,14 @@ RAY_INSTALL_HINT = ("pip install 'stackelberg[ray]' (in a checkout: .venv/bin/pi
                     "'.[ray]')")
 
 
+#: What the fork server imports once for all the workers forked from it: the match code, and
+#: the libraries it imports only when it first computes (stackelberg.scipy_functions, the
+#: leaders' L-BFGS and the SSE's linear program, the progress bar), which every worker would
+#: otherwise import again for itself.
+PRELOAD = (play_match.__module__, worker_setup.__name__,
+           "scipy.special", "scipy.linalg.lapack", "scipy.optimize", "tqdm.auto")
+
+
 class ExecutorError(RuntimeError):
     """The executor cannot be set up as asked (Ray not installed, no cluster at the address)."""
 
@@ -104,7 +112,7 @@ class ProcessExecutor:
 
     def __enter__(self) -> ProcessExecutor:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([play_match.__module__, worker_setup.__name__])
+        context.set_forkserver_preload(list(PRELOAD))
         self._pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=context,
                                          initializer=worker_setup.setup_worker,
                                          initargs=(os.getpid(),))
