@@ -571,6 +571,19 @@ def test_cli_report_writes_the_report(tmp_path, cli):
     assert "rep/index.md" in out.out
     assert (tmp_path / "rep" / "rankings_g.csv").is_file()
     assert (tmp_path / "rep" / "index.html").is_file()
+    drawn = {p.name for p in (tmp_path / "rep").iterdir()}
+    assert {"heatmap_g.png", "heatmap_g.svg", "convergence_g.png"} <= drawn
+    # --no-figures: the same tables, an index that shows no figure, nothing drawn
+    code, out = cli("report", ".", "--out", "bare", "--no-figures")
+    assert code == 0, out.err
+    bare = tmp_path / "bare"
+    assert {p.name for p in bare.iterdir()} == \
+        {n for n in drawn if not n.endswith((".png", ".svg"))}
+    for name in ("rankings_g.csv", "rankings_overall.csv"):
+        assert (bare / name).read_bytes() == (tmp_path / "rep" / name).read_bytes()
+    assert ".png" in (tmp_path / "rep" / "index.md").read_text()
+    assert ".png" not in (bare / "index.md").read_text()
+    assert "<img" not in (bare / "index.html").read_text()
 
 
 # -- a real tournament, played twice --------------------------------------------------------------

@@ -8,7 +8,7 @@
     stackelberg tournament SPEC.toml [--out DIR] [--workers N] [--ray-address ADDR] [--quiet]
                            [key=value ...]
     stackelberg plot RUN_DIR [RUN_DIR ...] [--out FILE]
-    stackelberg report DIR [--out OUT_DIR] [--tolerance REL]
+    stackelberg report DIR [--out OUT_DIR] [--tolerance REL] [--no-figures]
     stackelberg tolls CONFIG.toml [--out DIR] [--overwrite]
     stackelberg economy CONFIG.toml ...   (an alias of `run`, kept for economy configs)
 
@@ -272,7 +272,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OutputError as err:
         raise UserError(str(err)) from None
     files, out = output.write(lambda staging: write_report(args.dir, staging, rule,
-                                                          matches=matches))
+                                                          matches=matches,
+                                                          draw=not args.no_figures))
     print(f"report: {out / files.html.name} and {out / files.index.name} "
           f"({len(files.tables)} tables, {len(files.figures)} figures)")
     return EXIT_OK
@@ -364,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--tolerance", type=_tolerance, default=1e-2, metavar="REL",
                         help="speed tolerance as a fraction of the range of mean final "
                              "hyper-objectives in a game (default 0.01)")
+    report.add_argument("--no-figures", action="store_true",
+                        help="write the tables and the index without figures (drawing them is "
+                        "most of the time a report takes)")
     report.set_defaults(func=cmd_report)
     tolls = sub.add_parser("tolls", help="optimize a road network's tolls (congestion game)")
     tolls.add_argument("config", help="the TOML file (stackelberg/congestion/run.py)")
