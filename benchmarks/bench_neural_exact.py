@@ -263,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--games", nargs="+", default=["markov", "matrix"],
                         choices=["markov", "markov3", "matrix"])
     parser.add_argument("--leaders", nargs="+", default=["rac-neural", "partial-gradient-neural"])
-    parser.add_argument("--iterations", type=int, default=300,
+    parser.add_argument("--iterations", type=int, default=450,
                         help="iterations of a Markov game's match (50 rounds per episode)")
     parser.add_argument("--matrix-iterations", type=int, default=1000,
                         help="iterations of a matrix game's match (one round per episode)")
