@@ -47,7 +47,7 @@ def _check_optional(config: Any, positive_int: tuple[str, ...] = (),
 
 # the match's segments (agents.neural.starts), by action kind: (Box, Discrete)
 SEGMENTS: dict[str, tuple[Any, Any]] = {
-    "segment": (0, 150), "tail": (0.0, 0.25), "hold": (0, 20), "start_scale": (1.0, 1.5)}
+    "segment": (0, 150), "tail": (0.0, 0.25), "hold": (0, 0), "start_scale": (1.0, 1.5)}
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class NeuralPartialGradientConfig:
         no leader step (the followers adapt first); reported at the end: the parameters
         averaged over the last ``tail`` share of the segment whose mean estimated return there
         was highest. Default: 0, 0, 0, 1 for a ``Box`` leader (the last iterate of one run, as
-        before); 150, 0.25, 20, 1.5 for a ``Discrete`` one.
+        before); 150, 0.25, 0, 1.5 for a ``Discrete`` one.
     """
 
     batch: int | None = None
@@ -129,7 +129,7 @@ class RACNeuralConfig:
         no leader step (the followers adapt first); reported at the end: the parameters
         averaged over the last ``tail`` share of the segment whose mean estimated return there
         was highest. Default: 0, 0, 0, 1 for a ``Box`` leader (the last iterate of one run, as
-        before); 150, 0.25, 20, 1.5 for a ``Discrete`` one.
+        before); 150, 0.25, 0, 1.5 for a ``Discrete`` one.
     """
 
     batch: int | None = None
