@@ -121,9 +121,9 @@ class _NeuralLeader:
     generator seeded from the match's stream, the leader's policy (drawn from it first, so the
     draws that follow are the same in both) and ``x``, the policy's flat parameters; and the
     match's segments (:class:`agents.neural.starts.StartPlan`): a starting commitment per
-    ``segment`` iterations, the first ``hold`` iterations of each without a leader step (the followers
-    track the new commitment first), and the tail-averaged parameters of the segment with the
-    best estimated return reported at the end (docs/theory.md §14)."""
+    ``segment`` iterations, the first ``hold`` iterations of each without a leader step (the
+    followers track the new commitment first), and the tail-averaged parameters of the segment
+    with the best estimated return reported at the end (docs/theory.md §14)."""
 
     name: str
     config_class: type
