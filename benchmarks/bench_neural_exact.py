@@ -25,42 +25,41 @@ Games: ``markov``: ``stackelberg/random-markov-v0`` with 3 states, 2 x 2 actions
 games with 2-6 actions per player and uniform payoffs (``bench_defaults.random_matrix_game``).
 
 Tuning (training seeds only; the benchmark reports seeds 100-109). Gaps against the grid
-reference ("best"), training seeds 0-9. Diagnosis (every intermediate commitment scored
-exactly, for diagnosis only, with the follower's exact best-response error beside it), before
-this round's change (one run of 300 / 1000 iterations, the last iterate): ``markov`` 5 of 10
-within 5% (0.1, 1.4, 3.0, 0.0, 22.9, 19.1, 8.0, 39.7, 49.9, 0.1%), ``matrix`` 4 of 10 (0.0,
-7.7, 0.0, 0.0, 28.3, 6.7, 6.0, 0.0, 5.2, 68.4%). What goes wrong: (1) the leader's logits
-saturate within 10-50 iterations (Adam at step 0.2 on three parameters per logit) on a pure
-commitment, which is then a local minimum she never leaves (``markov`` 4 and 5, ``matrix`` 4,
-and every miss where several runs end on the same value; the exact gradient flow from the
-uniform start ends in the same basin on ``matrix`` 3, 7 and 8, at 27.4, 19.4 and 15.4%);
-(2) the follower learner stops tracking: his value gap at the leader's commitment stays at
-0.3-4.8 for hundreds of iterations (a saturated softmax on a wrong action; with his step at
-0.05 (k+1)^-0.4 he is also slower than the leader, the reverse of RAC's time scales), and the
-leader exploits that wrong follower: ``markov`` 7 and 8 and ``matrix`` 9 end worse than the
-uniform start under exact scoring while the leader's value against her learned follower says
-they gained (e.g. ``markov`` 8: -8.3 against him, -3.6 exactly); (3) late noise (``matrix`` 9
-crosses a response boundary at iteration 900). Kept: several starts (one per ``segment`` = 150
-iterations; the ``markov`` budget raised from 300 to 450 iterations for three of them) with the
-tail-averaged parameters of the start with the best Monte-Carlo return reported
-(docs/theory.md §14), which met (1) and (3) where a start lands in a better basin: with 3
-starts and a 20-iteration hold, ``markov`` 1, 4-9 at 7.9, 22.6, 2.0, 27.3, 0.5, 19.6, 0.2%
-(mean 11.4% against 20.2% before on the same seeds); with 5 starts of 200 and the hold,
-``matrix`` 6 of 10 (mean 5.5% against 12.2%), with 6 of 166 and the hold 4 of 10 (15.8%).
-The choice is fooled by (2): it picked a start with an exploited follower on ``markov`` 1 and
-6 (estimates 7.15 and 7.44 for exact values 6.62 and 5.64). Tried and dropped: a hold of 20 iterations at each start (the followers adapt first): worse,
-``matrix`` 8, 3, 7 at 40.1, 27.4, 19.4% against 5.3, 0.0, 0.0% without it, ``markov`` 0 at
-5.2% against 0.2% (moving at once against an untrained follower is exploration that finds the
-better basins); a 40-iteration hold with one start (``markov`` 5: 17.4%); freezing the leader
-over each tail, so the estimate is read against a follower who had time to converge, with four
-starts of 120 and the hold: ``markov`` 1, 4, 6, 8 at 8.0, 22.6, 27.4, 60.5% (the exploited
-followers were stuck, not slow, and more candidates gave more chances to pick one); a faster
-follower (actor step 0.2 (k+1)^-0.3, RAC's penalized actor the same): ``markov`` 6 at 54.8%,
-his gap stuck at 1.5-4.8 as before. Earlier rounds (one run):
-leader step 0.05 (1.5-49.5% on ``markov`` 1, 2, 4, 6, 8, 11), a penalty weight from 20 with
-step 0.1 and follower entropy 0.3 (k+1)^-0.5 (better on ``markov``, worse on ``matrix`` 3).
-The final defaults (no hold) on training seeds: see the held-out section of BENCHMARKS.md for
-what they were checked on.
+reference ("best"), training seeds 0-9. Diagnosis (every intermediate commitment scored exactly,
+for diagnosis only, with the follower's exact best-response error beside it), before this
+round's change (one run of 300 / 1000 iterations, the last iterate): ``markov`` 5 of 10 within
+5% (0.1, 1.4, 3.0, 0.0, 22.9, 19.1, 8.0, 39.7, 49.9, 0.1%), ``matrix`` 4 of 10 (0.0, 7.7, 0.0,
+0.0, 28.3, 6.7, 6.0, 0.0, 5.2, 68.4%). What goes wrong: (1) the leader's logits saturate within
+10-50 iterations (Adam at step 0.2 on three parameters per logit) on a pure commitment, which is
+then a local minimum she never leaves (``markov`` 4 and 5, ``matrix`` 4, and every miss where
+several runs end on the same value; the exact gradient flow from the uniform start ends in the
+same basin on ``matrix`` 3, 7 and 8, at 27.4, 19.4 and 15.4%); (2) the follower learner stops
+tracking: his value gap at the leader's commitment stays at 0.3-4.8 for hundreds of iterations
+(a saturated softmax on a wrong action; with his step at 0.05 (k+1)^-0.4 he is also slower than
+the leader, the reverse of RAC's time scales), and the leader exploits that wrong follower:
+``markov`` 7 and 8 and ``matrix`` 9 end worse than the uniform start under exact scoring while
+the leader's value against her learned follower says they gained (e.g. ``markov`` 8: -8.3
+against him, -3.6 exactly); (3) late noise (``matrix`` 9 crosses a response boundary at
+iteration 900). Kept: several starts (one per ``segment`` = 150 iterations; the ``markov``
+budget raised from 300 to 450 iterations for three of them) with the tail-averaged parameters of
+the start with the best Monte-Carlo return reported (docs/theory.md §14), which met (1) and (3)
+where a start lands in a better basin: with 3 starts and a 20-iteration hold, ``markov`` 1, 4-9
+at 7.9, 22.6, 2.0, 27.3, 0.5, 19.6, 0.2% (mean 11.4% against 20.2% before on the same seeds);
+with 5 starts of 200 and the hold, ``matrix`` 6 of 10 (mean 5.5% against 12.2%), with 6 of 166
+and the hold 4 of 10 (15.8%). The choice is fooled by (2): it picked a start with an exploited
+follower on ``markov`` 1 and 6 (estimates 7.15 and 7.44 for exact values 6.62 and 5.64). Tried
+and dropped: a hold of 20 iterations at each start (the followers adapt first): worse,
+``matrix`` 8, 3, 7 at 40.1, 27.4, 19.4% against 5.3, 0.0, 0.0% without it, ``markov`` 0 at 5.2%
+against 0.2% (moving at once against an untrained follower is exploration that finds the better
+basins); a 40-iteration hold with one start (``markov`` 5: 17.4%); freezing the leader over each
+tail, so the estimate is read against a follower who had time to converge, with four starts of
+120 and the hold: ``markov`` 1, 4, 6, 8 at 8.0, 22.6, 27.4, 60.5% (the exploited followers were
+stuck, not slow, and more candidates gave more chances to pick one); a faster follower (actor
+step 0.2 (k+1)^-0.3, RAC's penalized actor the same): ``markov`` 6 at 54.8%, his gap stuck at
+1.5-4.8 as before. Earlier rounds (one run): leader step 0.05 (1.5-49.5% on ``markov`` 1, 2, 4,
+6, 8, 11), a penalty weight from 20 with step 0.1 and follower entropy 0.3 (k+1)^-0.5 (better on
+``markov``, worse on ``matrix`` 3). The final defaults (no hold) on training seeds: see the
+held-out section of BENCHMARKS.md for what they were checked on.
 
 Usage
 -----
