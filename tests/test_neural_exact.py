@@ -226,7 +226,38 @@ def test_the_defaults_follow_the_kind_of_action():
     box = by_action_kind(RACNeuralConfig(), spaces.Box(0.0, 1.0))
     assert (box.batch, box.xi, box.xi_decay, box.tau0, box.tau_decay, box.w0, box.w_growth,
             box.follower_signal) == (256, 0.02, 0.5, 0.05, 0.3, 2.0, 0.5, "reward")
+    # one run, its last iterate reported: the duopoly's match as it was measured
+    assert (box.segment, box.tail, box.hold) == (0, 0.0, 0)
     finite = by_action_kind(RACNeuralConfig(xi=0.3), spaces.Discrete(3))
     assert (finite.batch, finite.xi, finite.follower_signal) == (64, 0.3, "to-go")
+    assert finite.segment > 0 and finite.tail > 0
     with pytest.raises(ValueError, match="leader.follower_signal"):
         RACNeuralConfig(follower_signal="return")
+
+
+@pytest.mark.parametrize("leader", ["rac-neural", "partial-gradient-neural"])
+def test_a_match_reports_the_averaged_tail_of_the_best_estimated_start(leader):
+    """Three starts of 6 iterations on a matrix game: each segment begins from another
+    commitment, and the match's ``x`` is the chosen segment's tail average, the segment whose
+    estimate is the highest (agents/neural/starts.py)."""
+    model = games.make_model("stackelberg/matrix-v0")
+    problem = finite_problem(model, 0.05)
+    spec, follower = LEADERS[leader], FOLLOWERS["actor-critic"]
+    config = spec.make_config(segment=6, hold=2, tail=0.5, batch=8)
+    agent = spec.factory(config)
+    seen = []
+
+    result = run_match(problem, agent, [follower.factory(follower.make_config(batch=8))],
+                       MatchConfig(iterations=18, metrics_every=1, progress=False),
+                       run_streams(4), on_iteration=lambda row: seen.append(agent.x))
+    plan = agent.plan
+    assert plan.bounds == [0, 6, 12, 18] and plan.done()
+    assert [r.iterations for r in plan.results] == [3, 3, 3]
+    # the hold: a segment's first two iterations leave its start where it was
+    np.testing.assert_array_equal(seen[6], seen[7])
+    assert not np.allclose(seen[5], seen[6])  # a new start
+    for j in (0, 1):  # (the last iterate of the match is replaced by the choice)
+        np.testing.assert_allclose(plan.results[j].params,
+                                   np.mean(seen[6 * j + 3:6 * j + 6], axis=0), rtol=0, atol=1e-12)
+    best = max(plan.results, key=lambda r: r.estimate)
+    np.testing.assert_array_equal(result.x, best.params)

@@ -33,13 +33,21 @@ def by_action_kind(config: Any, action_space: Any) -> Any:
 
 
 def _check_optional(config: Any, positive_int: tuple[str, ...] = (),
-                    positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = ()) -> None:
+                    positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = (),
+                    non_negative_int: tuple[str, ...] = ("hold", "segment"),
+                    unit_interval: tuple[str, ...] = ("tail",)) -> None:
     """:func:`check_fields` for the fields that are set (``None``: by the action kind)."""
     def given(names: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(n for n in names if getattr(config, n) is not None)
+        return tuple(n for n in names if getattr(config, n, None) is not None)
 
     check_fields(config, positive_int=given(positive_int), positive=given(positive),
-                 non_negative=given(non_negative))
+                 non_negative=given(non_negative), non_negative_int=given(non_negative_int),
+                 unit_interval=given(unit_interval))
+
+
+# the match's segments (agents.neural.starts), by action kind: (Box, Discrete)
+SEGMENTS: dict[str, tuple[Any, Any]] = {
+    "segment": (0, 150), "tail": (0.0, 0.25), "hold": (0, 0), "start_scale": (1.0, 1.5)}
 
 
 @dataclass(frozen=True)
@@ -53,19 +61,33 @@ class NeuralPartialGradientConfig:
     lr, decay : float, optional
         The leader's Adam step size ``lr (k+1)^-decay`` (default: 0.01, 0.3 for a ``Box``
         leader; 0.2, 0.3 for a ``Discrete`` one, RAC's ``xi`` there).
+    segment, tail, hold, start_scale : optional
+        The match's segments (:mod:`agents.neural.starts`, docs/theory.md §14): a match of
+        ``K`` iterations makes ``max(1, K // segment)`` starts of equal length (``segment =
+        0``: one), the first from the uniform commitment, the others from uniform logits plus
+        ``start_scale`` times standard normal draws; the first ``hold`` iterations of each take
+        no leader step (the followers adapt first); reported at the end: the parameters
+        averaged over the last ``tail`` share of the segment whose mean estimated return there
+        was highest. Default: 0, 0, 0, 1 for a ``Box`` leader (the last iterate of one run, as
+        before); 150, 0.25, 0, 1.5 for a ``Discrete`` one.
     """
 
     batch: int | None = None
     lr: float | None = None
     decay: float | None = None
+    segment: int | None = None
+    tail: float | None = None
+    hold: int | None = None
+    start_scale: float | None = None
 
     section = "leader"
     kind_defaults: ClassVar[dict[str, tuple[Any, Any]]] = {
-        "batch": (256, 64), "lr": (0.01, 0.2), "decay": (0.3, 0.3)}
+        "batch": (256, 64), "lr": (0.01, 0.2), "decay": (0.3, 0.3), **SEGMENTS}
 
     def __post_init__(self) -> None:
         _check_optional(self, positive_int=("batch",), positive=("lr",),
-                        non_negative=("decay",))
+                        non_negative=("decay", "start_scale"))
+
 
 
 @dataclass(frozen=True)
@@ -99,6 +121,15 @@ class RACNeuralConfig:
         Markov game) or his reward of the round (exact when it does not, as in the duopolies,
         and of lower variance); default ``"reward"`` for a ``Box`` leader, ``"to-go"`` for a
         ``Discrete`` one (docs/theory.md §13).
+    segment, tail, hold, start_scale : optional
+        The match's segments (:mod:`agents.neural.starts`, docs/theory.md §14): a match of
+        ``K`` iterations makes ``max(1, K // segment)`` starts of equal length (``segment =
+        0``: one), the first from the uniform commitment, the others from uniform logits plus
+        ``start_scale`` times standard normal draws; the first ``hold`` iterations of each take
+        no leader step (the followers adapt first); reported at the end: the parameters
+        averaged over the last ``tail`` share of the segment whose mean estimated return there
+        was highest. Default: 0, 0, 0, 1 for a ``Box`` leader (the last iterate of one run, as
+        before); 150, 0.25, 0, 1.5 for a ``Discrete`` one.
     """
 
     batch: int | None = None
@@ -116,17 +147,23 @@ class RACNeuralConfig:
     leader_tau0: float = 0.0
     leader_tau_decay: float = 0.5
     follower_signal: str | None = None
+    segment: int | None = None
+    tail: float | None = None
+    hold: int | None = None
+    start_scale: float | None = None
 
     section = "leader"
     kind_defaults: ClassVar[dict[str, tuple[Any, Any]]] = {
         "batch": (256, 64), "xi": (0.02, 0.2), "xi_decay": (0.5, 0.3),
-        "follower_signal": ("reward", "to-go")}
+        "follower_signal": ("reward", "to-go"), **SEGMENTS}
 
     def __post_init__(self) -> None:
         _check_optional(self, positive_int=("batch",),
                         positive=("xi", "alpha", "beta", "w0", "w_max"),
-                     non_negative=("xi_decay", "alpha_decay", "beta_decay", "tau0", "tau_decay",
-                                   "w_growth", "leader_tau0", "leader_tau_decay"))
+                        non_negative=("xi_decay", "alpha_decay", "beta_decay", "tau0",
+                                      "tau_decay", "w_growth", "leader_tau0", "leader_tau_decay",
+                                      "start_scale"))
+
         if self.follower_signal not in (None, "to-go", "reward"):
             raise ValueError(f"leader.follower_signal must be 'to-go' or 'reward', got "
                              f"{self.follower_signal!r}")

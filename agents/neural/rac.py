@@ -29,6 +29,7 @@ tracks his best response it heads to the simultaneous-move (Cournot-Nash) answer
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,6 +52,7 @@ from agents.neural.policies import (
     torch_generator,
 )
 from agents.neural.rollout import Episodes, discounted_to_go, play
+from agents.neural.starts import StartPlan
 from stackelberg.simulated import SimulatedProblem
 from stackelberg.simulator import ParallelSimulator
 
@@ -117,7 +119,11 @@ def _categories(spec) -> int | None:
 class _NeuralLeader:
     """What both neural leaders share: the config resolved for the action kind, a torch
     generator seeded from the match's stream, the leader's policy (drawn from it first, so the
-    draws that follow are the same in both) and ``x``, the policy's flat parameters."""
+    draws that follow are the same in both) and ``x``, the policy's flat parameters; and the
+    match's segments (:class:`agents.neural.starts.StartPlan`): a starting commitment per
+    ``segment`` iterations, the first ``hold`` iterations of each without a leader step (the
+    followers track the new commitment first), and the tail-averaged parameters of the segment
+    with the best estimated return reported at the end (docs/theory.md §14)."""
 
     name: str
     config_class: type
@@ -125,6 +131,7 @@ class _NeuralLeader:
     def __init__(self, config=None):
         self.config = self.config_class() if config is None else config
         self.samples = 0
+        self.plan: StartPlan | None = None
 
     def _begin(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
         require_simulated(problem, self.name)
@@ -132,18 +139,66 @@ class _NeuralLeader:
         self.problem, self.rng = problem, rng
         self.generator = torch_generator(rng)
         self.leader = make_policy(problem.leader_spec, self.generator)
-        self.k, self.samples, self.scale = 0, 0, None
+        self.leader_opt = Adam(self.leader)
+        self.k, self.t, self.samples, self.scale = 0, 0, 0, None
         self.follower_actions = _categories(problem.follower_spec)
+        self.plan = None
 
-    def _end_step(self, episodes: Episodes) -> float:
-        """Count the iteration and its samples; the norm of the leader's last gradient."""
+    def plan_budget(self, iterations: int) -> None:
+        """Split the match into segments of the config's length (the coordinator calls this
+        after :meth:`reset`; without it the match is one segment of unknown length)."""
+        length = self.config.segment
+        starts = max(1, iterations // length) if length else 1
+        self.plan = StartPlan(iterations, starts, self.config.tail)
+
+    def _local(self, t: int) -> int:
+        """Iteration ``t``'s index within its segment (every schedule restarts with it)."""
+        return t if self.plan is None else t - self.plan.bounds[self.plan.segment(t)]
+
+    def _maybe_restart(self) -> None:
+        """At a segment's first iteration (after the first): a new random commitment, a fresh
+        optimizer and the schedules from the start. The new logits are the uniform start's
+        plus ``start_scale`` times standard normal draws from the leader's generator."""
+        if self.plan is None or not self.plan.begins(self.t):
+            return
+        with torch.no_grad():
+            for p in self.leader.parameters():
+                p.zero_()
+                p.add_(self.config.start_scale * torch.randn(p.shape, generator=self.generator,
+                                                             dtype=p.dtype))
+        self.leader_opt = Adam(self.leader)
+        self.k = 0
+
+    def _moves(self) -> bool:
+        """Whether this iteration takes a leader step (not during a segment's hold)."""
+        return self.k >= self.config.hold
+
+    def _end_step(self, episodes: Episodes, leader_return: float) -> float:
+        """Count the iteration and its samples, feed the plan (``leader_return``: the mean
+        discounted return of the leader in this iteration's episodes against the follower's
+        policy); at the match's end, load the best segment's parameters. Returns the norm of
+        the leader's last gradient (infinite in a hold, which took none)."""
+        moved = self._moves()
+        grad = (float(torch.cat([p.grad.reshape(-1) for p in self.leader.parameters()]).norm())
+                if moved else math.inf)
+        if self.plan is not None:
+            self.plan.record(self.t, self.x, leader_return)
+            if self.plan.done():
+                load_parameters(self.leader, self.plan.best().params)
         self.k += 1
+        self.t += 1
         self.samples += episodes.samples
-        return float(torch.cat([p.grad.reshape(-1) for p in self.leader.parameters()]).norm())
+        return grad
 
     @property
     def x(self) -> np.ndarray:
         return flat_parameters(self.leader)
+
+
+def _mean_return(reward: torch.Tensor, gamma: float) -> float:
+    """The mean over copies of ``sum_t gamma^t reward_t`` (raw units)."""
+    discount = gamma ** torch.arange(reward.shape[0], dtype=reward.dtype).unsqueeze(1)
+    return float((discount * reward).sum(0).mean())
 
 
 class NeuralPartialGradientLeader(_NeuralLeader):
@@ -156,10 +211,10 @@ class NeuralPartialGradientLeader(_NeuralLeader):
     def reset(self, problem: SimulatedProblem, rng: np.random.Generator) -> None:
         self._begin(problem, rng)
         self.response = make_policy(problem.follower_spec, self.generator)
-        self.opt = Adam(self.leader)
         self.simulator = ParallelSimulator(problem.make_env, self.config.batch, fast=problem.fast)
 
     def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
+        self._maybe_restart()
         load_parameters(self.response, responses[0])
         x = self.x
         episodes = play(self.problem, self.simulator, self.leader, [self.response], x, self.rng,
@@ -167,12 +222,13 @@ class NeuralPartialGradientLeader(_NeuralLeader):
         reward = episodes.leader.reward
         if self.scale is None:
             self.scale = reward_scale(reward, episodes.alive)
-        to_go = discounted_to_go(reward / self.scale, self.problem.gamma)
-        # f = -V_L: descend -E[...]
-        loss = -_weighted_score(episodes, self.leader, to_go, self.problem.gamma,
-                                self.follower_actions)
-        self.opt.step(loss, power(self.config.lr, self.config.decay, self.k))
-        return {"grad_norm": self._end_step(episodes)}
+        if self._moves():
+            to_go = discounted_to_go(reward / self.scale, self.problem.gamma)
+            # f = -V_L: descend -E[...]
+            loss = -_weighted_score(episodes, self.leader, to_go, self.problem.gamma,
+                                    self.follower_actions)
+            self.leader_opt.step(loss, power(self.config.lr, self.config.decay, self.k))
+        return {"grad_norm": self._end_step(episodes, _mean_return(reward, self.problem.gamma))}
 
     @property
     def penalized_policy(self) -> None:
@@ -192,19 +248,19 @@ class RACNeuralLeader(_NeuralLeader):
         self.auxiliary = make_policy(problem.follower_spec, self.generator)   # theta'
         self.critic = Critic(problem.follower_spec.observation_size + leader_action_size(problem),
                              (), self.generator)
-        self.leader_opt = Adam(self.leader)
         self.actor_opt, self.critic_opt = Adam(self.actor), Adam(self.critic)
         self.simulator = ParallelSimulator(problem.make_env, 2 * self.config.batch,
                                            fast=problem.fast)
 
     def entropy_weight(self, k: int) -> float:
         """``tau_k``, which the coordinator sets on the problem before iteration ``k``."""
-        return power(self.config.tau0, self.config.tau_decay, k)
+        return power(self.config.tau0, self.config.tau_decay, self._local(k))
 
     def penalty_weight(self, k: int) -> float:
         return min(self.config.w_max, power(self.config.w0, -self.config.w_growth, k))
 
     def step(self, responses: Sequence[np.ndarray]) -> dict[str, float]:
+        self._maybe_restart()
         c, k, gamma = self.config, self.k, self.problem.gamma
         load_parameters(self.auxiliary, responses[0])
         episodes = play(self.problem, self.simulator, self.leader, [self.actor, self.auxiliary],
@@ -220,6 +276,9 @@ class RACNeuralLeader(_NeuralLeader):
                           penalized.follower, penalized.leader, r_follower + r_leader / w,
                           penalized.alive, penalized.done, gamma, self.problem.tau,
                           power(c.alpha, c.alpha_decay, k), power(c.beta, c.beta_decay, k))
+        estimate = _mean_return(auxiliary.leader.reward, gamma)  # against the follower
+        if not self._moves():
+            return {"grad_norm": self._end_step(episodes, estimate), "penalty_weight": w}
         # the leader: g_x = grad f + w (grad_x V_F(x, theta') - grad_x V_F(x, theta)), each
         # term a score-function estimate; with the follower's discounted reward to go it
         # carries x's effect on the transitions too (docs/theory.md §13)
@@ -247,7 +306,7 @@ class RACNeuralLeader(_NeuralLeader):
             weight = penalized.alive / penalized.alive.sum()
             surrogate = surrogate - eta * (weight * self.leader.entropy(penalized.leader.obs)).sum()
         self.leader_opt.step(surrogate, power(c.xi, c.xi_decay, k))
-        return {"grad_norm": self._end_step(episodes), "penalty_weight": w}
+        return {"grad_norm": self._end_step(episodes, estimate), "penalty_weight": w}
 
     @property
     def penalized_policy(self) -> np.ndarray:
