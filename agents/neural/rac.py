@@ -249,6 +249,8 @@ class RACNeuralLeader(_NeuralLeader):
         self.critic = Critic(problem.follower_spec.observation_size + leader_action_size(problem),
                              (), self.generator)
         self.actor_opt, self.critic_opt = Adam(self.actor), Adam(self.critic)
+        if self.config.explore:
+            self.actor.explore = self.auxiliary.explore = self.config.explore
         self.simulator = ParallelSimulator(problem.make_env, 2 * self.config.batch,
                                            fast=problem.fast)
 
@@ -275,7 +277,8 @@ class RACNeuralLeader(_NeuralLeader):
         actor_critic_step(self.actor, self.critic, self.actor_opt, self.critic_opt,
                           penalized.follower, penalized.leader, r_follower + r_leader / w,
                           penalized.alive, penalized.done, gamma, self.problem.tau,
-                          power(c.alpha, c.alpha_decay, k), power(c.beta, c.beta_decay, k))
+                          power(c.alpha, c.alpha_decay, k), power(c.beta, c.beta_decay, k),
+                          lstd=c.critic_fit == "lstd", natural=c.actor_update == "natural")
         estimate = _mean_return(auxiliary.leader.reward, gamma)  # against the follower
         if not self._moves():
             return {"grad_norm": self._end_step(episodes, estimate), "penalty_weight": w}
