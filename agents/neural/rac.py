@@ -20,7 +20,10 @@ penalized actor ``theta`` with its TD(0) critic. Each iteration ``k``:
 
 Schedules (all ``base (k+1)^-exponent``): ``tau_k`` decays (:meth:`entropy_weight`, which the
 coordinator applies to the problem), ``w_k`` grows, ``beta_k > alpha_k > xi_k``. Rewards are
-divided by a scale fixed on the first batch (:func:`agents.neural.common.reward_scale`).
+divided by a scale fixed on the first batch (:func:`agents.neural.common.reward_scale`). For a
+``Discrete`` follower the penalized actor's step 2 is the follower learner's (an LSTD critic and
+a share of a soft policy-iteration step, docs/theory.md §15), so that the two actors of the
+Hessian-free difference learn alike.
 
 ``partial-gradient-neural`` steps ``x`` along ``grad_x f(x, theta')`` alone: it treats the
 follower's current policy as fixed (standard alternating training), so with a follower that
