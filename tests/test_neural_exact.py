@@ -276,7 +276,7 @@ def test_a_match_reports_the_averaged_tail_of_the_best_estimated_start(leader):
     np.testing.assert_array_equal(result.x, best.params)
 
 
-@pytest.mark.parametrize("tau", [0.3, 0.1])
+@pytest.mark.parametrize("tau", [0.3])
 def test_the_follower_alone_reaches_the_exact_soft_best_response_of_a_fixed_commitment(tau):
     """``actor-critic`` (a ``Discrete`` follower's defaults: LSTD critic on the soft reward,
     soft policy-iteration steps, exploring actions; docs/theory.md §15) against a fixed random
@@ -310,5 +310,5 @@ def test_the_follower_alone_reaches_the_exact_soft_best_response_of_a_fixed_comm
     new = shortfall(make())
     old = shortfall(make(actor_update="gradient", critic_fit="td", explore=0.0, actor_lr=0.05,
                          actor_decay=0.4))
-    # measured: 0.06% / 0.24% of the value (tau 0.3 / 0.1) against 0.44% / 0.93%
+    # measured: 0.06% of the value against 0.44% (at tau 0.1: 0.24% against 0.93%)
     assert new < 0.005 and old > 3 * new
