@@ -6,6 +6,12 @@ with the policy whose parameters are her commitment ``x`` (the follower knows it
 committed policy, as in the exact problems), then takes one critic step and one actor step on
 the entropy-regularized objective ``E[sum_t gamma^t r_F] + tau H(pi)`` with ``tau`` the
 problem's current weight. Step sizes follow ``lr (k+1)^-decay``.
+
+A ``Discrete`` follower (by default) instead sets his linear critic to the batch's TD fixed
+point (LSTD), draws a share of his actions uniformly, and moves his logits by a share of a
+soft policy-iteration step toward ``softmax(Q / tau)``, his exact soft best response
+(docs/theory.md §15): the gradient step let his softmax saturate on a wrong action and stay
+there (``benchmarks/bench_neural_exact.py``).
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ class ActorCriticFollower:
         self.problem, self.rng = problem, rng
         self.generator = torch_generator(rng)
         self.actor = make_policy(problem.follower_spec, self.generator)
+        if self.config.explore:
+            self.actor.explore = self.config.explore
         self.critic = Critic(problem.follower_spec.observation_size + leader_action_size(problem),
                              self.config.critic_hidden, self.generator)
         self.leader = make_policy(problem.leader_spec, self.generator)
@@ -68,7 +76,8 @@ class ActorCriticFollower:
                           episodes.alive, episodes.done,
                           self.problem.gamma, self.problem.tau,
                           power(c.actor_lr, c.actor_decay, self.k),
-                          power(c.critic_lr, c.critic_decay, self.k))
+                          power(c.critic_lr, c.critic_decay, self.k),
+                          lstd=c.critic_fit == "lstd", natural=c.actor_update == "natural")
         self.k += 1
         self.samples += episodes.samples
 

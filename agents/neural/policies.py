@@ -117,14 +117,25 @@ class CategoricalPolicy(nn.Module):
         super().__init__()
         self.n = int(spec.action_space.n)
         self.logits = _mlp(spec.observation_size, spec.hidden, self.n, generator)
+        self.explore = 0.0   # share of uniform actions in what :meth:`sample` draws
 
     def distribution(self, obs: torch.Tensor) -> torch.distributions.Categorical:
         return torch.distributions.Categorical(logits=self.logits(obs))
 
+    def behaviour(self, obs: torch.Tensor) -> torch.Tensor:
+        """The probabilities :meth:`sample` draws from: the policy's, mixed with the uniform
+        distribution in the share ``explore`` (a learner that must see every action; the
+        policy itself, its log-probabilities and entropy are unchanged)."""
+        with torch.no_grad():
+            probs = torch.softmax(self.logits(obs), -1)
+            return probs if not self.explore else \
+                (1.0 - self.explore) * probs + self.explore / self.n
+
     def sample(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Actions by inverse CDF of uniform ``noise`` (so two policies can share the noise)."""
+        """Actions by inverse CDF of uniform ``noise`` (so two policies can share the noise),
+        from :meth:`behaviour`."""
         with torch.no_grad():  # softmax directly: a Distribution's checks cost more than it
-            cdf = torch.softmax(self.logits(obs), -1).cumsum(-1)
+            cdf = self.behaviour(obs).cumsum(-1)
             return (noise[:, :1] > cdf).sum(-1).clamp(max=self.n - 1).to(DTYPE)
 
     def log_prob(self, obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

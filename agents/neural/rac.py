@@ -20,7 +20,10 @@ penalized actor ``theta`` with its TD(0) critic. Each iteration ``k``:
 
 Schedules (all ``base (k+1)^-exponent``): ``tau_k`` decays (:meth:`entropy_weight`, which the
 coordinator applies to the problem), ``w_k`` grows, ``beta_k > alpha_k > xi_k``. Rewards are
-divided by a scale fixed on the first batch (:func:`agents.neural.common.reward_scale`).
+divided by a scale fixed on the first batch (:func:`agents.neural.common.reward_scale`). For a
+``Discrete`` follower the penalized actor's step 2 is the follower learner's (an LSTD critic and
+a share of a soft policy-iteration step, docs/theory.md §15), so that the two actors of the
+Hessian-free difference learn alike.
 
 ``partial-gradient-neural`` steps ``x`` along ``grad_x f(x, theta')`` alone: it treats the
 follower's current policy as fixed (standard alternating training), so with a follower that
@@ -249,6 +252,8 @@ class RACNeuralLeader(_NeuralLeader):
         self.critic = Critic(problem.follower_spec.observation_size + leader_action_size(problem),
                              (), self.generator)
         self.actor_opt, self.critic_opt = Adam(self.actor), Adam(self.critic)
+        if self.config.explore:
+            self.actor.explore = self.auxiliary.explore = self.config.explore
         self.simulator = ParallelSimulator(problem.make_env, 2 * self.config.batch,
                                            fast=problem.fast)
 
@@ -275,7 +280,8 @@ class RACNeuralLeader(_NeuralLeader):
         actor_critic_step(self.actor, self.critic, self.actor_opt, self.critic_opt,
                           penalized.follower, penalized.leader, r_follower + r_leader / w,
                           penalized.alive, penalized.done, gamma, self.problem.tau,
-                          power(c.alpha, c.alpha_decay, k), power(c.beta, c.beta_decay, k))
+                          power(c.alpha, c.alpha_decay, k), power(c.beta, c.beta_decay, k),
+                          lstd=c.critic_fit == "lstd", natural=c.actor_update == "natural")
         estimate = _mean_return(auxiliary.leader.reward, gamma)  # against the follower
         if not self._moves():
             return {"grad_norm": self._end_step(episodes, estimate), "penalty_weight": w}
