@@ -181,7 +181,8 @@ class RACNeuralConfig:
     section = "leader"
     kind_defaults: ClassVar[dict[str, tuple[Any, Any]]] = {
         "batch": (256, 64), "xi": (0.02, 0.2), "xi_decay": (0.5, 0.3),
-        "follower_signal": ("reward", "to-go"), "alpha": (0.05, 0.2), "alpha_decay": (0.4, 0.0), "tau0": (0.05, 0.2),
+        "follower_signal": ("reward", "to-go"), "alpha": (0.05, 0.2), "alpha_decay": (0.4, 0.0),
+        "tau0": (0.05, 0.2),
         "critic_fit": ("td", "lstd"), "actor_update": ("gradient", "natural"),
         "explore": (0.0, 0.0), **SEGMENTS}
 
