@@ -57,7 +57,7 @@ RANKING_RULE = (
     "score). In each game pairs are ranked by their mean final score over successful seeds "
     "(means equal up to rounding, 1e-9 relative, share the average rank; a pair with no "
     "successful seed ranks last). The overall rank puts pairs that played more games first, "
-    "then orders them by average rank; the overall heatmap draws the same ranks. The speed "
+    "then orders them by average rank{heatmap}. The speed "
     "rank orders pairs by the median samples, then iterations, from which a seed stays within "
     "the tolerance of the game's best mean score to the end (a seed that never settles there "
     "counts as infinitely slow; exact leaders draw no samples); both are deterministic, wall "
@@ -251,7 +251,9 @@ def write_report(store_dir: str | Path, out_dir: str | Path | None = None,
     overall_blocks: list = [
         table(TableBlock(overall_table(overall, games), "rankings_overall.csv",
                          "ranking-overall")),
-        Text(RANKING_RULE.format(relative=rule.relative, absolute=rule.absolute))]
+        Text(RANKING_RULE.format(relative=rule.relative, absolute=rule.absolute,
+                                 heatmap="; the overall heatmap draws the same ranks"
+                                 if draw and len(overall) > 1 else ""))]
     if draw and len(overall) > 1:
         heat = overall_heatmap(overall, palette.leaders, palette.followers)
         overall_blocks.append(figure("heatmap_overall", figures.heatmap_figure(heat),

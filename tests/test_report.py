@@ -584,6 +584,9 @@ def test_cli_report_writes_the_report(tmp_path, cli):
     assert ".png" in (tmp_path / "rep" / "index.md").read_text()
     assert ".png" not in (bare / "index.md").read_text()
     assert "<img" not in (bare / "index.html").read_text()
+    # the ranking rule mentions the overall heatmap only where there is one
+    assert "overall heatmap" in (tmp_path / "rep" / "index.md").read_text()
+    assert "heatmap" not in (bare / "index.md").read_text()
 
 
 # -- a real tournament, played twice --------------------------------------------------------------
