@@ -63,16 +63,11 @@ SEGMENTS: dict[str, tuple[Any, Any]] = {
 
 
 @dataclass(frozen=True)
-class NeuralPartialGradientConfig:
-    """The partial-gradient leader's step.
+class SegmentConfig:
+    """The fields both neural leaders share: how a match is cut into starts.
 
     Attributes
     ----------
-    batch : int, optional
-        Episodes per step (default: 256 for a ``Box`` leader, 64 for a ``Discrete`` one).
-    lr, decay : float, optional
-        The leader's Adam step size ``lr (k+1)^-decay`` (default: 0.01, 0.3 for a ``Box``
-        leader; 0.2, 0.3 for a ``Discrete`` one, RAC's ``xi`` there).
     segment, tail, hold, start_scale : optional
         The match's segments (:mod:`agents.neural.starts`, docs/theory.md §14): a match of
         ``K`` iterations makes ``max(1, K // segment)`` starts of equal length (``segment =
@@ -84,13 +79,30 @@ class NeuralPartialGradientConfig:
         before); 150, 0.25, 0, 1.5 for a ``Discrete`` one.
     """
 
-    batch: int | None = None
-    lr: float | None = None
-    decay: float | None = None
     segment: int | None = None
     tail: float | None = None
     hold: int | None = None
     start_scale: float | None = None
+
+
+@dataclass(frozen=True)
+class NeuralPartialGradientConfig(SegmentConfig):
+    """The partial-gradient leader's step.
+
+    Attributes
+    ----------
+    batch : int, optional
+        Episodes per step (default: 256 for a ``Box`` leader, 64 for a ``Discrete`` one).
+    lr, decay : float, optional
+        The leader's Adam step size ``lr (k+1)^-decay`` (default: 0.01, 0.3 for a ``Box``
+        leader; 0.2, 0.3 for a ``Discrete`` one, RAC's ``xi`` there).
+    segment, tail, hold, start_scale : optional
+        The match's starts and what it reports (:class:`SegmentConfig`).
+    """
+
+    batch: int | None = None
+    lr: float | None = None
+    decay: float | None = None
 
     section = "leader"
     kind_defaults: ClassVar[dict[str, tuple[Any, Any]]] = {
@@ -103,7 +115,7 @@ class NeuralPartialGradientConfig:
 
 
 @dataclass(frozen=True)
-class RACNeuralConfig:
+class RACNeuralConfig(SegmentConfig):
     """RAC's schedules, each ``base (k+1)^-exponent`` (module docstring).
 
     Attributes
@@ -145,14 +157,7 @@ class RACNeuralConfig:
         and of lower variance); default ``"reward"`` for a ``Box`` leader, ``"to-go"`` for a
         ``Discrete`` one (docs/theory.md §13).
     segment, tail, hold, start_scale : optional
-        The match's segments (:mod:`agents.neural.starts`, docs/theory.md §14): a match of
-        ``K`` iterations makes ``max(1, K // segment)`` starts of equal length (``segment =
-        0``: one), the first from the uniform commitment, the others from uniform logits plus
-        ``start_scale`` times standard normal draws; the first ``hold`` iterations of each take
-        no leader step (the followers adapt first); reported at the end: the parameters
-        averaged over the last ``tail`` share of the segment whose mean estimated return there
-        was highest. Default: 0, 0, 0, 1 for a ``Box`` leader (the last iterate of one run, as
-        before); 150, 0.25, 0, 1.5 for a ``Discrete`` one.
+        The match's starts and what it reports (:class:`SegmentConfig`).
     """
 
     batch: int | None = None
@@ -173,10 +178,6 @@ class RACNeuralConfig:
     critic_fit: str | None = None
     actor_update: str | None = None
     explore: float | None = None
-    segment: int | None = None
-    tail: float | None = None
-    hold: int | None = None
-    start_scale: float | None = None
 
     section = "leader"
     kind_defaults: ClassVar[dict[str, tuple[Any, Any]]] = {
